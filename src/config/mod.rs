@@ -1,0 +1,233 @@
+//! Configuration as validated types. The YAML file is read into [`raw::RawConfig`] (its exact
+//! shape, unknown fields refused) and converted by `validate` into [`Config`]: durations
+//! parsed, URLs parsed, algorithms resolved, routes and header names checked. Every problem
+//! is reported with its field path, not only the first. This module is plain data: the
+//! request steps (`jwt`, `policy`, `respond`) build their runtime structures from it.
+
+mod duration;
+pub mod raw;
+mod validate;
+
+use std::{fmt, net::SocketAddr, path::Path, time::Duration};
+
+use jsonwebtoken::Algorithm;
+
+pub use duration::parse_duration;
+
+/// Default gRPC listen address of `portcullis serve` (all interfaces, as a container needs).
+pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:9001";
+/// Default `WWW-Authenticate` realm.
+pub const DEFAULT_REALM: &str = "portcullis";
+/// Default clock-skew allowance for `exp` and `nbf`: one minute, as jsonwebtoken and most
+/// IdP client libraries use.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// Largest accepted leeway: anything longer stops being "small" and keeps revoked or
+/// expired tokens alive.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// Background JWKS refresh period. Issuers publish new keys well ahead of using them
+/// (Entra: weeks), and unknown `kid`s trigger an immediate refresh anyway.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+/// Minimum time between two JWKS fetches triggered by unknown `kid`s for one issuer: bounds
+/// what a flood of invented `kid`s can cost the identity provider to one fetch per period.
+pub const DEFAULT_UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(30);
+/// Time limit of one JWKS HTTP fetch, connect to last byte.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The algorithm allow-list when an issuer names none: what Entra, Auth0, Okta and Keycloak
+/// sign access tokens with by default.
+pub const DEFAULT_ALGORITHMS: &[Algorithm] = &[Algorithm::RS256];
+
+/// Upstream identity headers set on allow when the file has no `identity_headers`.
+pub const DEFAULT_IDENTITY_HEADERS: &[(&str, &str)] = &[
+    ("x-auth-subject", "sub"),
+    ("x-auth-object-id", "oid"),
+    ("x-auth-tenant-id", "tid"),
+    ("x-auth-client-id", "client_id"),
+    ("x-auth-scopes", "scopes"),
+    ("x-auth-roles", "roles"),
+    ("x-auth-issuer", "iss"),
+];
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub grpc_listen: SocketAddr,
+    pub realm: String,
+    pub jwks: JwksSettings,
+    pub issuers: Vec<IssuerConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub identity_headers: Vec<HeaderMapping>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksSettings {
+    pub refresh_interval: Duration,
+    pub unknown_kid_cooldown: Duration,
+    pub fetch_timeout: Duration,
+}
+
+impl Default for JwksSettings {
+    fn default() -> Self {
+        JwksSettings {
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
+            unknown_kid_cooldown: DEFAULT_UNKNOWN_KID_COOLDOWN,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+        }
+    }
+}
+
+/// One trusted token issuer.
+#[derive(Clone)]
+pub struct IssuerConfig {
+    /// Exact `iss` value tokens must carry.
+    pub issuer: String,
+    /// Where the signing keys are published; `None` only for an HMAC-only issuer.
+    pub jwks_uri: Option<reqwest::Url>,
+    /// Accepted `aud` values (a token must name at least one).
+    pub audiences: Vec<String>,
+    /// Allowed `alg` values; never `none`, HMAC only with `hmac_secret`.
+    pub algorithms: Vec<Algorithm>,
+    pub leeway: Duration,
+    /// Shared secret for HS256/384/512, read from the environment at load.
+    pub hmac_secret: Option<Secret>,
+}
+
+impl fmt::Debug for IssuerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuerConfig")
+            .field("issuer", &self.issuer)
+            .field("jwks_uri", &self.jwks_uri.as_ref().map(|u| u.as_str()))
+            .field("audiences", &self.audiences)
+            .field("algorithms", &self.algorithms)
+            .field("leeway", &self.leeway)
+            .field("hmac_secret", &self.hmac_secret)
+            .finish()
+    }
+}
+
+/// Secret bytes that never appear in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// One access rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Upper-case methods; `None` matches every method.
+    pub methods: Option<Vec<String>>,
+    /// Lower-case host without port; `None` matches every host.
+    pub host: Option<String>,
+    pub path: PathMatch,
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    /// The normalised path equals this.
+    Exact(String),
+    /// Segment-aware prefix: `/api/orders` matches `/api/orders` and `/api/orders/7`,
+    /// never `/api/ordersX`.
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed; identity headers are still stripped.
+    Anonymous,
+    /// Allowed when the token satisfies any one requirement.
+    RequireAny(Vec<Requirement>),
+}
+
+/// All listed scopes and all listed roles (at least one of the two lists is non-empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub scopes: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+/// Sets upstream header `header` from `claim` on allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMapping {
+    /// Lower-case header name.
+    pub header: String,
+    pub claim: ClaimSource,
+}
+
+/// Where a header's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimSource {
+    /// Delegated scopes from `scp` or `scope`, space-separated.
+    Scopes,
+    /// App roles from `roles`, space-separated.
+    Roles,
+    /// The calling application: `azp` (Entra v2, OIDC) or else `appid` (Entra v1).
+    ClientId,
+    /// Any other top-level claim: strings as they are, numbers and booleans printed,
+    /// arrays of strings space-separated.
+    Claim(String),
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Syntax { path: String, message: String },
+    #[error("config file {path} is not valid:\n{}", format_problems(.problems))]
+    Invalid {
+        path: String,
+        problems: Vec<FieldProblem>,
+    },
+}
+
+/// One invalid value, named by its field path (`issuers[0].audiences`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+fn format_problems(problems: &[FieldProblem]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+    lines.join("\n")
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::from_yaml(&text, &shown)
+    }
+
+    /// Parses and validates YAML text; `origin` names it in error messages.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig =
+            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+                path: origin.to_owned(),
+                message: e.to_string(),
+            })?;
+        validate::validate(raw).map_err(|problems| ConfigError::Invalid {
+            path: origin.to_owned(),
+            problems,
+        })
+    }
+}

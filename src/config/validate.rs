@@ -1,0 +1,672 @@
+//! `RawConfig` -> `Config`: every check that makes a configuration trustworthy, each
+//! problem recorded with its field path so that one run lists them all.
+
+use std::{collections::HashSet, net::SocketAddr, str::FromStr, time::Duration};
+
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use super::{
+    Access, ClaimSource, Config, DEFAULT_ALGORITHMS, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS,
+    DEFAULT_LEEWAY, DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig, JwksSettings,
+    MAX_LEEWAY, PathMatch, Requirement, RouteConfig, Secret, parse_duration,
+    raw::{RawConfig, RawIssuer, RawJwks, RawRoute},
+};
+use crate::normalize::normalize_path;
+
+/// HMAC secrets shorter than the hash output make brute force easier (RFC 7518 §3.2).
+const MIN_HMAC_SECRET_BYTES: usize = 32;
+
+/// Headers an identity mapping may never set: routing, framing and the credential itself.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "cookie",
+];
+
+#[derive(Default)]
+struct Problems(Vec<FieldProblem>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldProblem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, field: &str, value: Option<&str>, default: Duration) -> Duration {
+        match value.map(parse_duration) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(message)) => {
+                self.add(field, message);
+                default
+            }
+        }
+    }
+}
+
+pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
+    let mut problems = Problems::default();
+
+    let listen_text = raw
+        .server
+        .grpc_listen
+        .as_deref()
+        .unwrap_or(DEFAULT_GRPC_LISTEN);
+    let grpc_listen = SocketAddr::from_str(listen_text).unwrap_or_else(|_| {
+        problems.add(
+            "server.grpc_listen",
+            format!("{listen_text:?} is not an IP:port address"),
+        );
+        SocketAddr::from(([0, 0, 0, 0], 9001))
+    });
+    let realm = raw.server.realm.unwrap_or_else(|| DEFAULT_REALM.to_owned());
+    if realm.is_empty()
+        || !realm
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        problems.add(
+            "server.realm",
+            "must be non-empty printable ASCII without quotes or backslashes",
+        );
+    }
+
+    let jwks = jwks_settings(&raw.jwks, &mut problems);
+
+    if raw.issuers.is_empty() {
+        problems.add("issuers", "at least one issuer is required");
+    }
+    let mut seen_issuers = HashSet::new();
+    let issuers: Vec<IssuerConfig> = raw
+        .issuers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, issuer)| {
+            let checked = validate_issuer(&format!("issuers[{i}]"), issuer, &mut problems)?;
+            if !seen_issuers.insert(checked.issuer.clone()) {
+                problems.add(format!("issuers[{i}].issuer"), "appears twice");
+            }
+            Some(checked)
+        })
+        .collect();
+
+    if raw.routes.is_empty() {
+        problems.add(
+            "routes",
+            "at least one route is required (everything else is denied)",
+        );
+    }
+    let mut seen_routes = HashSet::new();
+    let routes: Vec<RouteConfig> = raw
+        .routes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, route)| {
+            let checked = validate_route(&format!("routes[{i}]"), route, &mut problems)?;
+            if !seen_routes.insert(checked.name.clone()) {
+                problems.add(
+                    format!("routes[{i}].name"),
+                    format!("{:?} appears twice", checked.name),
+                );
+            }
+            Some(checked)
+        })
+        .collect();
+
+    let identity_headers = match &raw.identity_headers {
+        None => DEFAULT_IDENTITY_HEADERS
+            .iter()
+            .map(|(header, claim)| header_mapping(header, claim))
+            .collect(),
+        Some(map) => map
+            .iter()
+            .filter_map(|(header, claim)| {
+                let field = format!("identity_headers.{header}");
+                let name = header.to_ascii_lowercase();
+                if !is_header_name(&name) {
+                    problems.add(field, "is not a valid HTTP header name");
+                    None
+                } else if RESERVED_HEADERS.contains(&name.as_str()) {
+                    problems.add(field, "may not be set from a claim");
+                    None
+                } else if claim.trim().is_empty() {
+                    problems.add(field, "needs a claim name");
+                    None
+                } else {
+                    Some(header_mapping(&name, claim))
+                }
+            })
+            .collect(),
+    };
+
+    if problems.0.is_empty() {
+        Ok(Config {
+            grpc_listen,
+            realm,
+            jwks,
+            issuers,
+            routes,
+            identity_headers,
+        })
+    } else {
+        Err(problems.0)
+    }
+}
+
+fn jwks_settings(raw: &RawJwks, problems: &mut Problems) -> JwksSettings {
+    let defaults = JwksSettings::default();
+    let settings = JwksSettings {
+        refresh_interval: problems.duration(
+            "jwks.refresh_interval",
+            raw.refresh_interval.as_deref(),
+            defaults.refresh_interval,
+        ),
+        unknown_kid_cooldown: problems.duration(
+            "jwks.unknown_kid_cooldown",
+            raw.unknown_kid_cooldown.as_deref(),
+            defaults.unknown_kid_cooldown,
+        ),
+        fetch_timeout: problems.duration(
+            "jwks.fetch_timeout",
+            raw.fetch_timeout.as_deref(),
+            defaults.fetch_timeout,
+        ),
+    };
+    if settings.refresh_interval < Duration::from_secs(1) {
+        problems.add("jwks.refresh_interval", "must be at least 1s");
+    }
+    if settings.fetch_timeout.is_zero() {
+        problems.add("jwks.fetch_timeout", "must be more than 0");
+    }
+    settings
+}
+
+fn validate_issuer(field: &str, raw: &RawIssuer, problems: &mut Problems) -> Option<IssuerConfig> {
+    let issuer = match raw.issuer.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => s.to_owned(),
+        _ => {
+            problems.add(
+                format!("{field}.issuer"),
+                "is required (the exact `iss` of tokens)",
+            );
+            String::new()
+        }
+    };
+
+    let algorithms: Vec<Algorithm> = match &raw.algorithms {
+        None => DEFAULT_ALGORITHMS.to_vec(),
+        Some(list) if list.is_empty() => {
+            problems.add(format!("{field}.algorithms"), "must not be empty");
+            Vec::new()
+        }
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(j, name)| {
+                let at = format!("{field}.algorithms[{j}]");
+                if name.eq_ignore_ascii_case("none") {
+                    problems.add(at, "\"none\" (unsigned tokens) is never allowed");
+                    return None;
+                }
+                Algorithm::from_str(name)
+                    .map_err(|_| {
+                        problems.add(
+                            at,
+                            format!(
+                                "unknown algorithm {name:?} (RS256/384/512, PS256/384/512, \
+                                 ES256/384, EdDSA, or HS256/384/512 with hmac_secret_env)"
+                            ),
+                        )
+                    })
+                    .ok()
+            })
+            .collect(),
+    };
+    let uses_hmac = algorithms
+        .iter()
+        .any(|a| a.family() == AlgorithmFamily::Hmac);
+    let uses_keys = algorithms
+        .iter()
+        .any(|a| a.family() != AlgorithmFamily::Hmac);
+
+    let hmac_secret = match (&raw.hmac_secret_env, uses_hmac) {
+        (None, true) => {
+            problems.add(
+                format!("{field}.algorithms"),
+                "HS256/384/512 need hmac_secret_env (HMAC is never used without a configured secret)",
+            );
+            None
+        }
+        (Some(_), false) => {
+            problems.add(
+                format!("{field}.hmac_secret_env"),
+                "is set but no HS256/384/512 algorithm is allowed",
+            );
+            None
+        }
+        (Some(var), true) => {
+            match std::env::var(var) {
+                Ok(secret) if secret.len() >= MIN_HMAC_SECRET_BYTES => {
+                    Some(Secret(secret.into_bytes()))
+                }
+                Ok(_) => {
+                    problems.add(
+                    format!("{field}.hmac_secret_env"),
+                    format!("environment variable {var} holds fewer than {MIN_HMAC_SECRET_BYTES} bytes"),
+                );
+                    None
+                }
+                Err(_) => {
+                    problems.add(
+                        format!("{field}.hmac_secret_env"),
+                        format!("environment variable {var} is not set"),
+                    );
+                    None
+                }
+            }
+        }
+        (None, false) => None,
+    };
+
+    let jwks_uri = match (&raw.jwks_uri, uses_keys) {
+        (Some(text), _) => match reqwest::Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(url)
+            }
+            _ => {
+                problems.add(
+                    format!("{field}.jwks_uri"),
+                    format!("{text:?} is not an http(s) URL"),
+                );
+                None
+            }
+        },
+        (None, true) => {
+            problems.add(
+                format!("{field}.jwks_uri"),
+                "is required to verify asymmetric signatures",
+            );
+            None
+        }
+        (None, false) => None,
+    };
+
+    if raw.audiences.is_empty() {
+        problems.add(
+            format!("{field}.audiences"),
+            "at least one accepted audience is required (tokens for other APIs must be refused)",
+        );
+    }
+    for (j, aud) in raw.audiences.iter().enumerate() {
+        if aud.trim().is_empty() {
+            problems.add(format!("{field}.audiences[{j}]"), "must not be empty");
+        }
+    }
+
+    let leeway = problems.duration(
+        &format!("{field}.leeway"),
+        raw.leeway.as_deref(),
+        DEFAULT_LEEWAY,
+    );
+    if leeway > MAX_LEEWAY {
+        problems.add(format!("{field}.leeway"), "must be at most 5m");
+    }
+
+    Some(IssuerConfig {
+        issuer,
+        jwks_uri,
+        audiences: raw.audiences.clone(),
+        algorithms,
+        leeway,
+        hmac_secret,
+    })
+}
+
+fn validate_route(field: &str, raw: &RawRoute, problems: &mut Problems) -> Option<RouteConfig> {
+    let name = match raw.name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => n.to_owned(),
+        _ => {
+            problems.add(
+                format!("{field}.name"),
+                "is required (it names the route in logs and metrics)",
+            );
+            String::new()
+        }
+    };
+
+    let methods = raw.methods.as_ref().map(|methods| {
+        if methods.is_empty() {
+            problems.add(
+                format!("{field}.methods"),
+                "must not be empty (omit it to match every method)",
+            );
+        }
+        methods
+            .iter()
+            .enumerate()
+            .map(|(j, m)| {
+                let upper = m.to_ascii_uppercase();
+                if upper.is_empty() || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
+                    problems.add(
+                        format!("{field}.methods[{j}]"),
+                        format!("{m:?} is not an HTTP method"),
+                    );
+                }
+                upper
+            })
+            .collect::<Vec<_>>()
+    });
+
+    let host = raw.host.as_ref().map(|h| {
+        let lower = h.to_ascii_lowercase();
+        let ok = !lower.is_empty()
+            && lower
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !ok {
+            problems.add(
+                format!("{field}.host"),
+                format!("{h:?} is not a host name (no port, no wildcard)"),
+            );
+        }
+        lower
+    });
+
+    let path = match &raw.path {
+        None => {
+            problems.add(
+                format!("{field}.path"),
+                "is required: { exact: /x } or { prefix: /x }",
+            );
+            None
+        }
+        Some(p) => match (&p.exact, &p.prefix) {
+            (Some(e), None) => {
+                check_route_path(&format!("{field}.path.exact"), e, problems).map(PathMatch::Exact)
+            }
+            (None, Some(pre)) => check_route_path(&format!("{field}.path.prefix"), pre, problems)
+                .map(PathMatch::Prefix),
+            _ => {
+                problems.add(
+                    format!("{field}.path"),
+                    "needs exactly one of `exact` or `prefix`",
+                );
+                None
+            }
+        },
+    };
+
+    let access = match (raw.anonymous, &raw.require_any) {
+        (true, None) => Some(Access::Anonymous),
+        (false, Some(list)) if !list.is_empty() => {
+            let requirements = list
+                .iter()
+                .enumerate()
+                .map(|(j, req)| {
+                    let at = format!("{field}.require_any[{j}]");
+                    if req.scopes.is_empty() && req.roles.is_empty() {
+                        problems.add(at.clone(), "needs at least one scope or role");
+                    }
+                    for (k, n) in req.scopes.iter().enumerate() {
+                        if !is_scope_token(n) {
+                            problems.add(
+                                format!("{at}.scopes[{k}]"),
+                                format!("{n:?} is not a scope name (RFC 6750: printable ASCII, no space, quote or backslash)"),
+                            );
+                        }
+                    }
+                    for (k, n) in req.roles.iter().enumerate() {
+                        if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                            problems.add(
+                                format!("{at}.roles[{k}]"),
+                                format!("{n:?} must be one non-empty name without spaces"),
+                            );
+                        }
+                    }
+                    Requirement {
+                        scopes: req.scopes.clone(),
+                        roles: req.roles.clone(),
+                    }
+                })
+                .collect();
+            Some(Access::RequireAny(requirements))
+        }
+        (true, Some(_)) => {
+            problems.add(
+                field.to_owned(),
+                "`anonymous: true` and `require_any` exclude each other",
+            );
+            None
+        }
+        (false, _) => {
+            problems.add(
+                format!("{field}.require_any"),
+                "is required (a non-empty list) unless the route says `anonymous: true`",
+            );
+            None
+        }
+    };
+
+    Some(RouteConfig {
+        name,
+        methods,
+        host,
+        path: path?,
+        access: access?,
+    })
+}
+
+fn check_route_path(field: &str, path: &str, problems: &mut Problems) -> Option<String> {
+    match normalize_path(path) {
+        Ok(normal) if normal == path => Some(path.to_owned()),
+        Ok(normal) => {
+            problems.add(
+                field,
+                format!("{path:?} is not in normalised form; write {normal:?}"),
+            );
+            None
+        }
+        Err(_) => {
+            problems.add(
+                field,
+                format!("{path:?} must start with / and be a valid path"),
+            );
+            None
+        }
+    }
+}
+
+fn header_mapping(header: &str, claim: &str) -> HeaderMapping {
+    let claim = match claim {
+        "scopes" => ClaimSource::Scopes,
+        "roles" => ClaimSource::Roles,
+        "client_id" => ClaimSource::ClientId,
+        other => ClaimSource::Claim(other.to_owned()),
+    };
+    HeaderMapping {
+        header: header.to_owned(),
+        claim,
+    }
+}
+
+/// RFC 6750 §3 `scope-token`: it is quoted into `WWW-Authenticate`, so no `"` or backslash.
+fn is_scope_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// RFC 9110 token characters, lower case only (HTTP/2 header names are lower case).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Access, ClaimSource, Config, ConfigError, PathMatch};
+
+    const MINIMAL: &str = r#"
+issuers:
+  - issuer: https://idp.example.com/
+    jwks_uri: https://idp.example.com/jwks.json
+    audiences: [api://orders]
+routes:
+  - name: orders
+    path: { prefix: /api/orders }
+    require_any:
+      - scopes: [Orders.Read]
+      - roles: [Orders.Read.All]
+  - name: health
+    methods: [get]
+    path: { exact: /healthz }
+    anonymous: true
+"#;
+
+    fn problems(yaml: &str) -> Vec<String> {
+        match Config::from_yaml(yaml, "test.yaml") {
+            Err(ConfigError::Invalid { problems, .. }) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            Err(other) => vec![other.to_string()],
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let config = Config::from_yaml(MINIMAL, "test.yaml").unwrap();
+        assert_eq!(config.grpc_listen.port(), 9001);
+        assert_eq!(config.realm, "portcullis");
+        assert_eq!(
+            config.issuers[0].algorithms,
+            vec![jsonwebtoken::Algorithm::RS256]
+        );
+        assert_eq!(config.issuers[0].leeway.as_secs(), 60);
+        assert_eq!(
+            config.routes[0].path,
+            PathMatch::Prefix("/api/orders".into())
+        );
+        assert_eq!(config.routes[1].methods, Some(vec!["GET".to_owned()]));
+        assert_eq!(config.routes[1].access, Access::Anonymous);
+        assert_eq!(config.identity_headers.len(), 7);
+        assert!(
+            config
+                .identity_headers
+                .iter()
+                .any(|h| h.header == "x-auth-client-id" && h.claim == ClaimSource::ClientId)
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let yaml = MINIMAL.replace("audiences:", "audience: x\n    audiences:");
+        let text = problems(&yaml).join("\n");
+        assert!(text.contains("audience"), "{text}");
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_field() {
+        let yaml = r#"
+server: { grpc_listen: "nowhere" }
+jwks: { unknown_kid_cooldown: 30 }
+issuers:
+  - issuer: https://idp.example.com/
+    audiences: []
+    algorithms: [none, HS256, RS999]
+    leeway: 10m
+routes:
+  - name: r
+    path: { prefix: /api/../admin }
+  - name: r
+    path: { exact: /x, prefix: /y }
+    anonymous: true
+    require_any: [{ scopes: ["Orders Read"] }]
+"#;
+        let all = problems(yaml);
+        let expect = [
+            "server.grpc_listen",
+            "jwks.unknown_kid_cooldown",
+            "issuers[0].algorithms[0]: \"none\"",
+            "issuers[0].algorithms[2]",
+            "issuers[0].algorithms: HS256/384/512 need hmac_secret_env",
+            "issuers[0].audiences",
+            "issuers[0].leeway",
+            "routes[0].path.prefix: \"/api/../admin\" is not in normalised form; write \"/admin\"",
+            "routes[0].require_any",
+            "routes[1].path",
+            "routes[1]: `anonymous: true` and `require_any` exclude each other",
+        ];
+        for field in expect {
+            assert!(
+                all.iter().any(|p| p.starts_with(field)),
+                "missing {field:?} in {all:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn identity_headers_are_checked() {
+        let yaml = format!(
+            "{MINIMAL}identity_headers:\n  Authorization: sub\n  'bad header': sub\n  x-user: oid\n"
+        );
+        let all = problems(&yaml);
+        assert!(
+            all.iter()
+                .any(|p| p.starts_with("identity_headers.Authorization")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|p| p.starts_with("identity_headers.bad header")),
+            "{all:?}"
+        );
+        assert_eq!(all.len(), 2, "{all:?}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file() {
+        let err = Config::from_yaml("issuers: [", "broken.yaml").unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }));
+        assert!(err.to_string().contains("broken.yaml"));
+    }
+
+    #[test]
+    fn hmac_needs_a_long_enough_secret_from_the_environment() {
+        let yaml = MINIMAL.replace(
+            "audiences: [api://orders]",
+            "audiences: [api://orders]\n    algorithms: [HS256]\n    hmac_secret_env: PORTCULLIS_TEST_SECRET_THAT_IS_NOT_SET",
+        );
+        let all = problems(&yaml);
+        assert!(all.iter().any(|p| p.contains("is not set")), "{all:?}");
+    }
+}

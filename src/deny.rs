@@ -1,0 +1,358 @@
+//! The one typed reason for every deny, and how it maps to what the outside world sees:
+//! the HTTP status, the RFC 6750 `WWW-Authenticate` error code and description, the gRPC
+//! status code, and the stable reason code used as log field, metric label and the
+//! `reason` member of the problem+json body. Building the actual response is `respond`'s job.
+
+use std::sync::Arc;
+
+/// Why a request was denied. Every mapping below is an exhaustive `match`, so a new variant
+/// does not compile until each of its mappings has been decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// Envoy sent a CheckRequest without HTTP request attributes, or a path that cannot be
+    /// normalised (bad percent-encoding, not starting with `/`).
+    InvalidRequest,
+    /// No `authorization` header at all.
+    MissingToken,
+    /// An `authorization` header with a scheme other than `Bearer` (RFC 6750: treated as
+    /// "no credentials for this scheme", so the challenge carries no error code).
+    UnsupportedScheme,
+    /// `Bearer` scheme but not exactly one well-formed token (several `authorization`
+    /// headers, empty token, spaces or characters outside RFC 6750's b64token).
+    MalformedAuthorization,
+    /// Not a decodable JWS compact token: wrong segment count, bad base64url or JSON,
+    /// unknown `alg`, a `crit` header, or claims of the wrong type.
+    MalformedToken,
+    /// The token's `iss` matches no configured issuer.
+    UnknownIssuer,
+    /// The token's `alg` is not in the issuer's allow-list.
+    DisallowedAlgorithm,
+    /// No key with the token's `kid` in the issuer's JWKS, even after a refresh.
+    UnknownKid,
+    /// The key named by `kid` cannot verify the token's `alg` (other key type, curve or
+    /// declared `alg`).
+    KeyMismatch,
+    /// The signature does not verify.
+    BadSignature,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `aud` names none of the issuer's accepted audiences.
+    WrongAudience,
+    /// A claim that validation needs (`exp`, `iss`, `aud`) is absent.
+    MissingClaim,
+    /// A valid token that is not an access token (no `scp`, `scope` or `roles`): typically
+    /// an ID token, which is never proof of permission.
+    NotAccessToken,
+    /// No route in the policy matches the request: default deny.
+    NoRoute,
+    /// The token is valid but lacks the scopes or app roles the route requires.
+    InsufficientPermission,
+    /// The issuer's keys have never been obtained, so no token of it can be checked now.
+    KeysUnavailable,
+}
+
+/// A deny decision: the reason plus, for [`DenyReason::InsufficientPermission`], the scopes
+/// the route accepts (for the RFC 6750 `scope` attribute). `Arc<str>` because it is the
+/// route's precomputed string, shared by every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deny {
+    pub reason: DenyReason,
+    pub required_scopes: Option<Arc<str>>,
+}
+
+impl From<DenyReason> for Deny {
+    fn from(reason: DenyReason) -> Self {
+        Deny {
+            reason,
+            required_scopes: None,
+        }
+    }
+}
+
+/// The RFC 6750 error code in a `WWW-Authenticate: Bearer` challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    /// 401 with a challenge but no error code: the request carried no bearer credentials.
+    None,
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+}
+
+impl BearerError {
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            BearerError::None => None,
+            BearerError::InvalidRequest => Some("invalid_request"),
+            BearerError::InvalidToken => Some("invalid_token"),
+            BearerError::InsufficientScope => Some("insufficient_scope"),
+        }
+    }
+}
+
+/// Whose fault a deny is, which is the 4xx / 5xx line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The caller sent something missing, invalid or insufficient.
+    Client,
+    /// The identity provider could not give us its keys.
+    Upstream,
+}
+
+impl DenyReason {
+    /// Every variant, for table tests and documentation.
+    pub const ALL: [DenyReason; 18] = [
+        DenyReason::InvalidRequest,
+        DenyReason::MissingToken,
+        DenyReason::UnsupportedScheme,
+        DenyReason::MalformedAuthorization,
+        DenyReason::MalformedToken,
+        DenyReason::UnknownIssuer,
+        DenyReason::DisallowedAlgorithm,
+        DenyReason::UnknownKid,
+        DenyReason::KeyMismatch,
+        DenyReason::BadSignature,
+        DenyReason::Expired,
+        DenyReason::NotYetValid,
+        DenyReason::WrongAudience,
+        DenyReason::MissingClaim,
+        DenyReason::NotAccessToken,
+        DenyReason::NoRoute,
+        DenyReason::InsufficientPermission,
+        DenyReason::KeysUnavailable,
+    ];
+
+    /// Stable machine-readable code: log field `reason`, metric label, problem+json `reason`.
+    pub fn code(self) -> &'static str {
+        match self {
+            DenyReason::InvalidRequest => "invalid_request",
+            DenyReason::MissingToken => "missing_token",
+            DenyReason::UnsupportedScheme => "unsupported_scheme",
+            DenyReason::MalformedAuthorization => "malformed_authorization",
+            DenyReason::MalformedToken => "malformed_token",
+            DenyReason::UnknownIssuer => "unknown_issuer",
+            DenyReason::DisallowedAlgorithm => "disallowed_algorithm",
+            DenyReason::UnknownKid => "unknown_kid",
+            DenyReason::KeyMismatch => "key_mismatch",
+            DenyReason::BadSignature => "bad_signature",
+            DenyReason::Expired => "expired",
+            DenyReason::NotYetValid => "not_yet_valid",
+            DenyReason::WrongAudience => "wrong_audience",
+            DenyReason::MissingClaim => "missing_claim",
+            DenyReason::NotAccessToken => "not_access_token",
+            DenyReason::NoRoute => "no_route",
+            DenyReason::InsufficientPermission => "insufficient_permission",
+            DenyReason::KeysUnavailable => "keys_unavailable",
+        }
+    }
+
+    /// HTTP status Envoy returns to the client.
+    pub fn http_status(self) -> u16 {
+        match self {
+            DenyReason::InvalidRequest => 400,
+            DenyReason::MissingToken
+            | DenyReason::UnsupportedScheme
+            | DenyReason::MalformedAuthorization
+            | DenyReason::MalformedToken
+            | DenyReason::UnknownIssuer
+            | DenyReason::DisallowedAlgorithm
+            | DenyReason::UnknownKid
+            | DenyReason::KeyMismatch
+            | DenyReason::BadSignature
+            | DenyReason::Expired
+            | DenyReason::NotYetValid
+            | DenyReason::WrongAudience
+            | DenyReason::MissingClaim
+            | DenyReason::NotAccessToken => 401,
+            DenyReason::NoRoute | DenyReason::InsufficientPermission => 403,
+            DenyReason::KeysUnavailable => 503,
+        }
+    }
+
+    /// The RFC 6750 challenge to send, if any. `None` means no `WWW-Authenticate` header.
+    pub fn bearer_error(self) -> Option<BearerError> {
+        match self {
+            DenyReason::MissingToken | DenyReason::UnsupportedScheme => Some(BearerError::None),
+            DenyReason::MalformedAuthorization => Some(BearerError::InvalidRequest),
+            DenyReason::MalformedToken
+            | DenyReason::UnknownIssuer
+            | DenyReason::DisallowedAlgorithm
+            | DenyReason::UnknownKid
+            | DenyReason::KeyMismatch
+            | DenyReason::BadSignature
+            | DenyReason::Expired
+            | DenyReason::NotYetValid
+            | DenyReason::WrongAudience
+            | DenyReason::MissingClaim
+            | DenyReason::NotAccessToken => Some(BearerError::InvalidToken),
+            DenyReason::InsufficientPermission => Some(BearerError::InsufficientScope),
+            DenyReason::InvalidRequest | DenyReason::NoRoute | DenyReason::KeysUnavailable => None,
+        }
+    }
+
+    /// Short static text for the client (`error_description` and problem+json `detail`).
+    /// Never contains token contents or configured values.
+    pub fn description(self) -> &'static str {
+        match self {
+            DenyReason::InvalidRequest => "The request could not be interpreted",
+            DenyReason::MissingToken => "A bearer access token is required",
+            DenyReason::UnsupportedScheme => "Only the Bearer authorization scheme is accepted",
+            DenyReason::MalformedAuthorization => {
+                "The Authorization header must carry exactly one bearer token"
+            }
+            DenyReason::MalformedToken => "The access token is malformed",
+            DenyReason::UnknownIssuer => "The access token issuer is not trusted",
+            DenyReason::DisallowedAlgorithm => "The access token signing algorithm is not allowed",
+            DenyReason::UnknownKid => "The access token signing key is unknown",
+            DenyReason::KeyMismatch => "The access token signing key does not fit its algorithm",
+            DenyReason::BadSignature => "The access token signature is invalid",
+            DenyReason::Expired => "The access token expired",
+            DenyReason::NotYetValid => "The access token is not valid yet",
+            DenyReason::WrongAudience => "The access token is not meant for this API",
+            DenyReason::MissingClaim => "The access token lacks a required claim",
+            DenyReason::NotAccessToken => "The token is not an access token",
+            DenyReason::NoRoute => "No access rule allows this request",
+            DenyReason::InsufficientPermission => {
+                "The access token lacks the permission this request requires"
+            }
+            DenyReason::KeysUnavailable => "Token signing keys are temporarily unavailable",
+        }
+    }
+
+    /// The `google.rpc.Code` put in `CheckResponse.status`.
+    pub fn grpc_code(self) -> tonic::Code {
+        match self.http_status() {
+            400 => tonic::Code::InvalidArgument,
+            401 => tonic::Code::Unauthenticated,
+            403 => tonic::Code::PermissionDenied,
+            _ => tonic::Code::Unavailable,
+        }
+    }
+
+    pub fn fault(self) -> Fault {
+        match self {
+            DenyReason::KeysUnavailable => Fault::Upstream,
+            DenyReason::InvalidRequest
+            | DenyReason::MissingToken
+            | DenyReason::UnsupportedScheme
+            | DenyReason::MalformedAuthorization
+            | DenyReason::MalformedToken
+            | DenyReason::UnknownIssuer
+            | DenyReason::DisallowedAlgorithm
+            | DenyReason::UnknownKid
+            | DenyReason::KeyMismatch
+            | DenyReason::BadSignature
+            | DenyReason::Expired
+            | DenyReason::NotYetValid
+            | DenyReason::WrongAudience
+            | DenyReason::MissingClaim
+            | DenyReason::NotAccessToken
+            | DenyReason::NoRoute
+            | DenyReason::InsufficientPermission => Fault::Client,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_reason_maps_consistently() {
+        // (reason, status, bearer error code or None for no challenge / Some(None) for a bare one)
+        let table: &[(DenyReason, u16, Option<Option<&str>>)] = &[
+            (DenyReason::InvalidRequest, 400, None),
+            (DenyReason::MissingToken, 401, Some(None)),
+            (DenyReason::UnsupportedScheme, 401, Some(None)),
+            (
+                DenyReason::MalformedAuthorization,
+                401,
+                Some(Some("invalid_request")),
+            ),
+            (DenyReason::MalformedToken, 401, Some(Some("invalid_token"))),
+            (DenyReason::UnknownIssuer, 401, Some(Some("invalid_token"))),
+            (
+                DenyReason::DisallowedAlgorithm,
+                401,
+                Some(Some("invalid_token")),
+            ),
+            (DenyReason::UnknownKid, 401, Some(Some("invalid_token"))),
+            (DenyReason::KeyMismatch, 401, Some(Some("invalid_token"))),
+            (DenyReason::BadSignature, 401, Some(Some("invalid_token"))),
+            (DenyReason::Expired, 401, Some(Some("invalid_token"))),
+            (DenyReason::NotYetValid, 401, Some(Some("invalid_token"))),
+            (DenyReason::WrongAudience, 401, Some(Some("invalid_token"))),
+            (DenyReason::MissingClaim, 401, Some(Some("invalid_token"))),
+            (DenyReason::NotAccessToken, 401, Some(Some("invalid_token"))),
+            (DenyReason::NoRoute, 403, None),
+            (
+                DenyReason::InsufficientPermission,
+                403,
+                Some(Some("insufficient_scope")),
+            ),
+            (DenyReason::KeysUnavailable, 503, None),
+        ];
+        assert_eq!(table.len(), DenyReason::ALL.len());
+        for (reason, status, challenge) in table {
+            assert_eq!(reason.http_status(), *status, "{reason:?}");
+            assert_eq!(
+                reason.bearer_error().map(BearerError::code),
+                *challenge,
+                "{reason:?}"
+            );
+            let fault = if *status >= 500 {
+                Fault::Upstream
+            } else {
+                Fault::Client
+            };
+            assert_eq!(reason.fault(), fault, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_snake_case_labels() {
+        let codes: HashSet<_> = DenyReason::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), DenyReason::ALL.len());
+        for code in codes {
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn grpc_codes_follow_http_status() {
+        assert_eq!(
+            DenyReason::Expired.grpc_code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            DenyReason::NoRoute.grpc_code(),
+            tonic::Code::PermissionDenied
+        );
+        assert_eq!(
+            DenyReason::KeysUnavailable.grpc_code(),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            DenyReason::InvalidRequest.grpc_code(),
+            tonic::Code::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn descriptions_are_quotable_in_a_header() {
+        for reason in DenyReason::ALL {
+            let d = reason.description();
+            assert!(
+                d.bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+            );
+        }
+    }
+}

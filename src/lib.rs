@@ -1,0 +1,28 @@
+//! portcullis: an Envoy external-authorization (ext_authz v3, gRPC) service that validates
+//! bearer JWT access tokens and enforces per-route scope and app-role policy.
+//!
+//! # Layout
+//! A Check flows through one module per step:
+//! - [`server`]: tonic `Authorization` service, health, reflection; runs the pipeline.
+//! - [`extract`]: `CheckRequest` → method, host, path, bearer token.
+//! - [`policy`]: first matching route (after [`normalize`]) and its requirements.
+//! - [`jwt`]: token verification; [`jwt::jwks`] keeps each issuer's keys.
+//! - [`respond`]: decision → `CheckResponse` (identity headers, or 401/403 + challenge).
+//! - [`deny`]: the typed deny reason and its status / challenge / label mappings.
+//!
+//! Around them: [`config`] (YAML → validated types), [`state`] (what Checks share),
+//! [`telemetry`] (logging), [`demo`] (a self-contained identity provider and policy for
+//! `portcullis demo` and the tests), [`pb`] (generated protobuf code).
+
+pub mod config;
+pub mod demo;
+pub mod deny;
+pub mod extract;
+pub mod jwt;
+pub mod normalize;
+pub mod pb;
+pub mod policy;
+pub mod respond;
+pub mod server;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,238 @@
+//! The `portcullis` command: parse flags, load configuration, start serving. All request
+//! logic lives in the library; this file only wires it up.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portcullis::{
+    config::Config,
+    demo::{self, DemoIssuer, Grant, SigningKey},
+    server,
+    state::AppState,
+    telemetry::{self, LogFormat},
+};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Envoy ext_authz service: JWT access tokens and route scope/role policy"
+)]
+struct Cli {
+    /// Log format on stderr (level from RUST_LOG, default info).
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve Envoy's ext_authz gRPC API with the policy in a config file.
+    Serve {
+        /// YAML configuration file.
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+        /// gRPC listen address; overrides `server.grpc_listen` (default 0.0.0.0:9001).
+        #[arg(long, env = "PORTCULLIS_GRPC_LISTEN")]
+        grpc_listen: Option<SocketAddr>,
+    },
+    /// Run with a built-in identity provider and policy on loopback, and print grpcurl
+    /// commands that show allow and deny.
+    Demo {
+        /// gRPC listen address of the demo service.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        grpc_listen: SocketAddr,
+        /// Port of the demo identity provider on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        issuer_port: u16,
+    },
+    /// Check a config file and list every problem; exit status 1 when invalid.
+    Validate {
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    if let Command::Validate { config } = &cli.command {
+        return match Config::load(config) {
+            Ok(_) => {
+                println!("{}: valid", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve {
+                config,
+                grpc_listen,
+            } => serve(config, grpc_listen).await,
+            Command::Demo {
+                grpc_listen,
+                issuer_port,
+            } => run_demo(grpc_listen, issuer_port).await,
+            Command::Validate { .. } => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config_path: PathBuf, grpc_listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let mut config = Config::load(&config_path)?;
+    if let Some(addr) = grpc_listen {
+        config.grpc_listen = addr;
+    }
+    run(config).await
+}
+
+/// Serves `config` until SIGINT or SIGTERM.
+async fn run(config: Config) -> anyhow::Result<()> {
+    let state = AppState::new(&config).context("cannot build the HTTP client for JWKS")?;
+    let _refresh = state.start_key_refresh();
+    let listener = TcpListener::bind(config.grpc_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.grpc_listen))?;
+    tracing::info!(
+        grpc_listen = %config.grpc_listen, issuers = config.issuers.len(), routes = config.routes.len(),
+        "portcullis serving"
+    );
+    server::serve(state, listener, shutdown_signal()).await?;
+    tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+async fn run_demo(grpc_listen: SocketAddr, issuer_port: u16) -> anyhow::Result<()> {
+    let key = SigningKey::rsa("demo-rs256-1", jsonwebtoken::Algorithm::RS256)?;
+    let issuer = DemoIssuer::start(issuer_port, &[&key])
+        .await
+        .context("cannot start the demo identity provider")?;
+    let config = Config::from_yaml(
+        &demo::demo_config_yaml(&issuer, grpc_listen),
+        "built-in demo",
+    )?;
+
+    let iss = issuer.issuer();
+    let reader = key.sign(&demo::access_token_claims(
+        iss,
+        Grant::Scopes("Orders.Read"),
+        3600,
+    ))?;
+    let profile_only = key.sign(&demo::access_token_claims(
+        iss,
+        Grant::Scopes("Profile.Read"),
+        3600,
+    ))?;
+    let daemon = key.sign(&demo::access_token_claims(
+        iss,
+        Grant::Roles(&["Orders.Read.All"]),
+        3600,
+    ))?;
+    let tampered = demo::tamper(&reader, iss);
+
+    println!("portcullis demo");
+    println!("  identity provider: {iss} (JWKS {})", issuer.jwks_uri());
+    println!("  ext_authz gRPC:    {grpc_listen}");
+    println!("  policy: GET /api/orders* needs scope Orders.Read or app role Orders.Read.All;");
+    println!(
+        "          writes need Orders.ReadWrite; /healthz is anonymous; all else is denied.\n"
+    );
+    let call = |label: &str, method: &str, path: &str, token: Option<&str>| {
+        let headers = token
+            .map(|t| format!(r#","headers":{{"authorization":"Bearer {t}"}}"#))
+            .unwrap_or_default();
+        println!("# {label}");
+        println!(
+            "grpcurl -plaintext -d '{{\"attributes\":{{\"request\":{{\"http\":{{\"method\":\"{method}\",\"host\":\"api.local\",\"path\":\"{path}\"{headers}}}}}}}}}' {grpc_listen} envoy.service.auth.v3.Authorization/Check\n"
+        );
+    };
+    call(
+        "ALLOW: user token with scope Orders.Read",
+        "GET",
+        "/api/orders/42",
+        Some(&reader),
+    );
+    call(
+        "ALLOW: daemon token with app role Orders.Read.All",
+        "GET",
+        "/api/orders",
+        Some(&daemon),
+    );
+    call(
+        "DENY 403 insufficient_scope: token lacks Orders.Read",
+        "GET",
+        "/api/orders/42",
+        Some(&profile_only),
+    );
+    call(
+        "DENY 403 insufficient_scope: reading is not writing",
+        "DELETE",
+        "/api/orders/42",
+        Some(&reader),
+    );
+    call(
+        "DENY 401 invalid_token: payload tampered after signing",
+        "GET",
+        "/api/orders/42",
+        Some(&tampered),
+    );
+    call("DENY 401: no token", "GET", "/api/orders/42", None);
+    println!("# List the services by reflection:\ngrpcurl -plaintext {grpc_listen} list\n");
+    println!("Tokens are valid for one hour. Press Ctrl-C to stop.");
+
+    run(config).await
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(term) => term,
+            Err(error) => {
+                tracing::error!(error = %error, "Cannot watch SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("Shutdown signal received: draining in-flight Checks");
+}

@@ -1,0 +1,183 @@
+//! The gRPC front: the `envoy.service.auth.v3.Authorization` implementation, which runs
+//! the Check pipeline (extract → route → verify → evaluate → respond) and logs one
+//! decision event, plus the standard health service (SERVING once every issuer's keys are
+//! loaded) and server reflection (v1 and v1alpha, for grpcurl). Every outcome, including
+//! a malformed request, is a `CheckResponse`: a gRPC error would let Envoy apply
+//! `failure_mode_allow`.
+
+use std::{future::Future, time::Duration};
+
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status, transport::server::TcpIncoming};
+use tonic_health::ServingStatus;
+
+use crate::{
+    deny::Deny,
+    extract::{bearer_token, extract},
+    pb::{
+        self,
+        auth::{
+            CheckRequest, CheckResponse,
+            authorization_server::{Authorization, AuthorizationServer},
+        },
+    },
+    policy::evaluate,
+    respond,
+    state::AppState,
+};
+
+/// Fully qualified name of the ext_authz service, as health checks name it.
+pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
+/// How often readiness is re-checked until every issuer has keys.
+const READINESS_POLL: Duration = Duration::from_millis(100);
+
+/// The outcome of one Check, for logging and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub route: Option<String>,
+    pub issuer: Option<String>,
+    pub result: Result<(), Deny>,
+}
+
+/// Runs the whole pipeline for one request.
+pub async fn check(state: &AppState, request: &CheckRequest) -> (CheckResponse, Decision) {
+    let mut decision = Decision {
+        route: None,
+        issuer: None,
+        result: Ok(()),
+    };
+    let response = match decide(state, request, &mut decision).await {
+        Ok(response) => response,
+        Err(deny) => {
+            let response = respond::deny(&deny, state.realm(), decision.route.as_deref());
+            decision.result = Err(deny);
+            response
+        }
+    };
+    (response, decision)
+}
+
+async fn decide(
+    state: &AppState,
+    request: &CheckRequest,
+    decision: &mut Decision,
+) -> Result<CheckResponse, Deny> {
+    let view = extract(request)?;
+    let route = state.policy().route(view.method, view.host, view.path)?;
+    decision.route = Some(route.name.to_string());
+    if matches!(route.access, crate::config::Access::Anonymous) {
+        return Ok(respond::allow(&route.name, None, state.identity_headers()));
+    }
+    let token = bearer_token(view.authorization)?;
+    let claims = state.verifier().verify(token).await?;
+    decision.issuer = Some(claims.issuer.to_string());
+    evaluate(route, &claims)?;
+    Ok(respond::allow(
+        &route.name,
+        Some(&claims),
+        state.identity_headers(),
+    ))
+}
+
+/// The tonic service; all logic is in [`check`].
+pub struct AuthorizationService {
+    state: AppState,
+}
+
+impl AuthorizationService {
+    pub fn new(state: AppState) -> Self {
+        AuthorizationService { state }
+    }
+}
+
+#[tonic::async_trait]
+impl Authorization for AuthorizationService {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        let started = std::time::Instant::now();
+        let request = request.into_inner();
+        let (response, decision) = check(&self.state, &request).await;
+        let request_id = request
+            .attributes
+            .as_ref()
+            .and_then(|a| a.request.as_ref())
+            .and_then(|r| r.http.as_ref())
+            .map_or("", |h| h.id.as_str());
+        let route = decision.route.as_deref().unwrap_or("");
+        let issuer = decision.issuer.as_deref().unwrap_or("");
+        let micros = started.elapsed().as_micros() as u64;
+        match &decision.result {
+            Ok(()) => tracing::info!(
+                decision = "allow",
+                route,
+                issuer,
+                request_id,
+                latency_us = micros,
+                "Check allowed"
+            ),
+            Err(deny) => tracing::info!(
+                decision = "deny",
+                reason = deny.reason.code(),
+                status = deny.reason.http_status(),
+                route,
+                issuer,
+                request_id,
+                latency_us = micros,
+                "Check denied"
+            ),
+        }
+        Ok(Response::new(response))
+    }
+}
+
+/// Serves Authorization, health and reflection on `listener` until `shutdown` completes.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    health
+        .set_service_status(AUTHORIZATION_SERVICE, ServingStatus::NotServing)
+        .await;
+    let readiness_state = state.clone();
+    let readiness = tokio::spawn(async move {
+        while !readiness_state.verifier().all_keys_loaded() {
+            tokio::time::sleep(READINESS_POLL).await;
+        }
+        health.set_service_status("", ServingStatus::Serving).await;
+        health
+            .set_service_status(AUTHORIZATION_SERVICE, ServingStatus::Serving)
+            .await;
+        tracing::info!("Every issuer has signing keys: reporting SERVING");
+    });
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
+        .build_v1()
+        .map_err(|e| tracing::error!(error = %e, "Reflection v1 unavailable"))
+        .ok();
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(|e| tracing::error!(error = %e, "Reflection v1alpha unavailable"))
+        .ok();
+
+    let result = tonic::transport::Server::builder()
+        .add_service(AuthorizationServer::new(AuthorizationService::new(state)))
+        .add_service(health_service)
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await;
+    readiness.abort();
+    result
+}
