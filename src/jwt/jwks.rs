@@ -4,7 +4,7 @@
 //! it. A token whose `kid` is not in the snapshot triggers a refresh at once — single
 //! flight (one fetch at a time; concurrent callers wait for it and then look again) and at
 //! most one per `unknown_kid_cooldown`, so a flood of invented `kid`s costs the issuer at
-//! most one fetch per cooldown. A refresh that fails keeps the last good key set serving.
+//! most one fetch per cooldown (an unknown `kid` inside the cooldown is denied at once). A refresh that fails keeps the last good key set serving.
 //! The periodic refresh is driven from outside (see `jwt::Verifier::spawn_refreshers`).
 
 use std::{
@@ -191,8 +191,10 @@ pub struct JwksCache {
     cooldown: Duration,
     /// Single flight: held for the duration of a fetch.
     fetch_lock: tokio::sync::Mutex<()>,
-    /// Milliseconds since `epoch` when the last fetch started, plus one (0 = never).
-    last_fetch_ms: AtomicU64,
+    /// Milliseconds since `epoch`, plus one, when the last fetch caused by an unknown
+    /// `kid` started (0 = never). Only those fetches count toward the cooldown: a periodic
+    /// or initial fetch a moment ago must not delay picking up a key rotated since.
+    last_miss_fetch_ms: AtomicU64,
     epoch: Instant,
 }
 
@@ -210,7 +212,7 @@ impl JwksCache {
             keys: ArcSwapOption::empty(),
             cooldown,
             fetch_lock: tokio::sync::Mutex::new(()),
-            last_fetch_ms: AtomicU64::new(0),
+            last_miss_fetch_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -250,6 +252,8 @@ impl JwksCache {
         if self.keys.load().as_deref().is_some_and(&satisfied) || self.in_cooldown() {
             return;
         }
+        self.last_miss_fetch_ms
+            .store(self.millis_since_epoch(), Ordering::Release);
         // The caller waited for (or is) the one fetch; failures are logged inside.
         let _ = self.fetch_locked("unknown_kid").await;
     }
@@ -261,21 +265,21 @@ impl JwksCache {
     }
 
     fn in_cooldown(&self) -> bool {
-        match self.last_fetch_ms.load(Ordering::Acquire) {
+        match self.last_miss_fetch_ms.load(Ordering::Acquire) {
             0 => false,
             stamp => {
-                let now = self.epoch.elapsed().as_millis() as u64 + 1;
-                let since = now.saturating_sub(stamp);
+                let since = self.millis_since_epoch().saturating_sub(stamp);
                 since < self.cooldown.as_millis() as u64
             }
         }
     }
 
+    /// Never 0, so that 0 can mean "never".
+    fn millis_since_epoch(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
     async fn fetch_locked(&self, cause: &'static str) -> Result<usize, JwksError> {
-        self.last_fetch_ms.store(
-            self.epoch.elapsed().as_millis() as u64 + 1,
-            Ordering::Release,
-        );
         match self.fetch().await {
             Ok((set, skipped)) => {
                 let count = set.len();

@@ -44,9 +44,14 @@ struct IssuerVerifier {
     hmac: Option<DecodingKey>,
 }
 
+/// The unverified claims read before choosing the issuer. `exp`/`nbf` are looked at too, so
+/// that a wrong type is reported as malformed rather than missing (jsonwebtoken treats an
+/// unparsable time claim as absent).
 #[derive(Deserialize)]
-struct IssuerPeek {
+struct ClaimsPeek {
     iss: Option<Value>,
+    exp: Option<Value>,
+    nbf: Option<Value>,
 }
 
 impl Verifier {
@@ -77,8 +82,14 @@ impl Verifier {
         if header.crit.is_some() {
             return Err(DenyReason::MalformedToken);
         }
-        let peek: IssuerPeek = jsonwebtoken::dangerous::insecure_decode_claims(token)
+        let peek: ClaimsPeek = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|_| DenyReason::MalformedToken)?;
+        if [&peek.exp, &peek.nbf]
+            .iter()
+            .any(|t| t.as_ref().is_some_and(|v| !v.is_number()))
+        {
+            return Err(DenyReason::MalformedToken);
+        }
         let iss = match peek.iss {
             Some(Value::String(iss)) => iss,
             Some(_) => return Err(DenyReason::MalformedToken),

@@ -1,0 +1,237 @@
+//! Shared test harness: a real identity provider on loopback (`DemoIssuer`), portcullis
+//! served in-process on 127.0.0.1:0, and a real tonic client calling it. Everything a
+//! `World` starts stops when it is dropped.
+
+#![allow(dead_code)]
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+use portcullis::{
+    config::Config,
+    demo::{self, DemoIssuer, Grant, SigningKey},
+    jwt::RefresherGuard,
+    pb::auth::{
+        AttributeContext, CheckRequest, CheckResponse,
+        attribute_context::{HttpRequest, Request},
+        authorization_client::AuthorizationClient,
+        check_response::HttpResponse,
+    },
+    server,
+    state::AppState,
+};
+use serde_json::Value;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+
+/// Upper bound for anything a test waits for (readiness, a server to come up).
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct World {
+    pub issuer: DemoIssuer,
+    pub key: SigningKey,
+    pub state: AppState,
+    pub addr: SocketAddr,
+    client: AuthorizationClient<Channel>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+    _refresh: RefresherGuard,
+}
+
+impl World {
+    /// The demo policy and issuer, with an RS256 key.
+    pub async fn start() -> World {
+        World::start_with(|yaml| yaml).await
+    }
+
+    /// Like [`World::start`], with the demo YAML edited first.
+    pub async fn start_with(edit: impl FnOnce(String) -> String) -> World {
+        let key = SigningKey::rsa("key-1", jsonwebtoken::Algorithm::RS256).unwrap();
+        let issuer = DemoIssuer::start(0, &[&key]).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let yaml = edit(demo::demo_config_yaml(&issuer, addr));
+        let config = Config::from_yaml(&yaml, "test").unwrap();
+        let (state, refresh, shutdown, server) = serve(&config, listener).await;
+        let client = AuthorizationClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        World {
+            issuer,
+            key,
+            state,
+            addr,
+            client,
+            shutdown: Some(shutdown),
+            server,
+            _refresh: refresh,
+        }
+    }
+
+    /// Waits until every issuer has keys (what the health service reports as SERVING).
+    pub async fn ready(self) -> World {
+        wait_for(|| self.state.verifier().all_keys_loaded()).await;
+        self
+    }
+
+    /// A token from the demo issuer, signed with the world's key.
+    pub fn token(&self, grant: Grant<'_>) -> String {
+        self.sign(&demo::access_token_claims(self.issuer.issuer(), grant, 600))
+    }
+
+    pub fn sign(&self, claims: &Value) -> String {
+        self.key.sign(claims).unwrap()
+    }
+
+    /// Claims of a valid demo token, for tests that alter one claim.
+    pub fn claims(&self, grant: Grant<'_>) -> Value {
+        demo::access_token_claims(self.issuer.issuer(), grant, 600)
+    }
+
+    /// One Check over gRPC with an optional `authorization` header.
+    pub async fn check(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> CheckResponse {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        self.check_request(check_request(method, path, &headers))
+            .await
+    }
+
+    pub async fn check_request(&self, request: CheckRequest) -> CheckResponse {
+        self.client
+            .clone()
+            .check(request)
+            .await
+            .expect("portcullis always answers a CheckResponse")
+            .into_inner()
+    }
+
+    pub async fn bearer(&self, method: &str, path: &str, token: &str) -> CheckResponse {
+        self.check(method, path, Some(&format!("Bearer {token}")))
+            .await
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.server.abort();
+    }
+}
+
+/// Serves `config` on `listener` in this process.
+pub async fn serve(
+    config: &Config,
+    listener: TcpListener,
+) -> (
+    AppState,
+    RefresherGuard,
+    oneshot::Sender<()>,
+    JoinHandle<()>,
+) {
+    let state = AppState::new(config).unwrap();
+    let refresh = state.start_key_refresh();
+    let (tx, rx) = oneshot::channel::<()>();
+    let serving = state.clone();
+    let server = tokio::spawn(async move {
+        let _ = server::serve(serving, listener, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    (state, refresh, tx, server)
+}
+
+pub async fn wait_for(mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn check_request(method: &str, path: &str, headers: &[(&str, &str)]) -> CheckRequest {
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                time: None,
+                http: Some(HttpRequest {
+                    id: "test-request".into(),
+                    method: method.into(),
+                    host: "api.local".into(),
+                    path: path.into(),
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// What a denied response says: HTTP status, problem+json `reason`, `WWW-Authenticate`.
+#[derive(Debug)]
+pub struct Denied {
+    pub status: i32,
+    pub reason: String,
+    pub challenge: Option<String>,
+    pub headers: HashMap<String, String>,
+}
+
+pub fn denied(response: &CheckResponse) -> Denied {
+    let Some(HttpResponse::DeniedResponse(denied)) = &response.http_response else {
+        panic!("expected a deny, got {response:?}");
+    };
+    let headers: HashMap<String, String> = denied
+        .headers
+        .iter()
+        .filter_map(|h| h.header.as_ref())
+        .map(|h| (h.key.clone(), h.value.clone()))
+        .collect();
+    let body: Value = serde_json::from_str(&denied.body).unwrap();
+    assert_eq!(
+        headers.get("content-type").map(String::as_str),
+        Some("application/problem+json")
+    );
+    Denied {
+        status: denied.status.as_ref().map_or(0, |s| s.code),
+        reason: body["reason"].as_str().unwrap_or_default().to_owned(),
+        challenge: headers.get("www-authenticate").cloned(),
+        headers,
+    }
+}
+
+/// The identity headers an allow sets, and the ones it removes.
+pub fn allowed(response: &CheckResponse) -> (HashMap<String, String>, Vec<String>) {
+    let Some(HttpResponse::OkResponse(ok)) = &response.http_response else {
+        panic!("expected an allow, got {response:?}");
+    };
+    assert_eq!(response.status.as_ref().map(|s| s.code), Some(0));
+    let set = ok
+        .headers
+        .iter()
+        .filter_map(|h| h.header.as_ref())
+        .map(|h| (h.key.clone(), h.value.clone()))
+        .collect();
+    (set, ok.headers_to_remove.clone())
+}
+
+/// Splits a compact JWS and re-joins it with a replaced header (base64url JSON).
+pub fn with_header(token: &str, header: &Value) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let (_, rest) = token.split_once('.').unwrap();
+    format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()))
+}
