@@ -235,3 +235,50 @@ pub fn with_header(token: &str, header: &Value) -> String {
     let (_, rest) = token.split_once('.').unwrap();
     format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()))
 }
+
+/// A real external tool (Envoy, grpcurl) for the end-to-end tests: `$NAME_BIN` (upper
+/// case, e.g. `ENVOY_BIN`), else the project's `.venv/bin`, else `PATH`. When it is
+/// missing the test is skipped with a message — unless `PORTCULLIS_REQUIRE_E2E` is set
+/// (the README test command sets it), in which case it fails.
+pub fn external_tool(name: &str) -> Option<std::path::PathBuf> {
+    let from_env = std::env::var_os(format!("{}_BIN", name.to_ascii_uppercase())).map(Into::into);
+    let in_venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(name);
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    let found = from_env
+        .into_iter()
+        .chain(in_venv.is_file().then_some(in_venv))
+        .chain(on_path)
+        .next();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("PORTCULLIS_REQUIRE_E2E").is_none(),
+            "{name} not found ($NAME_BIN, .venv/bin or PATH) and PORTCULLIS_REQUIRE_E2E is set"
+        );
+        eprintln!("SKIPPED: {name} not found; run the README test command to install it");
+    }
+    found
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for a child process to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// A child process killed (and reaped) when dropped, so a failing test leaves nothing behind.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
