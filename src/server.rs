@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
-    deny::Deny,
+    deny::{Deny, Fault},
     extract::{bearer_token, extract},
     pb::{
         self,
@@ -116,6 +116,17 @@ impl Authorization for AuthorizationService {
                 request_id,
                 latency_us = micros,
                 "Check allowed"
+            ),
+            // A client's bad token is routine (info); keys we cannot get are ours to fix (warn).
+            Err(deny) if deny.reason.fault() == Fault::Upstream => tracing::warn!(
+                decision = "deny",
+                reason = deny.reason.code(),
+                status = deny.reason.http_status(),
+                route,
+                issuer,
+                request_id,
+                latency_us = micros,
+                "Check denied: identity provider keys unavailable"
             ),
             Err(deny) => tracing::info!(
                 decision = "deny",
