@@ -43,6 +43,12 @@ pub enum DenyReason {
     WrongAudience,
     /// A claim that validation needs (`exp`, `iss`, `aud`) is absent.
     MissingClaim,
+    /// The JOSE `typ` is not the one the issuer requires (e.g. `at+jwt`, RFC 9068).
+    WrongTokenType,
+    /// The token's tenant (`tid`) is not in the issuer's `allowed_tenants`.
+    TenantNotAllowed,
+    /// The calling application (`azp`/`appid`) is not in the issuer's `allowed_clients`.
+    ClientNotAllowed,
     /// A valid token that is not an access token (no `scp`, `scope` or `roles`): typically
     /// an ID token, which is never proof of permission.
     NotAccessToken,
@@ -104,7 +110,7 @@ pub enum Fault {
 
 impl DenyReason {
     /// Every variant, for table tests and documentation.
-    pub const ALL: [DenyReason; 18] = [
+    pub const ALL: [DenyReason; 21] = [
         DenyReason::InvalidRequest,
         DenyReason::MissingToken,
         DenyReason::UnsupportedScheme,
@@ -119,6 +125,9 @@ impl DenyReason {
         DenyReason::NotYetValid,
         DenyReason::WrongAudience,
         DenyReason::MissingClaim,
+        DenyReason::WrongTokenType,
+        DenyReason::TenantNotAllowed,
+        DenyReason::ClientNotAllowed,
         DenyReason::NotAccessToken,
         DenyReason::NoRoute,
         DenyReason::InsufficientPermission,
@@ -142,6 +151,9 @@ impl DenyReason {
             DenyReason::NotYetValid => "not_yet_valid",
             DenyReason::WrongAudience => "wrong_audience",
             DenyReason::MissingClaim => "missing_claim",
+            DenyReason::WrongTokenType => "wrong_token_type",
+            DenyReason::TenantNotAllowed => "tenant_not_allowed",
+            DenyReason::ClientNotAllowed => "client_not_allowed",
             DenyReason::NotAccessToken => "not_access_token",
             DenyReason::NoRoute => "no_route",
             DenyReason::InsufficientPermission => "insufficient_permission",
@@ -166,8 +178,12 @@ impl DenyReason {
             | DenyReason::NotYetValid
             | DenyReason::WrongAudience
             | DenyReason::MissingClaim
+            | DenyReason::WrongTokenType
+            | DenyReason::TenantNotAllowed
             | DenyReason::NotAccessToken => 401,
-            DenyReason::NoRoute | DenyReason::InsufficientPermission => 403,
+            DenyReason::NoRoute
+            | DenyReason::InsufficientPermission
+            | DenyReason::ClientNotAllowed => 403,
             DenyReason::KeysUnavailable => 503,
         }
     }
@@ -187,9 +203,14 @@ impl DenyReason {
             | DenyReason::NotYetValid
             | DenyReason::WrongAudience
             | DenyReason::MissingClaim
+            | DenyReason::WrongTokenType
+            | DenyReason::TenantNotAllowed
             | DenyReason::NotAccessToken => Some(BearerError::InvalidToken),
             DenyReason::InsufficientPermission => Some(BearerError::InsufficientScope),
-            DenyReason::InvalidRequest | DenyReason::NoRoute | DenyReason::KeysUnavailable => None,
+            DenyReason::InvalidRequest
+            | DenyReason::NoRoute
+            | DenyReason::ClientNotAllowed
+            | DenyReason::KeysUnavailable => None,
         }
     }
 
@@ -213,6 +234,9 @@ impl DenyReason {
             DenyReason::NotYetValid => "The access token is not valid yet",
             DenyReason::WrongAudience => "The access token is not meant for this API",
             DenyReason::MissingClaim => "The access token lacks a required claim",
+            DenyReason::WrongTokenType => "The token is not of the required type",
+            DenyReason::TenantNotAllowed => "The access token tenant is not accepted",
+            DenyReason::ClientNotAllowed => "The calling application is not allowed",
             DenyReason::NotAccessToken => "The token is not an access token",
             DenyReason::NoRoute => "No access rule allows this request",
             DenyReason::InsufficientPermission => {
@@ -273,6 +297,13 @@ mod tests {
             (DenyReason::NotYetValid, 401, Some(Some("invalid_token"))),
             (DenyReason::WrongAudience, 401, Some(Some("invalid_token"))),
             (DenyReason::MissingClaim, 401, Some(Some("invalid_token"))),
+            (DenyReason::WrongTokenType, 401, Some(Some("invalid_token"))),
+            (
+                DenyReason::TenantNotAllowed,
+                401,
+                Some(Some("invalid_token")),
+            ),
+            (DenyReason::ClientNotAllowed, 403, None),
             (DenyReason::NotAccessToken, 401, Some(Some("invalid_token"))),
             (DenyReason::NoRoute, 403, None),
             (

@@ -11,14 +11,17 @@
 //! - [`deny`]: the typed deny reason and its status / challenge / label mappings.
 //!
 //! Around them: [`config`] (YAML → validated types), [`state`] (what Checks share),
+//! [`admin`] (HTTP `/readyz`, `/livez`, `/metrics`), [`metrics`] (Prometheus),
 //! [`telemetry`] (logging), [`demo`] (a self-contained identity provider and policy for
 //! `portcullis demo` and the tests), [`pb`] (generated protobuf code).
 
+pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod deny;
 pub mod extract;
 pub mod jwt;
+pub mod metrics;
 pub mod normalize;
 pub mod pb;
 pub mod policy;

@@ -6,6 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::{
+    admin,
     config::Config,
     demo::{self, DemoIssuer, Grant, SigningKey},
     server,
@@ -44,6 +45,10 @@ enum Command {
         /// gRPC listen address; overrides `server.grpc_listen` (default 0.0.0.0:9001).
         #[arg(long, env = "PORTCULLIS_GRPC_LISTEN")]
         grpc_listen: Option<SocketAddr>,
+        /// HTTP admin address (/readyz, /livez, /metrics); overrides `server.admin_listen`
+        /// (default 0.0.0.0:9090).
+        #[arg(long, env = "PORTCULLIS_ADMIN_LISTEN")]
+        admin_listen: Option<SocketAddr>,
     },
     /// Run with a built-in identity provider and policy on loopback, and print grpcurl
     /// commands that show allow and deny.
@@ -51,6 +56,9 @@ enum Command {
         /// gRPC listen address of the demo service.
         #[arg(long, default_value = "127.0.0.1:9001")]
         grpc_listen: SocketAddr,
+        /// HTTP admin address of the demo service (/readyz, /livez, /metrics).
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin_listen: SocketAddr,
         /// Port of the demo identity provider on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         issuer_port: u16,
@@ -92,11 +100,13 @@ fn main() -> ExitCode {
             Command::Serve {
                 config,
                 grpc_listen,
-            } => serve(config, grpc_listen).await,
+                admin_listen,
+            } => serve(config, grpc_listen, admin_listen).await,
             Command::Demo {
                 grpc_listen,
+                admin_listen,
                 issuer_port,
-            } => run_demo(grpc_listen, issuer_port).await,
+            } => run_demo(grpc_listen, admin_listen, issuer_port).await,
             Command::Validate { .. } => Ok(()),
         }
     });
@@ -109,11 +119,14 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config_path: PathBuf, grpc_listen: Option<SocketAddr>) -> anyhow::Result<()> {
+async fn serve(
+    config_path: PathBuf,
+    grpc_listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let mut config = Config::load(&config_path)?;
-    if let Some(addr) = grpc_listen {
-        config.grpc_listen = addr;
-    }
+    config.grpc_listen = grpc_listen.unwrap_or(config.grpc_listen);
+    config.admin_listen = admin_listen.unwrap_or(config.admin_listen);
     run(config).await
 }
 
@@ -124,24 +137,47 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.grpc_listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.grpc_listen))?;
+    let admin_listener = TcpListener::bind(config.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.admin_listen))?;
     tracing::info!(
-        grpc_listen = %config.grpc_listen, issuers = config.issuers.len(), routes = config.routes.len(),
+        grpc_listen = %config.grpc_listen, admin_listen = %config.admin_listen,
+        issuers = config.issuers.len(), routes = config.routes.len(),
         "portcullis serving"
     );
-    server::serve(state, listener, shutdown_signal()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let admin = tokio::spawn(admin::serve(
+        state.clone(),
+        admin_listener,
+        wait(stopped.clone()),
+    ));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    server::serve(state, listener, wait(stopped)).await?;
+    admin.await.context("admin server task")??;
     tracing::info!("portcullis stopped");
     Ok(())
 }
 
-async fn run_demo(grpc_listen: SocketAddr, issuer_port: u16) -> anyhow::Result<()> {
+async fn run_demo(
+    grpc_listen: SocketAddr,
+    admin_listen: SocketAddr,
+    issuer_port: u16,
+) -> anyhow::Result<()> {
     let key = SigningKey::rsa("demo-rs256-1", jsonwebtoken::Algorithm::RS256)?;
     let issuer = DemoIssuer::start(issuer_port, &[&key])
         .await
         .context("cannot start the demo identity provider")?;
-    let config = Config::from_yaml(
+    let mut config = Config::from_yaml(
         &demo::demo_config_yaml(&issuer, grpc_listen),
         "built-in demo",
     )?;
+    config.admin_listen = admin_listen;
 
     let iss = issuer.issuer();
     let reader = key.sign(&demo::access_token_claims(
@@ -164,6 +200,7 @@ async fn run_demo(grpc_listen: SocketAddr, issuer_port: u16) -> anyhow::Result<(
     println!("portcullis demo");
     println!("  identity provider: {iss} (JWKS {})", issuer.jwks_uri());
     println!("  ext_authz gRPC:    {grpc_listen}");
+    println!("  admin HTTP:        http://{admin_listen}/readyz  /metrics");
     println!("  policy: GET /api/orders* needs scope Orders.Read or app role Orders.Read.All;");
     println!(
         "          writes need Orders.ReadWrite; /healthz is anonymous; all else is denied.\n"

@@ -107,7 +107,16 @@ impl Authorization for AuthorizationService {
             .map_or("", |h| h.id.as_str());
         let route = decision.route.as_deref().unwrap_or("");
         let issuer = decision.issuer.as_deref().unwrap_or("");
-        let micros = started.elapsed().as_micros() as u64;
+        let elapsed = started.elapsed();
+        let micros = elapsed.as_micros() as u64;
+        let reason = decision
+            .result
+            .as_ref()
+            .err()
+            .map_or("none", |d| d.reason.code());
+        self.state
+            .metrics()
+            .check(decision.result.is_ok(), reason, elapsed.as_secs_f64());
         match &decision.result {
             Ok(()) => tracing::info!(
                 decision = "allow",

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::{
     config::{Config, HeaderMapping},
     jwt::{RefresherGuard, Verifier},
+    metrics::Metrics,
     policy::Policy,
 };
 
@@ -16,6 +17,7 @@ pub struct AppState {
 }
 
 struct Inner {
+    metrics: Arc<Metrics>,
     policy: Policy,
     verifier: Verifier,
     identity_headers: Vec<HeaderMapping>,
@@ -24,10 +26,12 @@ struct Inner {
 
 impl AppState {
     pub fn new(config: &Config) -> Result<AppState, reqwest::Error> {
+        let metrics = Arc::new(Metrics::new());
         Ok(AppState {
             inner: Arc::new(Inner {
                 policy: Policy::new(config),
-                verifier: Verifier::new(config)?,
+                verifier: Verifier::new(config, metrics.clone())?,
+                metrics,
                 identity_headers: config.identity_headers.clone(),
                 realm: config.realm.clone(),
             }),
@@ -40,6 +44,10 @@ impl AppState {
 
     pub fn verifier(&self) -> &Verifier {
         &self.inner.verifier
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     pub fn identity_headers(&self) -> &[HeaderMapping] {

@@ -103,8 +103,9 @@ fn demo_prints_commands_that_show_allow_and_deny_and_stops_on_sigterm() {
         return;
     };
     let addr = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(BIN)
-        .args(["demo", "--grpc-listen", &addr])
+        .args(["demo", "--grpc-listen", &addr, "--admin-listen", &admin])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

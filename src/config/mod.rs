@@ -5,6 +5,7 @@
 //! request steps (`jwt`, `policy`, `respond`) build their runtime structures from it.
 
 mod duration;
+mod issuers;
 pub mod raw;
 mod validate;
 
@@ -13,9 +14,14 @@ use std::{fmt, net::SocketAddr, path::Path, time::Duration};
 use jsonwebtoken::Algorithm;
 
 pub use duration::parse_duration;
+pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
 
 /// Default gRPC listen address of `portcullis serve` (all interfaces, as a container needs).
 pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:9001";
+/// Default HTTP admin address: `/readyz`, `/livez`, `/metrics`.
+pub const DEFAULT_ADMIN_LISTEN: &str = "0.0.0.0:9090";
+/// The placeholder of a multi-tenant issuer template, replaced by the token's `tid`.
+pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
 /// Default `WWW-Authenticate` realm.
 pub const DEFAULT_REALM: &str = "portcullis";
 /// Default clock-skew allowance for `exp` and `nbf`: one minute, as jsonwebtoken and most
@@ -27,6 +33,14 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// Background JWKS refresh period. Issuers publish new keys well ahead of using them
 /// (Entra: weeks), and unknown `kid`s trigger an immediate refresh anyway.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+/// Bounds applied to a JWKS response's `Cache-Control: max-age`: an issuer cannot make us
+/// poll more often than the minimum, nor wait longer than the maximum.
+pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// How long the last good key set keeps serving while the issuer cannot be reached: long
+/// enough to ride out an identity-provider outage, short enough that keys the issuer has
+/// withdrawn stop being trusted.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
 /// Minimum time between two JWKS fetches triggered by unknown `kid`s for one issuer: bounds
 /// what a flood of invented `kid`s can cost the identity provider to one fetch per period.
 pub const DEFAULT_UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(30);
@@ -51,6 +65,7 @@ pub const DEFAULT_IDENTITY_HEADERS: &[(&str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct Config {
     pub grpc_listen: SocketAddr,
+    pub admin_listen: SocketAddr,
     pub realm: String,
     pub jwks: JwksSettings,
     pub issuers: Vec<IssuerConfig>,
@@ -60,17 +75,24 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwksSettings {
+    /// Refresh period when the JWKS response has no `Cache-Control: max-age`.
     pub refresh_interval: Duration,
+    pub min_refresh_interval: Duration,
+    pub max_refresh_interval: Duration,
     pub unknown_kid_cooldown: Duration,
     pub fetch_timeout: Duration,
+    pub max_staleness: Duration,
 }
 
 impl Default for JwksSettings {
     fn default() -> Self {
         JwksSettings {
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
+            min_refresh_interval: DEFAULT_MIN_REFRESH_INTERVAL,
+            max_refresh_interval: DEFAULT_MAX_REFRESH_INTERVAL,
             unknown_kid_cooldown: DEFAULT_UNKNOWN_KID_COOLDOWN,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            max_staleness: DEFAULT_MAX_STALENESS,
         }
     }
 }
@@ -78,10 +100,10 @@ impl Default for JwksSettings {
 /// One trusted token issuer.
 #[derive(Clone)]
 pub struct IssuerConfig {
-    /// Exact `iss` value tokens must carry.
-    pub issuer: String,
+    /// The `iss` tokens must carry.
+    pub issuer: IssuerName,
     /// Where the signing keys are published; `None` only for an HMAC-only issuer.
-    pub jwks_uri: Option<reqwest::Url>,
+    pub jwks: Option<JwksSource>,
     /// Accepted `aud` values (a token must name at least one).
     pub audiences: Vec<String>,
     /// Allowed `alg` values; never `none`, HMAC only with `hmac_secret`.
@@ -89,19 +111,66 @@ pub struct IssuerConfig {
     pub leeway: Duration,
     /// Shared secret for HS256/384/512, read from the environment at load.
     pub hmac_secret: Option<Secret>,
+    /// Required JOSE `typ` (lower case, e.g. `at+jwt` for RFC 9068 access tokens).
+    pub require_typ: Option<String>,
+    /// Tenants (`tid`) accepted; required for a template issuer.
+    pub allowed_tenants: Option<TenantAllowList>,
+    /// Calling applications (`azp`, else `appid`) accepted; `None` accepts any.
+    pub allowed_clients: Option<Vec<String>>,
 }
 
 impl fmt::Debug for IssuerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuerConfig")
-            .field("issuer", &self.issuer)
-            .field("jwks_uri", &self.jwks_uri.as_ref().map(|u| u.as_str()))
+            .field("issuer", &self.issuer.as_str())
+            .field("jwks", &self.jwks)
             .field("audiences", &self.audiences)
             .field("algorithms", &self.algorithms)
             .field("leeway", &self.leeway)
             .field("hmac_secret", &self.hmac_secret)
+            .field("require_typ", &self.require_typ)
+            .field("allowed_tenants", &self.allowed_tenants)
+            .field("allowed_clients", &self.allowed_clients)
             .finish()
     }
+}
+
+/// The `iss` an issuer's tokens carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerName {
+    Exact(String),
+    /// Multi-tenant: `prefix{tenantid}suffix`, where the tenant must equal the token's `tid`.
+    Template {
+        template: String,
+        prefix: String,
+        suffix: String,
+    },
+}
+
+impl IssuerName {
+    /// The configured text, as logs and metrics name the issuer.
+    pub fn as_str(&self) -> &str {
+        match self {
+            IssuerName::Exact(name) => name,
+            IssuerName::Template { template, .. } => template,
+        }
+    }
+}
+
+/// Where an issuer's JWKS is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    Uri(reqwest::Url),
+    /// The issuer's OpenID discovery document, whose `jwks_uri` names the JWKS.
+    Discovery(reqwest::Url),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantAllowList {
+    /// `["*"]`: every tenant, said explicitly.
+    Any,
+    /// Lower-case tenant ids.
+    Only(Vec<String>),
 }
 
 /// Secret bytes that never appear in `Debug` output or logs.

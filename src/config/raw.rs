@@ -25,6 +25,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub grpc_listen: Option<String>,
+    pub admin_listen: Option<String>,
     pub realm: Option<String>,
 }
 
@@ -32,20 +33,38 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawJwks {
     pub refresh_interval: Option<String>,
+    pub min_refresh_interval: Option<String>,
+    pub max_refresh_interval: Option<String>,
     pub unknown_kid_cooldown: Option<String>,
     pub fetch_timeout: Option<String>,
+    pub max_staleness: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawIssuer {
+    /// Shorthand for Microsoft Entra ID; excludes `issuer`, `jwks_uri` and `audiences`.
+    pub entra: Option<RawEntra>,
     pub issuer: Option<String>,
     pub jwks_uri: Option<String>,
-    #[serde(default)]
-    pub audiences: Vec<String>,
+    pub audiences: Option<Vec<String>>,
     pub algorithms: Option<Vec<String>>,
     pub leeway: Option<String>,
     pub hmac_secret_env: Option<String>,
+    pub require_typ: Option<String>,
+    pub allowed_tenants: Option<Vec<String>>,
+    pub allowed_clients: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEntra {
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    pub app_id_uri: Option<String>,
+    pub token_versions: Option<Vec<String>>,
+    pub instance: Option<String>,
+    pub v1_instance: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,18 +3,13 @@
 
 use std::{collections::HashSet, net::SocketAddr, str::FromStr, time::Duration};
 
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
-
 use super::{
-    Access, ClaimSource, Config, DEFAULT_ALGORITHMS, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS,
-    DEFAULT_LEEWAY, DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig, JwksSettings,
-    MAX_LEEWAY, PathMatch, Requirement, RouteConfig, Secret, parse_duration,
-    raw::{RawConfig, RawIssuer, RawJwks, RawRoute},
+    Access, ClaimSource, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN,
+    DEFAULT_IDENTITY_HEADERS, DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig,
+    JwksSettings, PathMatch, Requirement, RouteConfig, issuers, parse_duration,
+    raw::{RawConfig, RawJwks, RawRoute},
 };
 use crate::normalize::normalize_path;
-
-/// HMAC secrets shorter than the hash output make brute force easier (RFC 7518 §3.2).
-const MIN_HMAC_SECRET_BYTES: usize = 32;
 
 /// Headers an identity mapping may never set: routing, framing and the credential itself.
 const RESERVED_HEADERS: &[&str] = &[
@@ -29,18 +24,24 @@ const RESERVED_HEADERS: &[&str] = &[
     "cookie",
 ];
 
+/// Every problem found so far, each with its field path.
 #[derive(Default)]
-struct Problems(Vec<FieldProblem>);
+pub(super) struct Problems(Vec<FieldProblem>);
 
 impl Problems {
-    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldProblem {
             field: field.into(),
             message: message.into(),
         });
     }
 
-    fn duration(&mut self, field: &str, value: Option<&str>, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Duration {
         match value.map(parse_duration) {
             None => default,
             Some(Ok(d)) => d,
@@ -55,18 +56,22 @@ impl Problems {
 pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     let mut problems = Problems::default();
 
-    let listen_text = raw
-        .server
-        .grpc_listen
-        .as_deref()
-        .unwrap_or(DEFAULT_GRPC_LISTEN);
-    let grpc_listen = SocketAddr::from_str(listen_text).unwrap_or_else(|_| {
-        problems.add(
-            "server.grpc_listen",
-            format!("{listen_text:?} is not an IP:port address"),
-        );
-        SocketAddr::from(([0, 0, 0, 0], 9001))
-    });
+    let grpc_listen = listen_address(
+        &mut problems,
+        "server.grpc_listen",
+        raw.server
+            .grpc_listen
+            .as_deref()
+            .unwrap_or(DEFAULT_GRPC_LISTEN),
+    );
+    let admin_listen = listen_address(
+        &mut problems,
+        "server.admin_listen",
+        raw.server
+            .admin_listen
+            .as_deref()
+            .unwrap_or(DEFAULT_ADMIN_LISTEN),
+    );
     let realm = raw.server.realm.unwrap_or_else(|| DEFAULT_REALM.to_owned());
     if realm.is_empty()
         || !realm
@@ -85,18 +90,19 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         problems.add("issuers", "at least one issuer is required");
     }
     let mut seen_issuers = HashSet::new();
-    let issuers: Vec<IssuerConfig> = raw
-        .issuers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, issuer)| {
-            let checked = validate_issuer(&format!("issuers[{i}]"), issuer, &mut problems)?;
-            if !seen_issuers.insert(checked.issuer.clone()) {
-                problems.add(format!("issuers[{i}].issuer"), "appears twice");
+    let mut issuers: Vec<IssuerConfig> = Vec::new();
+    for (i, raw_issuer) in raw.issuers.iter().enumerate() {
+        let field = format!("issuers[{i}]");
+        for issuer in issuers::validate_issuer(&field, raw_issuer, &mut problems) {
+            if !seen_issuers.insert(issuer.issuer.as_str().to_owned()) {
+                problems.add(
+                    format!("{field}.issuer"),
+                    format!("{:?} is configured twice", issuer.issuer.as_str()),
+                );
             }
-            Some(checked)
-        })
-        .collect();
+            issuers.push(issuer);
+        }
+    }
 
     if raw.routes.is_empty() {
         problems.add(
@@ -150,6 +156,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     if problems.0.is_empty() {
         Ok(Config {
             grpc_listen,
+            admin_listen,
             realm,
             jwks,
             issuers,
@@ -161,173 +168,63 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     }
 }
 
+fn listen_address(problems: &mut Problems, field: &str, text: &str) -> SocketAddr {
+    SocketAddr::from_str(text).unwrap_or_else(|_| {
+        problems.add(field, format!("{text:?} is not an IP:port address"));
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    })
+}
+
 fn jwks_settings(raw: &RawJwks, problems: &mut Problems) -> JwksSettings {
     let defaults = JwksSettings::default();
+    let mut duration = |name: &str, value: &Option<String>, default| {
+        problems.duration(&format!("jwks.{name}"), value.as_deref(), default)
+    };
     let settings = JwksSettings {
-        refresh_interval: problems.duration(
-            "jwks.refresh_interval",
-            raw.refresh_interval.as_deref(),
+        refresh_interval: duration(
+            "refresh_interval",
+            &raw.refresh_interval,
             defaults.refresh_interval,
         ),
-        unknown_kid_cooldown: problems.duration(
-            "jwks.unknown_kid_cooldown",
-            raw.unknown_kid_cooldown.as_deref(),
+        min_refresh_interval: duration(
+            "min_refresh_interval",
+            &raw.min_refresh_interval,
+            defaults.min_refresh_interval,
+        ),
+        max_refresh_interval: duration(
+            "max_refresh_interval",
+            &raw.max_refresh_interval,
+            defaults.max_refresh_interval,
+        ),
+        unknown_kid_cooldown: duration(
+            "unknown_kid_cooldown",
+            &raw.unknown_kid_cooldown,
             defaults.unknown_kid_cooldown,
         ),
-        fetch_timeout: problems.duration(
-            "jwks.fetch_timeout",
-            raw.fetch_timeout.as_deref(),
-            defaults.fetch_timeout,
-        ),
+        fetch_timeout: duration("fetch_timeout", &raw.fetch_timeout, defaults.fetch_timeout),
+        max_staleness: duration("max_staleness", &raw.max_staleness, defaults.max_staleness),
     };
-    if settings.refresh_interval < Duration::from_secs(1) {
-        problems.add("jwks.refresh_interval", "must be at least 1s");
+    if settings.min_refresh_interval < Duration::from_secs(1) {
+        problems.add("jwks.min_refresh_interval", "must be at least 1s");
+    }
+    if settings.refresh_interval < settings.min_refresh_interval
+        || settings.refresh_interval > settings.max_refresh_interval
+    {
+        problems.add(
+            "jwks.refresh_interval",
+            "must lie between min_refresh_interval and max_refresh_interval",
+        );
+    }
+    if settings.max_staleness <= settings.refresh_interval {
+        problems.add(
+            "jwks.max_staleness",
+            "must be longer than refresh_interval, or keys expire before they are refreshed",
+        );
     }
     if settings.fetch_timeout.is_zero() {
         problems.add("jwks.fetch_timeout", "must be more than 0");
     }
     settings
-}
-
-fn validate_issuer(field: &str, raw: &RawIssuer, problems: &mut Problems) -> Option<IssuerConfig> {
-    let issuer = match raw.issuer.as_deref().map(str::trim) {
-        Some(s) if !s.is_empty() => s.to_owned(),
-        _ => {
-            problems.add(
-                format!("{field}.issuer"),
-                "is required (the exact `iss` of tokens)",
-            );
-            String::new()
-        }
-    };
-
-    let algorithms: Vec<Algorithm> = match &raw.algorithms {
-        None => DEFAULT_ALGORITHMS.to_vec(),
-        Some(list) if list.is_empty() => {
-            problems.add(format!("{field}.algorithms"), "must not be empty");
-            Vec::new()
-        }
-        Some(list) => list
-            .iter()
-            .enumerate()
-            .filter_map(|(j, name)| {
-                let at = format!("{field}.algorithms[{j}]");
-                if name.eq_ignore_ascii_case("none") {
-                    problems.add(at, "\"none\" (unsigned tokens) is never allowed");
-                    return None;
-                }
-                Algorithm::from_str(name)
-                    .map_err(|_| {
-                        problems.add(
-                            at,
-                            format!(
-                                "unknown algorithm {name:?} (RS256/384/512, PS256/384/512, \
-                                 ES256/384, EdDSA, or HS256/384/512 with hmac_secret_env)"
-                            ),
-                        )
-                    })
-                    .ok()
-            })
-            .collect(),
-    };
-    let uses_hmac = algorithms
-        .iter()
-        .any(|a| a.family() == AlgorithmFamily::Hmac);
-    let uses_keys = algorithms
-        .iter()
-        .any(|a| a.family() != AlgorithmFamily::Hmac);
-
-    let hmac_secret = match (&raw.hmac_secret_env, uses_hmac) {
-        (None, true) => {
-            problems.add(
-                format!("{field}.algorithms"),
-                "HS256/384/512 need hmac_secret_env (HMAC is never used without a configured secret)",
-            );
-            None
-        }
-        (Some(_), false) => {
-            problems.add(
-                format!("{field}.hmac_secret_env"),
-                "is set but no HS256/384/512 algorithm is allowed",
-            );
-            None
-        }
-        (Some(var), true) => {
-            match std::env::var(var) {
-                Ok(secret) if secret.len() >= MIN_HMAC_SECRET_BYTES => {
-                    Some(Secret(secret.into_bytes()))
-                }
-                Ok(_) => {
-                    problems.add(
-                    format!("{field}.hmac_secret_env"),
-                    format!("environment variable {var} holds fewer than {MIN_HMAC_SECRET_BYTES} bytes"),
-                );
-                    None
-                }
-                Err(_) => {
-                    problems.add(
-                        format!("{field}.hmac_secret_env"),
-                        format!("environment variable {var} is not set"),
-                    );
-                    None
-                }
-            }
-        }
-        (None, false) => None,
-    };
-
-    let jwks_uri = match (&raw.jwks_uri, uses_keys) {
-        (Some(text), _) => match reqwest::Url::parse(text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(url)
-            }
-            _ => {
-                problems.add(
-                    format!("{field}.jwks_uri"),
-                    format!("{text:?} is not an http(s) URL"),
-                );
-                None
-            }
-        },
-        (None, true) => {
-            problems.add(
-                format!("{field}.jwks_uri"),
-                "is required to verify asymmetric signatures",
-            );
-            None
-        }
-        (None, false) => None,
-    };
-
-    if raw.audiences.is_empty() {
-        problems.add(
-            format!("{field}.audiences"),
-            "at least one accepted audience is required (tokens for other APIs must be refused)",
-        );
-    }
-    for (j, aud) in raw.audiences.iter().enumerate() {
-        if aud.trim().is_empty() {
-            problems.add(format!("{field}.audiences[{j}]"), "must not be empty");
-        }
-    }
-
-    let leeway = problems.duration(
-        &format!("{field}.leeway"),
-        raw.leeway.as_deref(),
-        DEFAULT_LEEWAY,
-    );
-    if leeway > MAX_LEEWAY {
-        problems.add(format!("{field}.leeway"), "must be at most 5m");
-    }
-
-    Some(IssuerConfig {
-        issuer,
-        jwks_uri,
-        audiences: raw.audiences.clone(),
-        algorithms,
-        leeway,
-        hmac_secret,
-    })
 }
 
 fn validate_route(field: &str, raw: &RawRoute, problems: &mut Problems) -> Option<RouteConfig> {

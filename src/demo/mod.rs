@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use jsonwebtoken::get_current_timestamp;
 use serde_json::{Value, json};
 
-pub use issuer::{DemoIssuer, JWKS_PATH};
+pub use issuer::{Behaviour, DemoIssuer, JWKS_PATH};
 pub use keys::{KeyError, SigningKey};
 
 /// The audience (App ID URI) of the demo API.

@@ -1,330 +1,53 @@
-//! One issuer's signing keys, fetched from its JWKS URL and kept in memory.
+//! One issuer's signing keys, fetched over HTTP and kept in memory.
 //!
 //! Readers take a snapshot of the current [`KeySet`] (`ArcSwap`, no lock) and verify with
 //! it. A token whose `kid` is not in the snapshot triggers a refresh at once — single
 //! flight (one fetch at a time; concurrent callers wait for it and then look again) and at
 //! most one per `unknown_kid_cooldown`, so a flood of invented `kid`s costs the issuer at
-//! most one fetch per cooldown (an unknown `kid` inside the cooldown is denied at once). A refresh that fails keeps the last good key set serving.
-//! The periodic refresh is driven from outside (see `jwt::Verifier::spawn_refreshers`).
+//! most one fetch per cooldown (an unknown `kid` inside the cooldown is denied at once).
+//! The background task ([`JwksCache::run_refresher`]) refreshes when the key set's
+//! `Cache-Control: max-age` (bounded) or the refresh interval says so, and retries with
+//! backoff on failure. A failed fetch keeps the last good key set serving until it is
+//! `max_staleness` old; after that the issuer's tokens get `keys_unavailable`.
 
 use std::{
-    collections::HashMap,
     sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicU32, AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
-use arc_swap::ArcSwapOption;
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{
-    Algorithm, AlgorithmFamily, DecodingKey,
-    jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse},
+use arc_swap::{ArcSwap, ArcSwapOption};
+use reqwest::Url;
+use tracing::Instrument;
+
+use super::{
+    fetch::{FetchError, discover, get_bounded},
+    keyset::{KeySet, VerifyingKey},
 };
-use serde::Deserialize;
+use crate::{
+    config::{JwksSettings, JwksSource},
+    deny::DenyReason,
+    metrics::Metrics,
+};
 
-use crate::deny::DenyReason;
+/// First retry delay after a failed fetch, doubled per failure up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
-/// Largest JWKS document accepted; real ones are a few KiB.
-pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
-/// RSA keys shorter than this are never used (NIST SP 800-131A).
-pub const MIN_RSA_BITS: usize = 2048;
-
-/// Why a JWKS fetch produced no usable key set.
-#[derive(Debug, thiserror::Error)]
-pub enum JwksError {
-    #[error("request failed: {0}")]
-    Http(#[from] reqwest::Error),
-    #[error("HTTP status {0}")]
-    Status(reqwest::StatusCode),
-    #[error("document larger than {MAX_JWKS_BYTES} bytes")]
-    TooLarge,
-    #[error("not a JWKS document: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("no usable signing key among {0} entries")]
-    NoUsableKey(usize),
-}
-
-/// A verification key with what it may be used for.
-pub struct VerifyingKey {
-    pub key: DecodingKey,
-    family: AlgorithmFamily,
-    /// The JWK's own `alg`, when it declares one.
-    alg: Option<Algorithm>,
-    curve: Option<EllipticCurve>,
-}
-
-impl VerifyingKey {
-    /// Whether this key may verify a token signed with `alg`.
-    pub fn fits(&self, alg: Algorithm) -> bool {
-        alg.family() == self.family
-            && self.alg.is_none_or(|own| own == alg)
-            && match (alg, &self.curve) {
-                (Algorithm::ES256, Some(c)) => *c == EllipticCurve::P256,
-                (Algorithm::ES384, Some(c)) => *c == EllipticCurve::P384,
-                (Algorithm::EdDSA, Some(c)) => *c == EllipticCurve::Ed25519,
-                (_, None) => !matches!(self.family, AlgorithmFamily::Ec | AlgorithmFamily::Ed),
-                _ => false,
-            }
-    }
-}
-
-/// The keys of one JWKS document.
-#[derive(Default)]
-pub struct KeySet {
-    by_kid: HashMap<String, Arc<VerifyingKey>>,
-    /// Keys without a `kid`, tried for tokens without one.
-    anonymous: Vec<Arc<VerifyingKey>>,
-}
-
-impl KeySet {
-    pub fn get(&self, kid: &str) -> Option<&Arc<VerifyingKey>> {
-        self.by_kid.get(kid)
-    }
-
-    /// Every key that fits `alg`, for a token that names no `kid`.
-    pub fn candidates(&self, alg: Algorithm) -> impl Iterator<Item = &Arc<VerifyingKey>> {
-        self.by_kid
-            .values()
-            .chain(self.anonymous.iter())
-            .filter(move |k| k.fits(alg))
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_kid.len() + self.anonymous.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Parses a JWKS document. Entries that are malformed, not for signatures, HMAC
-    /// (`oct`: a shared secret never comes from a public URL) or RSA under 2048 bits are
-    /// skipped, so one bad entry cannot make the others unusable.
-    pub fn parse(document: &[u8]) -> Result<(KeySet, usize), JwksError> {
-        #[derive(Deserialize)]
-        struct Document {
-            keys: Vec<serde_json::Value>,
-        }
-        let doc: Document = serde_json::from_slice(document)?;
-        let total = doc.keys.len();
-        let mut set = KeySet::default();
-        for entry in doc.keys {
-            let Ok(jwk) = serde_json::from_value::<Jwk>(entry) else {
-                continue;
-            };
-            let Some(key) = usable_key(&jwk) else {
-                continue;
-            };
-            match jwk.common.key_id {
-                Some(kid) => {
-                    set.by_kid.insert(kid, Arc::new(key));
-                }
-                None => set.anonymous.push(Arc::new(key)),
-            }
-        }
-        if set.is_empty() {
-            return Err(JwksError::NoUsableKey(total));
-        }
-        let skipped = total - set.len();
-        Ok((set, skipped))
-    }
-}
-
-fn usable_key(jwk: &Jwk) -> Option<VerifyingKey> {
-    if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
-        return None;
-    }
-    if let Some(ops) = &jwk.common.key_operations
-        && !ops.contains(&KeyOperations::Verify)
-    {
-        return None;
-    }
-    let (family, curve) = match &jwk.algorithm {
-        AlgorithmParameters::RSA(rsa) => {
-            let modulus = URL_SAFE_NO_PAD.decode(rsa.n.trim_end_matches('=')).ok()?;
-            let significant = modulus.iter().skip_while(|b| **b == 0).count();
-            if significant * 8 < MIN_RSA_BITS {
-                return None;
-            }
-            (AlgorithmFamily::Rsa, None)
-        }
-        AlgorithmParameters::EllipticCurve(ec) => (AlgorithmFamily::Ec, Some(ec.curve.clone())),
-        AlgorithmParameters::OctetKeyPair(okp) => (AlgorithmFamily::Ed, Some(okp.curve.clone())),
-        // `oct` (shared secrets) never come from a JWKS; unknown key types are skipped.
-        _ => return None,
-    };
-    let alg = match &jwk.common.key_algorithm {
-        None => None,
-        Some(declared) => Some(signature_algorithm(*declared)?),
-    };
-    let key = DecodingKey::from_jwk(jwk).ok()?;
-    Some(VerifyingKey {
-        key,
-        family,
-        alg,
-        curve,
-    })
-}
-
-/// A JWK `alg` as a JWS algorithm; `None` for encryption algorithms (never usable here).
-fn signature_algorithm(declared: KeyAlgorithm) -> Option<Algorithm> {
-    use std::str::FromStr;
-    Algorithm::from_str(&format!("{declared:?}")).ok()
+/// The keys in use, with when they were fetched.
+pub struct Snapshot {
+    pub keys: KeySet,
+    fetched_at: Instant,
 }
 
 /// Outcome of looking a key up, after a refresh if one was allowed.
 pub enum Lookup {
     Found(Arc<VerifyingKey>),
     Unknown,
-    /// The issuer's keys have never been obtained.
+    /// No usable key set: never fetched, or older than `max_staleness`.
     NoKeys,
-}
-
-/// The cached keys of one issuer and the rules for refreshing them.
-pub struct JwksCache {
-    issuer: Arc<str>,
-    url: reqwest::Url,
-    client: reqwest::Client,
-    keys: ArcSwapOption<KeySet>,
-    cooldown: Duration,
-    /// Single flight: held for the duration of a fetch.
-    fetch_lock: tokio::sync::Mutex<()>,
-    /// Milliseconds since `epoch`, plus one, when the last fetch caused by an unknown
-    /// `kid` started (0 = never). Only those fetches count toward the cooldown: a periodic
-    /// or initial fetch a moment ago must not delay picking up a key rotated since.
-    last_miss_fetch_ms: AtomicU64,
-    epoch: Instant,
-}
-
-impl JwksCache {
-    pub fn new(
-        issuer: Arc<str>,
-        url: reqwest::Url,
-        client: reqwest::Client,
-        cooldown: Duration,
-    ) -> JwksCache {
-        JwksCache {
-            issuer,
-            url,
-            client,
-            keys: ArcSwapOption::empty(),
-            cooldown,
-            fetch_lock: tokio::sync::Mutex::new(()),
-            last_miss_fetch_ms: AtomicU64::new(0),
-            epoch: Instant::now(),
-        }
-    }
-
-    /// Whether a key set has been obtained at least once.
-    pub fn is_loaded(&self) -> bool {
-        self.keys.load().is_some()
-    }
-
-    /// The current snapshot, if any.
-    pub fn snapshot(&self) -> Option<Arc<KeySet>> {
-        self.keys.load_full()
-    }
-
-    /// Finds the key named `kid`; on a miss, refreshes once if the cooldown allows and
-    /// looks again.
-    pub async fn key(&self, kid: &str) -> Lookup {
-        if let Some(set) = &*self.keys.load()
-            && let Some(key) = set.get(kid)
-        {
-            return Lookup::Found(key.clone());
-        }
-        self.refresh_on_miss(|set| set.get(kid).is_some()).await;
-        match &*self.keys.load() {
-            None => Lookup::NoKeys,
-            Some(set) => set.get(kid).cloned().map_or(Lookup::Unknown, Lookup::Found),
-        }
-    }
-
-    /// Refreshes because a token needed a key the snapshot lacks. `satisfied` tells whether
-    /// a snapshot installed meanwhile (by a concurrent caller's fetch) already has it.
-    pub async fn refresh_on_miss(&self, satisfied: impl Fn(&KeySet) -> bool) {
-        if self.in_cooldown() {
-            return;
-        }
-        let _flight = self.fetch_lock.lock().await;
-        if self.keys.load().as_deref().is_some_and(&satisfied) || self.in_cooldown() {
-            return;
-        }
-        self.last_miss_fetch_ms
-            .store(self.millis_since_epoch(), Ordering::Release);
-        // The caller waited for (or is) the one fetch; failures are logged inside.
-        let _ = self.fetch_locked("unknown_kid").await;
-    }
-
-    /// Periodic or initial refresh: ignores the cooldown but still single-flight.
-    pub async fn refresh(&self, cause: &'static str) -> Result<usize, JwksError> {
-        let _flight = self.fetch_lock.lock().await;
-        self.fetch_locked(cause).await
-    }
-
-    fn in_cooldown(&self) -> bool {
-        match self.last_miss_fetch_ms.load(Ordering::Acquire) {
-            0 => false,
-            stamp => {
-                let since = self.millis_since_epoch().saturating_sub(stamp);
-                since < self.cooldown.as_millis() as u64
-            }
-        }
-    }
-
-    /// Never 0, so that 0 can mean "never".
-    fn millis_since_epoch(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64 + 1
-    }
-
-    async fn fetch_locked(&self, cause: &'static str) -> Result<usize, JwksError> {
-        match self.fetch().await {
-            Ok((set, skipped)) => {
-                let count = set.len();
-                tracing::info!(
-                    issuer = %self.issuer, cause, keys = count, skipped,
-                    "JWKS refreshed"
-                );
-                self.keys.store(Some(Arc::new(set)));
-                Ok(count)
-            }
-            Err(error) => {
-                tracing::warn!(
-                    issuer = %self.issuer, cause, error = %error, keeps_previous = self.is_loaded(),
-                    "JWKS refresh failed"
-                );
-                Err(error)
-            }
-        }
-    }
-
-    async fn fetch(&self) -> Result<(KeySet, usize), JwksError> {
-        let mut response = self
-            .client
-            .get(self.url.clone())
-            .header(
-                reqwest::header::ACCEPT,
-                "application/json, application/jwk-set+json",
-            )
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(JwksError::Status(response.status()));
-        }
-        if response.content_length().unwrap_or(0) > MAX_JWKS_BYTES as u64 {
-            return Err(JwksError::TooLarge);
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(JwksError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        KeySet::parse(&body)
-    }
 }
 
 impl Lookup {
@@ -335,4 +58,254 @@ impl Lookup {
             Lookup::NoKeys => Err(DenyReason::KeysUnavailable),
         }
     }
+}
+
+/// What `/readyz` and the metrics report about one issuer's keys.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyStatus {
+    pub issuer: String,
+    /// `fresh`, `stale` (refresh failing, last keys still serving), `expired` (older than
+    /// max_staleness: not used) or `missing` (never fetched).
+    pub state: &'static str,
+    pub keys: usize,
+    pub age_seconds: Option<u64>,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+}
+
+/// The cached keys of one issuer and the rules for refreshing them.
+pub struct JwksCache {
+    issuer: Arc<str>,
+    source: JwksSource,
+    /// For discovery: the `jwks_uri` found, until a fetch from it fails.
+    resolved: ArcSwapOption<Url>,
+    client: reqwest::Client,
+    settings: JwksSettings,
+    metrics: Arc<Metrics>,
+    snapshot: ArcSwapOption<Snapshot>,
+    /// Single flight: held for the duration of a fetch.
+    fetch_lock: tokio::sync::Mutex<()>,
+    /// Milliseconds since `epoch`, plus one, when the last fetch caused by an unknown
+    /// `kid` started (0 = never). Only those fetches count toward the cooldown: a periodic
+    /// or initial fetch a moment ago must not delay picking up a key rotated since.
+    last_miss_fetch_ms: AtomicU64,
+    epoch: Instant,
+    failures: AtomicU32,
+    last_error: Mutex<Option<String>>,
+    next_refresh: ArcSwap<Duration>,
+}
+
+impl JwksCache {
+    pub fn new(
+        issuer: Arc<str>,
+        source: JwksSource,
+        client: reqwest::Client,
+        settings: &JwksSettings,
+        metrics: Arc<Metrics>,
+    ) -> JwksCache {
+        JwksCache {
+            issuer,
+            source,
+            resolved: ArcSwapOption::empty(),
+            client,
+            settings: settings.clone(),
+            metrics,
+            snapshot: ArcSwapOption::empty(),
+            fetch_lock: tokio::sync::Mutex::new(()),
+            last_miss_fetch_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            failures: AtomicU32::new(0),
+            last_error: Mutex::new(None),
+            next_refresh: ArcSwap::from_pointee(settings.refresh_interval),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Whether a key set has been obtained at least once.
+    pub fn is_loaded(&self) -> bool {
+        self.snapshot.load().is_some()
+    }
+
+    /// The current key set, unless there is none or it is older than `max_staleness`.
+    pub fn usable(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot
+            .load_full()
+            .filter(|s| s.fetched_at.elapsed() <= self.settings.max_staleness)
+    }
+
+    /// Finds the key named `kid`; on a miss, refreshes once if the cooldown allows and
+    /// looks again.
+    pub async fn key(&self, kid: &str) -> Lookup {
+        if let Some(snapshot) = self.usable()
+            && let Some(key) = snapshot.keys.get(kid)
+        {
+            return Lookup::Found(key.clone());
+        }
+        self.refresh_on_miss(|set| set.get(kid).is_some()).await;
+        match self.usable() {
+            None => Lookup::NoKeys,
+            Some(s) => s
+                .keys
+                .get(kid)
+                .cloned()
+                .map_or(Lookup::Unknown, Lookup::Found),
+        }
+    }
+
+    /// Refreshes because a token needed a key the snapshot lacks. `satisfied` tells whether
+    /// a snapshot installed meanwhile (by a concurrent caller's fetch) already has it.
+    pub async fn refresh_on_miss(&self, satisfied: impl Fn(&KeySet) -> bool) {
+        if self.in_cooldown() {
+            // Inside the cooldown no new fetch starts, but one already in flight (started by
+            // an earlier miss) may bring the key: wait for it rather than deny too early.
+            if self.fetch_lock.try_lock().is_err() {
+                drop(self.fetch_lock.lock().await);
+            }
+            return;
+        }
+        let _flight = self.fetch_lock.lock().await;
+        if self.usable().is_some_and(|s| satisfied(&s.keys)) || self.in_cooldown() {
+            return;
+        }
+        self.last_miss_fetch_ms
+            .store(self.millis_since_epoch(), Ordering::Release);
+        // The caller waited for (or is) the one fetch; failures are logged and counted inside.
+        let _ = self.fetch_locked("unknown_kid").await;
+    }
+
+    /// Refreshes now (single flight, no cooldown). On success returns when to refresh next:
+    /// the response's `max-age` within the configured bounds, or `refresh_interval`.
+    pub async fn refresh(&self, cause: &'static str) -> Result<Duration, FetchError> {
+        let _flight = self.fetch_lock.lock().await;
+        self.fetch_locked(cause).await?;
+        Ok(**self.next_refresh.load())
+    }
+
+    /// The background task: first fetch at once, then refresh on schedule, retrying
+    /// failures with exponential backoff (500 ms doubling to 60 s, with jitter).
+    pub async fn run_refresher(self: Arc<Self>) {
+        let mut cause = "initial";
+        loop {
+            let delay = match self.refresh(cause).await {
+                Ok(next) => {
+                    cause = "scheduled";
+                    next
+                }
+                Err(_) => {
+                    cause = "retry";
+                    let failures = self.failures.load(Ordering::Acquire).saturating_sub(1);
+                    let backoff = FIRST_RETRY_DELAY
+                        .saturating_mul(2u32.saturating_pow(failures.min(16)))
+                        .min(MAX_RETRY_DELAY);
+                    backoff + jitter(backoff)
+                }
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    pub fn status(&self) -> KeyStatus {
+        let snapshot = self.snapshot.load_full();
+        let age = snapshot.as_ref().map(|s| s.fetched_at.elapsed());
+        let failures = self.failures.load(Ordering::Acquire);
+        let state = match age {
+            None => "missing",
+            Some(age) if age > self.settings.max_staleness => "expired",
+            Some(_) if failures > 0 => "stale",
+            Some(_) => "fresh",
+        };
+        KeyStatus {
+            issuer: self.issuer.to_string(),
+            state,
+            keys: snapshot.as_ref().map_or(0, |s| s.keys.len()),
+            age_seconds: age.map(|a| a.as_secs()),
+            consecutive_failures: failures,
+            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+
+    fn in_cooldown(&self) -> bool {
+        match self.last_miss_fetch_ms.load(Ordering::Acquire) {
+            0 => false,
+            stamp => {
+                let since = self.millis_since_epoch().saturating_sub(stamp);
+                since < self.settings.unknown_kid_cooldown.as_millis() as u64
+            }
+        }
+    }
+
+    /// Never 0, so that 0 can mean "never".
+    fn millis_since_epoch(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    async fn fetch_locked(&self, cause: &'static str) -> Result<(), FetchError> {
+        let span = tracing::info_span!("jwks_fetch", issuer = %self.issuer, cause);
+        match self.fetch().instrument(span).await {
+            Ok((keys, skipped, max_age)) => {
+                let count = keys.len();
+                let next = max_age.unwrap_or(self.settings.refresh_interval).clamp(
+                    self.settings.min_refresh_interval,
+                    self.settings.max_refresh_interval,
+                );
+                tracing::info!(
+                    issuer = %self.issuer, cause, keys = count, skipped, next_refresh_s = next.as_secs(),
+                    "JWKS refreshed"
+                );
+                self.snapshot.store(Some(Arc::new(Snapshot {
+                    keys,
+                    fetched_at: Instant::now(),
+                })));
+                self.next_refresh.store(Arc::new(next));
+                self.failures.store(0, Ordering::Release);
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = None;
+                }
+                self.metrics.jwks_fetch(&self.issuer, "ok");
+                self.metrics.jwks_keys(&self.issuer, count);
+                Ok(())
+            }
+            Err(error) => {
+                self.failures.fetch_add(1, Ordering::AcqRel);
+                self.resolved.store(None);
+                tracing::warn!(
+                    issuer = %self.issuer, cause, error = %error, keeps_previous = self.usable().is_some(),
+                    "JWKS refresh failed"
+                );
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = Some(error.to_string());
+                }
+                self.metrics.jwks_fetch(&self.issuer, error.label());
+                Err(error)
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<(KeySet, usize, Option<Duration>), FetchError> {
+        let url = match &self.source {
+            JwksSource::Uri(url) => url.clone(),
+            JwksSource::Discovery(discovery) => match self.resolved.load_full() {
+                Some(url) => (*url).clone(),
+                None => {
+                    let url = discover(&self.client, discovery, &self.issuer).await?;
+                    self.resolved.store(Some(Arc::new(url.clone())));
+                    url
+                }
+            },
+        };
+        let fetched = get_bounded(&self.client, &url).await?;
+        let (keys, skipped) = KeySet::parse(&fetched.body)?;
+        Ok((keys, skipped, fetched.max_age))
+    }
+}
+
+/// Up to 10% extra, so that replicas started together do not retry in lockstep.
+fn jitter(delay: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    delay.mul_f64(f64::from(nanos % 1000) / 10_000.0)
 }

@@ -1,47 +1,57 @@
 //! Step 2 of a Check: verify a bearer JWT and return its claims, or the typed reason it
-//! was refused. The issuer is chosen by the token's `iss` among the configured ones; the
-//! token's `alg` must be in that issuer's allow-list; the key comes from that issuer's own
-//! JWKS (`jwks`) — never from the token (`jwk`, `jku`, `x5u`, `x5c` are ignored) — or, for
+//! was refused. The issuer is chosen by the token's `iss` among the configured ones (an
+//! exact name, or a multi-tenant `{tenantid}` template whose tenant must equal the
+//! token's `tid`); the token's `alg` must be in that issuer's allow-list and its `typ`
+//! must be the required one, if any; the key comes from that issuer's own JWKS (`jwks`)
+//! — never from the token (`jwk`, `jku`, `x5u`, `x5c` are ignored) — or, for
 //! HS256/384/512, from the configured secret; signature, `exp` (required), `nbf`, `iss`
-//! and `aud` are checked by `jsonwebtoken`. Tokens with a `crit` header are refused, since
-//! no extension is understood here.
+//! and `aud` are checked by `jsonwebtoken`; then the issuer's tenant and client
+//! allow-lists. Tokens with a `crit` header are refused: no extension is understood here.
 
 mod claims;
+mod fetch;
 pub mod jwks;
+mod keyset;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation, errors::ErrorKind};
+use jsonwebtoken::{
+    Algorithm, AlgorithmFamily, DecodingKey, Header, Validation, errors::ErrorKind,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::task::JoinHandle;
 
 pub use claims::VerifiedClaims;
-pub use jwks::{JwksCache, JwksError, KeySet};
+pub use fetch::{FetchError, MAX_DOCUMENT_BYTES};
+pub use jwks::{JwksCache, KeyStatus};
+pub use keyset::{KeySet, KeySetError, MAX_KEYS, MIN_RSA_BITS};
 
 use crate::{
-    config::{Config, IssuerConfig, JwksSettings},
+    config::{Config, IssuerConfig, IssuerName, TenantAllowList},
     deny::DenyReason,
+    metrics::Metrics,
 };
-
-/// Delay before retrying an issuer whose keys could not be fetched yet, doubled up to
-/// [`MAX_INITIAL_RETRY`] while it stays unreachable.
-const FIRST_INITIAL_RETRY: Duration = Duration::from_millis(500);
-const MAX_INITIAL_RETRY: Duration = Duration::from_secs(30);
 
 /// Verifies tokens of every configured issuer.
 pub struct Verifier {
-    issuers: HashMap<String, IssuerVerifier>,
-    settings: JwksSettings,
+    exact: HashMap<String, Arc<IssuerVerifier>>,
+    templates: Vec<Arc<IssuerVerifier>>,
+    caches: Vec<Arc<JwksCache>>,
 }
 
 struct IssuerVerifier {
     name: Arc<str>,
+    /// For a template issuer: the text around `{tenantid}`.
+    template: Option<(String, String)>,
     /// One `Validation` per allowed algorithm: jsonwebtoken requires every algorithm of a
     /// `Validation` to belong to the key's family.
     validations: HashMap<Algorithm, Validation>,
     jwks: Option<Arc<JwksCache>>,
     hmac: Option<DecodingKey>,
+    require_typ: Option<String>,
+    allowed_tenants: Option<TenantAllowList>,
+    allowed_clients: Option<Vec<String>>,
 }
 
 /// The unverified claims read before choosing the issuer. `exp`/`nbf` are looked at too, so
@@ -55,25 +65,39 @@ struct ClaimsPeek {
 }
 
 impl Verifier {
-    /// Builds the verifier; keys are fetched later (see [`Verifier::spawn_refreshers`]).
-    pub fn new(config: &Config) -> Result<Verifier, reqwest::Error> {
+    /// Builds the verifier; keys are fetched by [`Verifier::spawn_refreshers`].
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Verifier, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(config.jwks.fetch_timeout)
             .connect_timeout(config.jwks.fetch_timeout)
             .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let issuers = config
-            .issuers
-            .iter()
-            .map(|issuer| {
-                let verifier = IssuerVerifier::new(issuer, &client, &config.jwks);
-                (issuer.issuer.clone(), verifier)
-            })
-            .collect();
-        Ok(Verifier {
-            issuers,
-            settings: config.jwks.clone(),
-        })
+        let mut verifier = Verifier {
+            exact: HashMap::new(),
+            templates: Vec::new(),
+            caches: Vec::new(),
+        };
+        for issuer in &config.issuers {
+            let name: Arc<str> = Arc::from(issuer.issuer.as_str());
+            let jwks = issuer.jwks.as_ref().map(|source| {
+                Arc::new(JwksCache::new(
+                    name.clone(),
+                    source.clone(),
+                    client.clone(),
+                    &config.jwks,
+                    metrics.clone(),
+                ))
+            });
+            verifier.caches.extend(jwks.clone());
+            let built = Arc::new(IssuerVerifier::new(issuer, name, jwks));
+            match &issuer.issuer {
+                IssuerName::Exact(exact) => {
+                    verifier.exact.insert(exact.clone(), built);
+                }
+                IssuerName::Template { .. } => verifier.templates.push(built),
+            }
+        }
+        Ok(verifier)
     }
 
     /// Verifies `token` and returns its claims.
@@ -90,48 +114,49 @@ impl Verifier {
         {
             return Err(DenyReason::MalformedToken);
         }
-        let iss = match peek.iss {
-            Some(Value::String(iss)) => iss,
+        let iss = match &peek.iss {
+            Some(Value::String(iss)) => iss.as_str(),
             Some(_) => return Err(DenyReason::MalformedToken),
             None => return Err(DenyReason::MissingClaim),
         };
-        let issuer = self.issuers.get(&iss).ok_or(DenyReason::UnknownIssuer)?;
-        issuer
-            .verify(token, header.alg, header.kid.as_deref())
-            .await
+        let (issuer, tenant) = self.issuer_for(iss).ok_or(DenyReason::UnknownIssuer)?;
+        issuer.verify(token, &header, tenant).await
     }
 
-    /// Whether every issuer that uses a JWKS has a key set.
+    /// The issuer whose name matches `iss`, and for a template the tenant it names.
+    fn issuer_for<'a>(&self, iss: &'a str) -> Option<(&IssuerVerifier, Option<&'a str>)> {
+        if let Some(exact) = self.exact.get(iss) {
+            return Some((exact, None));
+        }
+        self.templates.iter().find_map(|issuer| {
+            let (prefix, suffix) = issuer.template.as_ref()?;
+            let tenant = iss
+                .strip_prefix(prefix.as_str())?
+                .strip_suffix(suffix.as_str())?;
+            let plausible = !tenant.is_empty() && !tenant.contains(['/', '?', '#']);
+            plausible.then_some((issuer.as_ref(), Some(tenant)))
+        })
+    }
+
+    /// Whether every issuer that uses a JWKS has obtained a key set (readiness).
     pub fn all_keys_loaded(&self) -> bool {
-        self.caches().all(|cache| cache.is_loaded())
+        self.caches.iter().all(|cache| cache.is_loaded())
     }
 
-    fn caches(&self) -> impl Iterator<Item = &Arc<JwksCache>> {
-        self.issuers.values().filter_map(|i| i.jwks.as_ref())
+    /// Each JWKS issuer's key status, for `/readyz` and metrics.
+    pub fn key_status(&self) -> Vec<KeyStatus> {
+        self.caches.iter().map(|cache| cache.status()).collect()
     }
 
-    /// Starts one task per JWKS issuer: fetch now (retrying with backoff until it works),
-    /// then refresh every `refresh_interval`. The tasks stop when the returned guard drops.
+    /// Starts one refresh task per JWKS issuer; they stop when the returned guard drops.
     pub fn spawn_refreshers(&self) -> RefresherGuard {
-        let interval = self.settings.refresh_interval;
-        let tasks = self
-            .caches()
-            .map(|cache| {
-                let cache = cache.clone();
-                tokio::spawn(async move {
-                    let mut retry = FIRST_INITIAL_RETRY;
-                    while cache.refresh("initial").await.is_err() {
-                        tokio::time::sleep(retry).await;
-                        retry = (retry * 2).min(MAX_INITIAL_RETRY);
-                    }
-                    loop {
-                        tokio::time::sleep(interval).await;
-                        let _ = cache.refresh("periodic").await;
-                    }
-                })
-            })
-            .collect();
-        RefresherGuard { tasks }
+        RefresherGuard {
+            tasks: self
+                .caches
+                .iter()
+                .map(|cache| tokio::spawn(cache.clone().run_refresher()))
+                .collect(),
+        }
     }
 }
 
@@ -149,14 +174,19 @@ impl Drop for RefresherGuard {
 }
 
 impl IssuerVerifier {
-    fn new(config: &IssuerConfig, client: &reqwest::Client, settings: &JwksSettings) -> Self {
-        let name: Arc<str> = Arc::from(config.issuer.as_str());
+    fn new(config: &IssuerConfig, name: Arc<str>, jwks: Option<Arc<JwksCache>>) -> Self {
+        let template = match &config.issuer {
+            IssuerName::Exact(_) => None,
+            IssuerName::Template { prefix, suffix, .. } => Some((prefix.clone(), suffix.clone())),
+        };
         let validations = config
             .algorithms
             .iter()
             .map(|alg| {
                 let mut validation = Validation::new(*alg);
-                validation.set_issuer(&[&config.issuer]);
+                if let IssuerName::Exact(exact) = &config.issuer {
+                    validation.set_issuer(&[exact]);
+                }
                 validation.set_audience(&config.audiences);
                 validation.set_required_spec_claims(&["exp", "iss", "aud"]);
                 validation.leeway = config.leeway.as_secs();
@@ -166,42 +196,43 @@ impl IssuerVerifier {
                 (*alg, validation)
             })
             .collect();
-        let jwks = config.jwks_uri.as_ref().map(|url| {
-            Arc::new(JwksCache::new(
-                name.clone(),
-                url.clone(),
-                client.clone(),
-                settings.unknown_kid_cooldown,
-            ))
-        });
-        let hmac = config
-            .hmac_secret
-            .as_ref()
-            .map(|secret| DecodingKey::from_secret(&secret.0));
         IssuerVerifier {
             name,
+            template,
             validations,
             jwks,
-            hmac,
+            hmac: config
+                .hmac_secret
+                .as_ref()
+                .map(|secret| DecodingKey::from_secret(&secret.0)),
+            require_typ: config.require_typ.clone(),
+            allowed_tenants: config.allowed_tenants.clone(),
+            allowed_clients: config.allowed_clients.clone(),
         }
     }
 
     async fn verify(
         &self,
         token: &str,
-        alg: Algorithm,
-        kid: Option<&str>,
+        header: &Header,
+        iss_tenant: Option<&str>,
     ) -> Result<VerifiedClaims, DenyReason> {
+        let alg = header.alg;
         let validation = self
             .validations
             .get(&alg)
             .ok_or(DenyReason::DisallowedAlgorithm)?;
+        if let Some(required) = &self.require_typ
+            && !typ_matches(header.typ.as_deref(), required)
+        {
+            return Err(DenyReason::WrongTokenType);
+        }
         let claims = if alg.family() == AlgorithmFamily::Hmac {
             let key = self.hmac.as_ref().ok_or(DenyReason::DisallowedAlgorithm)?;
             decode(token, key, validation)?
         } else {
             let jwks = self.jwks.as_ref().ok_or(DenyReason::DisallowedAlgorithm)?;
-            match kid {
+            match header.kid.as_deref() {
                 Some(kid) => {
                     let key = jwks.key(kid).await.into_result()?;
                     if !key.fits(alg) {
@@ -209,37 +240,72 @@ impl IssuerVerifier {
                     }
                     decode(token, &key.key, validation)?
                 }
-                None => {
-                    self.verify_without_kid(jwks, token, alg, validation)
-                        .await?
-                }
+                None => verify_without_kid(jwks, token, alg, validation).await?,
             }
         };
-        VerifiedClaims::new(self.name.clone(), claims)
+        let claims = VerifiedClaims::new(self.name.clone(), claims)?;
+        self.check_tenant_and_client(&claims, iss_tenant)?;
+        Ok(claims)
     }
 
-    /// A token without `kid`: try every key of the issuer that fits `alg`.
-    async fn verify_without_kid(
+    fn check_tenant_and_client(
         &self,
-        jwks: &JwksCache,
-        token: &str,
-        alg: Algorithm,
-        validation: &Validation,
-    ) -> Result<Map<String, Value>, DenyReason> {
-        let has_candidate = |set: &KeySet| set.candidates(alg).next().is_some();
-        if !jwks.snapshot().is_some_and(|set| has_candidate(&set)) {
-            jwks.refresh_on_miss(has_candidate).await;
+        claims: &VerifiedClaims,
+        iss_tenant: Option<&str>,
+    ) -> Result<(), DenyReason> {
+        let tid = claims.claims.get("tid").and_then(Value::as_str);
+        // A template issuer names the tenant; the token's own `tid` must agree.
+        if let Some(named) = iss_tenant
+            && !tid.is_some_and(|tid| tid.eq_ignore_ascii_case(named))
+        {
+            return Err(DenyReason::UnknownIssuer);
         }
-        let set = jwks.snapshot().ok_or(DenyReason::KeysUnavailable)?;
-        let mut outcome = Err(DenyReason::UnknownKid);
-        for key in set.candidates(alg) {
-            outcome = decode(token, &key.key, validation);
-            if !matches!(outcome, Err(DenyReason::BadSignature)) {
-                break;
+        if let Some(TenantAllowList::Only(tenants)) = &self.allowed_tenants {
+            let tenant = tid.or(iss_tenant).map(str::to_ascii_lowercase);
+            if !tenant.is_some_and(|t| tenants.contains(&t)) {
+                return Err(DenyReason::TenantNotAllowed);
             }
         }
-        outcome
+        if let Some(clients) = &self.allowed_clients
+            && !claims
+                .client_id()
+                .is_some_and(|c| clients.iter().any(|a| a == c))
+        {
+            return Err(DenyReason::ClientNotAllowed);
+        }
+        Ok(())
     }
+}
+
+/// RFC 8725 §3.11 / RFC 9068: compare `typ` case-insensitively, with or without the
+/// `application/` prefix.
+fn typ_matches(typ: Option<&str>, required: &str) -> bool {
+    typ.is_some_and(|typ| {
+        let typ = typ.to_ascii_lowercase();
+        typ.strip_prefix("application/").unwrap_or(&typ) == required
+    })
+}
+
+/// A token without `kid`: try every key of the issuer that fits `alg`.
+async fn verify_without_kid(
+    jwks: &JwksCache,
+    token: &str,
+    alg: Algorithm,
+    validation: &Validation,
+) -> Result<Map<String, Value>, DenyReason> {
+    let has_candidate = |set: &KeySet| set.candidates(alg).next().is_some();
+    if !jwks.usable().is_some_and(|s| has_candidate(&s.keys)) {
+        jwks.refresh_on_miss(has_candidate).await;
+    }
+    let snapshot = jwks.usable().ok_or(DenyReason::KeysUnavailable)?;
+    let mut outcome = Err(DenyReason::UnknownKid);
+    for key in snapshot.keys.candidates(alg) {
+        outcome = decode(token, &key.key, validation);
+        if !matches!(outcome, Err(DenyReason::BadSignature)) {
+            break;
+        }
+    }
+    outcome
 }
 
 fn decode(
@@ -265,4 +331,17 @@ fn decode(
             | ErrorKind::InvalidKeyFormat => DenyReason::KeyMismatch,
             _ => DenyReason::MalformedToken,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typ_matches;
+
+    #[test]
+    fn typ_comparison_follows_rfc_9068() {
+        assert!(typ_matches(Some("at+jwt"), "at+jwt"));
+        assert!(typ_matches(Some("application/AT+JWT"), "at+jwt"));
+        assert!(!typ_matches(Some("JWT"), "at+jwt"));
+        assert!(!typ_matches(None, "at+jwt"));
+    }
 }

@@ -31,9 +31,12 @@ pub struct World {
     pub key: SigningKey,
     pub state: AppState,
     pub addr: SocketAddr,
+    /// The HTTP admin port (`/readyz`, `/metrics`).
+    pub admin_addr: SocketAddr,
     client: AuthorizationClient<Channel>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
+    admin: JoinHandle<()>,
     _refresh: RefresherGuard,
 }
 
@@ -45,13 +48,30 @@ impl World {
 
     /// Like [`World::start`], with the demo YAML edited first.
     pub async fn start_with(edit: impl FnOnce(String) -> String) -> World {
+        World::start_config(|issuer| {
+            edit(demo::demo_config_yaml(
+                issuer,
+                "127.0.0.1:0".parse().unwrap(),
+            ))
+        })
+        .await
+    }
+
+    /// A world whose whole configuration is written by `make`, given the issuer.
+    pub async fn start_config(make: impl FnOnce(&DemoIssuer) -> String) -> World {
         let key = SigningKey::rsa("key-1", jsonwebtoken::Algorithm::RS256).unwrap();
         let issuer = DemoIssuer::start(0, &[&key]).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let yaml = edit(demo::demo_config_yaml(&issuer, addr));
-        let config = Config::from_yaml(&yaml, "test").unwrap();
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_addr = admin_listener.local_addr().unwrap();
+        let config = Config::from_yaml(&make(&issuer), "test").unwrap();
         let (state, refresh, shutdown, server) = serve(&config, listener).await;
+        let admin_state = state.clone();
+        let admin = tokio::spawn(async move {
+            let _ =
+                portcullis::admin::serve(admin_state, admin_listener, std::future::pending()).await;
+        });
         let client = AuthorizationClient::connect(format!("http://{addr}"))
             .await
             .unwrap();
@@ -60,9 +80,11 @@ impl World {
             key,
             state,
             addr,
+            admin_addr,
             client,
             shutdown: Some(shutdown),
             server,
+            admin,
             _refresh: refresh,
         }
     }
@@ -115,6 +137,14 @@ impl World {
         self.check(method, path, Some(&format!("Bearer {token}")))
             .await
     }
+
+    /// GET on the admin port: status and body.
+    pub async fn admin(&self, path: &str) -> (u16, String) {
+        let url = format!("http://{}{path}", self.admin_addr);
+        let response = reqwest::get(url).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
 }
 
 impl Drop for World {
@@ -123,6 +153,7 @@ impl Drop for World {
             let _ = shutdown.send(());
         }
         self.server.abort();
+        self.admin.abort();
     }
 }
 

@@ -1,0 +1,65 @@
+//! The HTTP admin port: `/livez` (the process answers), `/readyz` (every issuer has had a
+//! key set; the body shows each issuer's key state) and `/metrics` (Prometheus). Kept
+//! apart from the gRPC port so that a NetworkPolicy can expose it to the kubelet and the
+//! metrics scraper only.
+
+use std::future::Future;
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::get,
+};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::state::AppState;
+
+/// Content type of the OpenMetrics text `prometheus-client` writes.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/livez", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serves the admin endpoints on `listener` until `shutdown` completes.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// 200 once every issuer has obtained a key set, 503 before. An issuer whose refreshes
+/// fail later stays ready (its last keys serve until `max_staleness`; then its tokens get
+/// 503 `keys_unavailable` while other issuers keep working): taking every replica out of
+/// the Service because one identity provider is down would deny everyone.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let ready = state.verifier().all_keys_loaded();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let issuers = state.verifier().key_status();
+    (status, Json(json!({ "ready": ready, "issuers": issuers })))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    for status in state.verifier().key_status() {
+        state.metrics().jwks_age(&status.issuer, status.age_seconds);
+    }
+    (
+        [(header::CONTENT_TYPE, OPENMETRICS)],
+        state.metrics().encode(),
+    )
+}
