@@ -44,18 +44,18 @@ pub async fn serve(
 /// 503 `keys_unavailable` while other issuers keep working): taking every replica out of
 /// the Service because one identity provider is down would deny everyone.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let ready = state.verifier().all_keys_loaded();
+    let ready = state.engine().verifier.all_keys_loaded();
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let issuers = state.verifier().key_status();
+    let issuers = state.engine().verifier.key_status();
     (status, Json(json!({ "ready": ready, "issuers": issuers })))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    for status in state.verifier().key_status() {
+    for status in state.engine().verifier.key_status() {
         state.metrics().jwks_age(&status.issuer, status.age_seconds);
     }
     (

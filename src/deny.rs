@@ -56,6 +56,9 @@ pub enum DenyReason {
     NoRoute,
     /// The token is valid but lacks the scopes or app roles the route requires.
     InsufficientPermission,
+    /// The token is valid but fails another route condition: token kind, tenant, calling
+    /// app, user, or a claim condition.
+    ConditionFailed,
     /// The issuer's keys have never been obtained, so no token of it can be checked now.
     KeysUnavailable,
 }
@@ -110,7 +113,7 @@ pub enum Fault {
 
 impl DenyReason {
     /// Every variant, for table tests and documentation.
-    pub const ALL: [DenyReason; 21] = [
+    pub const ALL: [DenyReason; 22] = [
         DenyReason::InvalidRequest,
         DenyReason::MissingToken,
         DenyReason::UnsupportedScheme,
@@ -131,6 +134,7 @@ impl DenyReason {
         DenyReason::NotAccessToken,
         DenyReason::NoRoute,
         DenyReason::InsufficientPermission,
+        DenyReason::ConditionFailed,
         DenyReason::KeysUnavailable,
     ];
 
@@ -157,6 +161,7 @@ impl DenyReason {
             DenyReason::NotAccessToken => "not_access_token",
             DenyReason::NoRoute => "no_route",
             DenyReason::InsufficientPermission => "insufficient_permission",
+            DenyReason::ConditionFailed => "condition_failed",
             DenyReason::KeysUnavailable => "keys_unavailable",
         }
     }
@@ -183,6 +188,7 @@ impl DenyReason {
             | DenyReason::NotAccessToken => 401,
             DenyReason::NoRoute
             | DenyReason::InsufficientPermission
+            | DenyReason::ConditionFailed
             | DenyReason::ClientNotAllowed => 403,
             DenyReason::KeysUnavailable => 503,
         }
@@ -209,6 +215,7 @@ impl DenyReason {
             DenyReason::InsufficientPermission => Some(BearerError::InsufficientScope),
             DenyReason::InvalidRequest
             | DenyReason::NoRoute
+            | DenyReason::ConditionFailed
             | DenyReason::ClientNotAllowed
             | DenyReason::KeysUnavailable => None,
         }
@@ -242,6 +249,7 @@ impl DenyReason {
             DenyReason::InsufficientPermission => {
                 "The access token lacks the permission this request requires"
             }
+            DenyReason::ConditionFailed => "The caller does not meet this route's conditions",
             DenyReason::KeysUnavailable => "Token signing keys are temporarily unavailable",
         }
     }
@@ -311,6 +319,7 @@ mod tests {
                 403,
                 Some(Some("insufficient_scope")),
             ),
+            (DenyReason::ConditionFailed, 403, None),
             (DenyReason::KeysUnavailable, 503, None),
         ];
         assert_eq!(table.len(), DenyReason::ALL.len());

@@ -5,12 +5,13 @@
 //! A Check flows through one module per step:
 //! - [`server`]: tonic `Authorization` service, health, reflection; runs the pipeline.
 //! - [`extract`]: `CheckRequest` → method, host, path, bearer token.
-//! - [`policy`]: first matching route (after [`normalize`]) and its requirements.
+//! - [`policy`]: first matching route (after [`path`] normalisation) and its requirements.
 //! - [`jwt`]: token verification; [`jwt::jwks`] keeps each issuer's keys.
 //! - [`respond`]: decision → `CheckResponse` (identity headers, or 401/403 + challenge).
 //! - [`deny`]: the typed deny reason and its status / challenge / label mappings.
 //!
 //! Around them: [`config`] (YAML → validated types), [`state`] (what Checks share),
+//! [`reload`] (watch the config file, swap engines), [`explain`] (`portcullis check`),
 //! [`admin`] (HTTP `/readyz`, `/livez`, `/metrics`), [`metrics`] (Prometheus),
 //! [`telemetry`] (logging), [`demo`] (a self-contained identity provider and policy for
 //! `portcullis demo` and the tests), [`pb`] (generated protobuf code).
@@ -19,12 +20,14 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod deny;
+pub mod explain;
 pub mod extract;
 pub mod jwt;
 pub mod metrics;
-pub mod normalize;
+pub mod path;
 pub mod pb;
 pub mod policy;
+pub mod reload;
 pub mod respond;
 pub mod server;
 pub mod state;

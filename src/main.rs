@@ -1,7 +1,7 @@
 //! The `portcullis` command: parse flags, load configuration, start serving. All request
 //! logic lives in the library; this file only wires it up.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -9,7 +9,7 @@ use portcullis::{
     admin,
     config::Config,
     demo::{self, DemoIssuer, Grant, SigningKey},
-    server,
+    explain, reload, server,
     state::AppState,
     telemetry::{self, LogFormat},
 };
@@ -49,6 +49,9 @@ enum Command {
         /// (default 0.0.0.0:9090).
         #[arg(long, env = "PORTCULLIS_ADMIN_LISTEN")]
         admin_listen: Option<SocketAddr>,
+        /// How often the config file is checked for changes (SIGHUP reloads at once).
+        #[arg(long, env = "PORTCULLIS_RELOAD_INTERVAL", default_value = "2s", value_parser = duration_arg)]
+        reload_interval: Duration,
     },
     /// Run with a built-in identity provider and policy on loopback, and print grpcurl
     /// commands that show allow and deny.
@@ -67,6 +70,28 @@ enum Command {
     Validate {
         #[arg(long, short, env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
+    },
+    /// Explain the decision for one request: matched route, each condition, the answer.
+    /// Exit status 0 when allowed, 3 when denied, 1 on error.
+    Check {
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Request path, query string included if you like.
+        #[arg(long)]
+        path: String,
+        #[arg(long, default_value = "")]
+        host: String,
+        /// Bearer token, verified for real (its issuer's JWKS is fetched).
+        #[arg(long, conflicts_with = "claims")]
+        token: Option<String>,
+        /// Take the token's claims without checking its signature or validity.
+        #[arg(long, requires = "token")]
+        no_verify: bool,
+        /// JSON file (`-` for stdin) of claims to use unverified instead of a token.
+        #[arg(long)]
+        claims: Option<PathBuf>,
     },
 }
 
@@ -101,17 +126,43 @@ fn main() -> ExitCode {
                 config,
                 grpc_listen,
                 admin_listen,
-            } => serve(config, grpc_listen, admin_listen).await,
+                reload_interval,
+            } => serve(config, grpc_listen, admin_listen, reload_interval)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Check {
+                config,
+                method,
+                path,
+                host,
+                token,
+                no_verify,
+                claims,
+            } => {
+                let credentials = credentials(token, no_verify, claims)?;
+                let request = explain::Request {
+                    method: &method,
+                    host: &host,
+                    path: &path,
+                };
+                let allowed = check(&config, &request, credentials).await?;
+                if !allowed {
+                    return Ok(ExitCode::from(3));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Demo {
                 grpc_listen,
                 admin_listen,
                 issuer_port,
-            } => run_demo(grpc_listen, admin_listen, issuer_port).await,
-            Command::Validate { .. } => Ok(()),
+            } => run_demo(grpc_listen, admin_listen, issuer_port)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Validate { .. } => Ok(ExitCode::SUCCESS),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -123,17 +174,80 @@ async fn serve(
     config_path: PathBuf,
     grpc_listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
+    reload_interval: Duration,
 ) -> anyhow::Result<()> {
     let mut config = Config::load(&config_path)?;
+    let in_file = (config.grpc_listen, config.admin_listen);
     config.grpc_listen = grpc_listen.unwrap_or(config.grpc_listen);
     config.admin_listen = admin_listen.unwrap_or(config.admin_listen);
-    run(config).await
+    run(config, Some((config_path, reload_interval, in_file))).await
 }
 
-/// Serves `config` until SIGINT or SIGTERM.
-async fn run(config: Config) -> anyhow::Result<()> {
+/// `--token` (verified, or not with `--no-verify`) or `--claims` (never verified).
+fn credentials(
+    token: Option<String>,
+    no_verify: bool,
+    claims: Option<PathBuf>,
+) -> anyhow::Result<explain::Credentials> {
+    let object = |value: serde_json::Value| match value {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => anyhow::bail!("claims must be a JSON object"),
+    };
+    Ok(match (token, claims) {
+        (Some(token), _) if no_verify => {
+            let claims =
+                jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(&token)
+                    .context("the token's payload is not a JSON object")?;
+            explain::Credentials::Unverified(object(claims)?)
+        }
+        (Some(token), _) => explain::Credentials::Token(token),
+        (None, Some(path)) => {
+            let text = if path.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+            };
+            explain::Credentials::Unverified(object(
+                serde_json::from_str(&text).context("claims are not JSON")?,
+            )?)
+        }
+        (None, None) => explain::Credentials::None,
+    })
+}
+
+async fn check(
+    config_path: &std::path::Path,
+    request: &explain::Request<'_>,
+    credentials: explain::Credentials,
+) -> anyhow::Result<bool> {
+    let config = Config::load(config_path)?;
+    let state = AppState::offline(&config).context("cannot build the HTTP client for JWKS")?;
+    let report = explain::explain(&state.engine(), request, credentials).await;
+    print!("{}", report.text);
+    Ok(report.allowed)
+}
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    portcullis::config::parse_duration(text).and_then(|d| {
+        if d.is_zero() {
+            Err("must be more than 0".to_owned())
+        } else {
+            Ok(d)
+        }
+    })
+}
+
+/// Serves `config` until SIGINT or SIGTERM, reloading it from `watch` (file, poll
+/// interval, listen addresses in the file) when given.
+async fn run(
+    config: Config,
+    watch: Option<(PathBuf, Duration, (SocketAddr, SocketAddr))>,
+) -> anyhow::Result<()> {
     let state = AppState::new(&config).context("cannot build the HTTP client for JWKS")?;
-    let _refresh = state.start_key_refresh();
+    let watcher = watch.map(|(path, interval, listening)| {
+        tokio::spawn(reload::watch(state.clone(), path, interval, listening))
+    });
     let listener = TcpListener::bind(config.grpc_listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.grpc_listen))?;
@@ -160,6 +274,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     server::serve(state, listener, wait(stopped)).await?;
     admin.await.context("admin server task")??;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     tracing::info!("portcullis stopped");
     Ok(())
 }
@@ -248,7 +365,7 @@ async fn run_demo(
     println!("# List the services by reflection:\ngrpcurl -plaintext {grpc_listen} list\n");
     println!("Tokens are valid for one hour. Press Ctrl-C to stop.");
 
-    run(config).await
+    run(config, None).await
 }
 
 async fn shutdown_signal() {

@@ -31,6 +31,12 @@ struct IssuerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuditLabels {
+    route: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -43,6 +49,7 @@ pub struct Metrics {
     jwks_keys: Family<IssuerLabels, Gauge>,
     jwks_age: Family<IssuerLabels, Gauge>,
     config_reloads: Family<OutcomeLabels, Counter>,
+    audit: Family<AuditLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -86,8 +93,15 @@ impl Metrics {
             "Configuration reloads by outcome (ok, invalid)",
             config_reloads.clone(),
         );
+        let audit = Family::<AuditLabels, Counter>::default();
+        registry.register(
+            "audit_would_deny",
+            "Requests allowed by an audit-mode route that would have denied them, by route and reason",
+            audit.clone(),
+        );
         Metrics {
             registry,
+            audit,
             checks,
             jwks_fetches,
             jwks_keys,
@@ -135,6 +149,15 @@ impl Metrics {
         let outcome = if ok { "ok" } else { "invalid" };
         self.config_reloads
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub fn audit_would_deny(&self, route: &str, reason: &'static str) {
+        self.audit
+            .get_or_create(&AuditLabels {
+                route: route.to_owned(),
+                reason,
+            })
             .inc();
     }
 

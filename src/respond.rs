@@ -1,21 +1,24 @@
 //! Step 4 of a Check: turn the decision into Envoy's `CheckResponse`.
 //!
-//! Allow: every configured identity header is either set from the verified claims
+//! Allow: every header any route may inject is either set from the verified claims
 //! (`OVERWRITE_IF_EXISTS_OR_ADD`, so a client-sent copy is replaced, never appended to) or,
-//! when there is no value to set, listed in `headers_to_remove` (so a client-sent copy
-//! never reaches the upstream). A header is never both set and removed: Envoy applies
-//! removals after mutations. Dynamic metadata carries the route and caller identity for
-//! Envoy access logs and RBAC (namespace `envoy.filters.http.ext_authz`).
+//! when there is no value to set on this route, listed in `headers_to_remove` (so a
+//! client-sent copy never reaches the upstream). A header is never both set and removed:
+//! Envoy applies removals after mutations. Optionally the whole verified payload travels
+//! as base64url JSON, and `authorization` is removed. Dynamic metadata carries the route,
+//! the caller identity and the verified claims for Envoy access logs and RBAC (namespace
+//! `envoy.filters.http.ext_authz`).
 //!
 //! Deny: the status from `DenyReason`, an RFC 6750 `WWW-Authenticate: Bearer` challenge
 //! where one applies, and an RFC 9457 `application/problem+json` body with the stable
 //! reason code. Nothing from the token is ever echoed.
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::Value;
 
 use crate::{
-    config::{ClaimSource, HeaderMapping},
+    config::{ClaimSource, Config},
     deny::{Deny, DenyReason},
     jwt::VerifiedClaims,
     pb::{
@@ -24,6 +27,7 @@ use crate::{
         envoy::r#type::v3::HttpStatus,
         google::rpc::Status,
     },
+    policy::Route,
 };
 
 /// Longest claim value forwarded as a header; longer ones are dropped, not truncated.
@@ -31,25 +35,93 @@ pub const MAX_HEADER_VALUE_BYTES: usize = 8 * 1024;
 /// Seconds a client is told to wait when keys are unavailable.
 pub const RETRY_AFTER_SECONDS: &str = "5";
 
-/// Allows the request. `claims` is `None` on anonymous routes: then every identity header
-/// is removed.
-pub fn allow(
-    route: &str,
-    claims: Option<&VerifiedClaims>,
-    mappings: &[HeaderMapping],
-) -> CheckResponse {
-    let mut headers = Vec::with_capacity(mappings.len());
-    let mut headers_to_remove = Vec::new();
-    for mapping in mappings {
-        let value = claims
-            .and_then(|c| claim_value(c, &mapping.claim))
-            .filter(|v| is_safe_header_value(v));
-        match value {
-            Some(value) => headers.push(header(&mapping.header, value)),
-            None => headers_to_remove.push(mapping.header.clone()),
+/// What allows on one configuration forward besides a route's identity headers.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarding {
+    /// Every header any route may set (all routes' identity headers and the payload
+    /// header): on each allow, each is either set or removed, so a client-sent copy never
+    /// reaches the upstream.
+    pub managed: Vec<String>,
+    /// Header carrying the verified payload as base64url JSON.
+    pub payload_header: Option<String>,
+    /// Remove `authorization` before the upstream.
+    pub strip_authorization: bool,
+}
+
+impl Forwarding {
+    pub fn new(config: &Config) -> Forwarding {
+        let mut managed: Vec<String> = Vec::new();
+        let route_headers = config
+            .routes
+            .iter()
+            .filter_map(|r| r.identity_headers.as_ref());
+        for mapping in std::iter::once(&config.identity_headers)
+            .chain(route_headers)
+            .flatten()
+        {
+            if !managed.contains(&mapping.header) {
+                managed.push(mapping.header.clone());
+            }
+        }
+        if let Some(payload) = &config.payload_header
+            && !managed.contains(payload)
+        {
+            managed.push(payload.clone());
+        }
+        Forwarding {
+            managed,
+            payload_header: config.payload_header.clone(),
+            strip_authorization: config.strip_authorization,
         }
     }
-    let mut metadata = vec![("route", string(route))];
+}
+
+/// Allows the request on `route`. `claims` is `None` on anonymous routes (and for an
+/// audited route whose token failed): then every managed header is removed. `audit` is
+/// the reason an audit-mode route would have denied.
+pub fn allow(
+    route: &Route,
+    claims: Option<&VerifiedClaims>,
+    forwarding: &Forwarding,
+    audit: Option<DenyReason>,
+) -> CheckResponse {
+    let mut headers = Vec::with_capacity(route.identity_headers.len() + 1);
+    if let Some(claims) = claims {
+        for mapping in route.identity_headers.iter() {
+            if let Some(value) =
+                claim_value(claims, &mapping.claim).filter(|v| is_safe_header_value(v))
+            {
+                headers.push(header(&mapping.header, value));
+            }
+        }
+        if let Some(name) = &forwarding.payload_header
+            && let Ok(json) = serde_json::to_vec(&claims.claims)
+        {
+            let encoded = URL_SAFE_NO_PAD.encode(json);
+            if encoded.len() <= MAX_HEADER_VALUE_BYTES {
+                headers.push(header(name, encoded));
+            }
+        }
+    }
+    let is_set = |name: &String| {
+        headers
+            .iter()
+            .any(|h| h.header.as_ref().is_some_and(|h| h.key == *name))
+    };
+    let mut headers_to_remove: Vec<String> = forwarding
+        .managed
+        .iter()
+        .filter(|name| !is_set(name))
+        .cloned()
+        .collect();
+    if forwarding.strip_authorization {
+        headers_to_remove.push("authorization".to_owned());
+    }
+
+    let mut metadata = vec![("route", string(&route.name))];
+    if let Some(reason) = audit {
+        metadata.push(("audit_would_deny", string(reason.code())));
+    }
     if let Some(claims) = claims {
         metadata.push(("issuer", string(&claims.issuer)));
         for (key, claim) in [
@@ -66,6 +138,7 @@ pub fn allow(
         }
         metadata.push(("scopes", list(&claims.scopes)));
         metadata.push(("roles", list(&claims.roles)));
+        metadata.push(("claims", pb_value(&Value::Object(claims.claims.clone()))));
     }
     CheckResponse {
         status: Some(Status {
@@ -188,6 +261,23 @@ fn header(key: &str, value: String) -> HeaderValueOption {
     }
 }
 
+/// A JSON value as a protobuf `Value` (JSON numbers become doubles, as in `Struct`).
+fn pb_value(value: &Value) -> PbValue {
+    let kind = match value {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(*b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        Value::String(s) => Kind::StringValue(s.clone()),
+        Value::Array(items) => Kind::ListValue(ListValue {
+            values: items.iter().map(pb_value).collect(),
+        }),
+        Value::Object(map) => Kind::StructValue(Struct {
+            fields: map.iter().map(|(k, v)| (k.clone(), pb_value(v))).collect(),
+        }),
+    };
+    PbValue { kind: Some(kind) }
+}
+
 fn string(s: &str) -> PbValue {
     PbValue {
         kind: Some(Kind::StringValue(s.to_owned())),
@@ -211,17 +301,29 @@ fn object(fields: Vec<(&str, PbValue)>) -> Struct {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT_IDENTITY_HEADERS;
+    use crate::{config::DEFAULT_IDENTITY_HEADERS, policy::Policy};
     use serde_json::json;
     use std::sync::Arc;
 
-    fn mappings() -> Vec<HeaderMapping> {
-        let yaml = "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\n\
-                    routes: [{name: r, path: {prefix: /}, anonymous: true}]\n\
-                    identity_headers: {x-sub: sub, x-scopes: scopes, x-roles: roles, x-client: client_id, x-level: level, x-groups: groups}";
-        crate::config::Config::from_yaml(yaml, "t")
+    const CONFIG: &str = "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]
+routes:
+  - {name: r, path: {prefix: /r}, require: {token: any}}
+  - {name: own, path: {prefix: /own}, require: {token: any}, identity_headers: {x-own: sub}}
+  - {name: open, path: {prefix: /}, anonymous: true}
+identity_headers: {x-sub: sub, x-scopes: scopes, x-roles: roles, x-client: client_id, x-level: level, x-groups: groups}
+";
+
+    /// The route named `name` and the forwarding of `CONFIG` plus `extra` top-level YAML.
+    fn setup(name: &str, extra: &str) -> (Route, Forwarding) {
+        let config = Config::from_yaml(&format!("{CONFIG}{extra}"), "t").unwrap();
+        let policy = Policy::new(&config);
+        let route = policy
+            .routes()
+            .iter()
+            .find(|r| &*r.name == name)
             .unwrap()
-            .identity_headers
+            .clone();
+        (route, Forwarding::new(&config))
     }
 
     fn claims(value: serde_json::Value) -> VerifiedClaims {
@@ -256,12 +358,12 @@ mod tests {
     }
 
     #[test]
-    fn allow_sets_present_claims_and_removes_the_rest() {
+    fn allow_sets_present_claims_and_removes_every_other_managed_header() {
+        let (route, forwarding) = setup("r", "");
         let c = claims(json!({
-            "sub": "user-1", "scp": "A B", "azp": "app", "level": 3,
-            "groups": ["g1", "g2"]
+            "sub": "user-1", "scp": "A B", "azp": "app", "level": 3, "groups": ["g1", "g2"]
         }));
-        let resp = allow("r", Some(&c), &mappings());
+        let resp = allow(&route, Some(&c), &forwarding, None);
         let ok = ok(&resp);
         assert_eq!(
             set_headers(ok),
@@ -273,14 +375,50 @@ mod tests {
                 ("x-sub".to_owned(), "user-1".to_owned()),
             ]
         );
-        assert_eq!(ok.headers_to_remove, ["x-roles"]);
+        // x-own is another route's header: a client must not smuggle it here either.
+        assert_eq!(ok.headers_to_remove, ["x-roles", "x-own"]);
         assert_eq!(resp.status.unwrap().code, 0);
     }
 
     #[test]
+    fn route_override_replaces_the_global_mapping() {
+        let (route, forwarding) = setup("own", "");
+        let resp = allow(
+            &route,
+            Some(&claims(json!({"sub": "u", "scp": "A"}))),
+            &forwarding,
+            None,
+        );
+        let ok = ok(&resp);
+        assert_eq!(set_headers(ok), [("x-own".to_owned(), "u".to_owned())]);
+        assert!(ok.headers_to_remove.contains(&"x-sub".to_owned()));
+    }
+
+    #[test]
+    fn payload_header_and_authorization_stripping() {
+        let (route, forwarding) = setup(
+            "r",
+            "payload_header: X-JWT-Payload\nstrip_authorization: true\n",
+        );
+        let c = claims(json!({"sub": "u", "scp": "A"}));
+        let resp = allow(&route, Some(&c), &forwarding, None);
+        let ok = ok(&resp);
+        let payload = set_headers(ok)
+            .into_iter()
+            .find(|(k, _)| k == "x-jwt-payload")
+            .unwrap()
+            .1;
+        let decoded: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(decoded, json!({"sub": "u", "scp": "A"}));
+        assert!(ok.headers_to_remove.contains(&"authorization".to_owned()));
+    }
+
+    #[test]
     fn control_characters_are_never_forwarded() {
+        let (route, forwarding) = setup("r", "");
         let c = claims(json!({"sub": "evil\r\nx-admin: true", "scp": "A"}));
-        let resp = allow("r", Some(&c), &mappings());
+        let resp = allow(&route, Some(&c), &forwarding, None);
         let ok = ok(&resp);
         assert!(ok.headers_to_remove.contains(&"x-sub".to_owned()));
         assert!(!set_headers(ok).iter().any(|(k, _)| k == "x-sub"));
@@ -288,17 +426,46 @@ mod tests {
 
     #[test]
     fn anonymous_allow_removes_every_identity_header() {
-        let defaults: Vec<HeaderMapping> =
-            crate::config::Config::from_yaml(
-                "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\nroutes: [{name: r, path: {prefix: /}, anonymous: true}]",
-                "t",
-            )
-            .unwrap()
-            .identity_headers;
-        let resp = allow("r", None, &defaults);
+        let config = Config::from_yaml(
+            "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\nroutes: [{name: r, path: {prefix: /}, anonymous: true}]",
+            "t",
+        )
+        .unwrap();
+        let route = Policy::new(&config).routes()[0].clone();
+        let resp = allow(&route, None, &Forwarding::new(&config), None);
         let ok = ok(&resp);
         assert!(ok.headers.is_empty());
         assert_eq!(ok.headers_to_remove.len(), DEFAULT_IDENTITY_HEADERS.len());
+    }
+
+    #[test]
+    fn dynamic_metadata_carries_identity_claims_and_audit() {
+        let (route, forwarding) = setup("r", "");
+        let c =
+            claims(json!({"sub": "u", "tid": "t", "scp": "A", "n": 5, "nested": {"x": [true]}}));
+        let resp = allow(
+            &route,
+            Some(&c),
+            &forwarding,
+            Some(DenyReason::InsufficientPermission),
+        );
+        let fields = resp.dynamic_metadata.unwrap().fields;
+        let text = |k: &str| match &fields[k].kind {
+            Some(Kind::StringValue(s)) => s.clone(),
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!(text("route"), "r");
+        assert_eq!(text("subject"), "u");
+        assert_eq!(text("tenant_id"), "t");
+        assert_eq!(text("audit_would_deny"), "insufficient_permission");
+        let Some(Kind::StructValue(claims)) = &fields["claims"].kind else {
+            panic!("claims is a struct")
+        };
+        assert_eq!(claims.fields["n"].kind, Some(Kind::NumberValue(5.0)));
+        assert!(matches!(
+            claims.fields["nested"].kind,
+            Some(Kind::StructValue(_))
+        ));
     }
 
     #[test]

@@ -11,9 +11,13 @@ use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 use tonic_health::ServingStatus;
 
+use std::sync::Arc;
+
 use crate::{
-    deny::{Deny, Fault},
+    config::Access,
+    deny::{Deny, DenyReason, Fault},
     extract::{bearer_token, extract},
+    jwt::VerifiedClaims,
     pb::{
         self,
         auth::{
@@ -21,9 +25,9 @@ use crate::{
             authorization_server::{Authorization, AuthorizationServer},
         },
     },
-    policy::evaluate,
+    policy::{Route, evaluate},
     respond,
-    state::AppState,
+    state::{AppState, Engine},
 };
 
 /// Fully qualified name of the ext_authz service, as health checks name it.
@@ -34,22 +38,26 @@ const READINESS_POLL: Duration = Duration::from_millis(100);
 /// The outcome of one Check, for logging and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub route: Option<String>,
-    pub issuer: Option<String>,
+    pub route: Option<Arc<str>>,
+    pub issuer: Option<Arc<str>>,
     pub result: Result<(), Deny>,
+    /// On an audit-mode route: what would have been denied (the request was allowed).
+    pub audit: Option<DenyReason>,
 }
 
-/// Runs the whole pipeline for one request.
+/// Runs the whole pipeline for one request, on the engine current when it starts.
 pub async fn check(state: &AppState, request: &CheckRequest) -> (CheckResponse, Decision) {
+    let engine = state.engine();
     let mut decision = Decision {
         route: None,
         issuer: None,
         result: Ok(()),
+        audit: None,
     };
-    let response = match decide(state, request, &mut decision).await {
+    let response = match decide(&engine, request, &mut decision).await {
         Ok(response) => response,
         Err(deny) => {
-            let response = respond::deny(&deny, state.realm(), decision.route.as_deref());
+            let response = respond::deny(&deny, &engine.realm, decision.route.as_deref());
             decision.result = Err(deny);
             response
         }
@@ -58,25 +66,52 @@ pub async fn check(state: &AppState, request: &CheckRequest) -> (CheckResponse, 
 }
 
 async fn decide(
-    state: &AppState,
+    engine: &Engine,
     request: &CheckRequest,
     decision: &mut Decision,
 ) -> Result<CheckResponse, Deny> {
     let view = extract(request)?;
-    let route = state.policy().route(view.method, view.host, view.path)?;
-    decision.route = Some(route.name.to_string());
-    if matches!(route.access, crate::config::Access::Anonymous) {
-        return Ok(respond::allow(&route.name, None, state.identity_headers()));
+    let route = engine.policy.route(view.method, view.host, view.path)?;
+    decision.route = Some(route.name.clone());
+    if matches!(route.access, Access::Anonymous) {
+        return Ok(respond::allow(route, None, &engine.forwarding, None));
     }
-    let token = bearer_token(view.authorization)?;
-    let claims = state.verifier().verify(token).await?;
-    decision.issuer = Some(claims.issuer.to_string());
-    evaluate(route, &claims)?;
-    Ok(respond::allow(
-        &route.name,
-        Some(&claims),
-        state.identity_headers(),
-    ))
+    let claims = match authenticate(engine, view.authorization).await {
+        Ok(claims) => claims,
+        Err(deny) if route.audit => return Ok(audited(engine, route, None, &deny, decision)),
+        Err(deny) => return Err(deny),
+    };
+    decision.issuer = Some(claims.issuer.clone());
+    match evaluate(route, &claims) {
+        Ok(()) => Ok(respond::allow(
+            route,
+            Some(&claims),
+            &engine.forwarding,
+            None,
+        )),
+        Err(deny) if route.audit => Ok(audited(engine, route, Some(&claims), &deny, decision)),
+        Err(deny) => Err(deny),
+    }
+}
+
+async fn authenticate(
+    engine: &Engine,
+    authorization: Option<&str>,
+) -> Result<VerifiedClaims, Deny> {
+    let token = bearer_token(authorization)?;
+    Ok(engine.verifier.verify(token).await?)
+}
+
+/// An audit-mode route allows what it would deny, and records the would-be reason.
+fn audited(
+    engine: &Engine,
+    route: &Route,
+    claims: Option<&VerifiedClaims>,
+    deny: &Deny,
+    decision: &mut Decision,
+) -> CheckResponse {
+    decision.audit = Some(deny.reason);
+    respond::allow(route, claims, &engine.forwarding, Some(deny.reason))
 }
 
 /// The tonic service; all logic is in [`check`].
@@ -117,8 +152,20 @@ impl Authorization for AuthorizationService {
         self.state
             .metrics()
             .check(decision.result.is_ok(), reason, elapsed.as_secs_f64());
-        match &decision.result {
-            Ok(()) => tracing::info!(
+        match (&decision.result, decision.audit) {
+            (Ok(()), Some(would)) => {
+                self.state.metrics().audit_would_deny(route, would.code());
+                tracing::warn!(
+                    decision = "allow",
+                    audit_would_deny = would.code(),
+                    route,
+                    issuer,
+                    request_id,
+                    latency_us = micros,
+                    "Check allowed by an audit-mode route that would deny it"
+                );
+            }
+            (Ok(()), None) => tracing::info!(
                 decision = "allow",
                 route,
                 issuer,
@@ -127,7 +174,7 @@ impl Authorization for AuthorizationService {
                 "Check allowed"
             ),
             // A client's bad token is routine (info); keys we cannot get are ours to fix (warn).
-            Err(deny) if deny.reason.fault() == Fault::Upstream => tracing::warn!(
+            (Err(deny), _) if deny.reason.fault() == Fault::Upstream => tracing::warn!(
                 decision = "deny",
                 reason = deny.reason.code(),
                 status = deny.reason.http_status(),
@@ -137,7 +184,7 @@ impl Authorization for AuthorizationService {
                 latency_us = micros,
                 "Check denied: identity provider keys unavailable"
             ),
-            Err(deny) => tracing::info!(
+            (Err(deny), _) => tracing::info!(
                 decision = "deny",
                 reason = deny.reason.code(),
                 status = deny.reason.http_status(),
@@ -167,7 +214,7 @@ pub async fn serve(
         .await;
     let readiness_state = state.clone();
     let readiness = tokio::spawn(async move {
-        while !readiness_state.verifier().all_keys_loaded() {
+        while !readiness_state.engine().verifier.all_keys_loaded() {
             tokio::time::sleep(READINESS_POLL).await;
         }
         health.set_service_status("", ServingStatus::Serving).await;

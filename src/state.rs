@@ -1,14 +1,21 @@
-//! What every Check shares: the compiled policy, the verifier with its key caches and the
-//! response settings, built once from a validated [`Config`].
+//! What every Check shares. The configuration-derived part (policy, verifier, response
+//! settings) is an [`Engine`] behind an `ArcSwap`: each Check takes the current engine once
+//! and uses it to the end, and a reload swaps in a new one atomically, so in-flight Checks
+//! finish on the engine they started with and no lock is ever taken on the request path.
 
 use std::sync::Arc;
 
-use crate::{
-    config::{Config, HeaderMapping},
-    jwt::{RefresherGuard, Verifier},
-    metrics::Metrics,
-    policy::Policy,
-};
+use arc_swap::ArcSwap;
+
+use crate::{config::Config, jwt::Verifier, metrics::Metrics, policy::Policy, respond::Forwarding};
+
+/// Everything derived from one configuration.
+pub struct Engine {
+    pub policy: Policy,
+    pub verifier: Verifier,
+    pub forwarding: Forwarding,
+    pub realm: String,
+}
 
 /// Shared service state. Cloning is shallow: it bumps one reference count.
 #[derive(Clone)]
@@ -18,48 +25,69 @@ pub struct AppState {
 
 struct Inner {
     metrics: Arc<Metrics>,
-    policy: Policy,
-    verifier: Verifier,
-    identity_headers: Vec<HeaderMapping>,
-    realm: String,
+    engine: ArcSwap<Engine>,
 }
 
 impl AppState {
+    /// Builds the state and starts fetching every issuer's keys in the background.
     pub fn new(config: &Config) -> Result<AppState, reqwest::Error> {
+        AppState::build(config, true)
+    }
+
+    /// Builds the state for a one-off decision (`portcullis check`): no background key
+    /// refresh; a token's keys are fetched when it is verified.
+    pub fn offline(config: &Config) -> Result<AppState, reqwest::Error> {
+        AppState::build(config, false)
+    }
+
+    fn build(config: &Config, refresh: bool) -> Result<AppState, reqwest::Error> {
         let metrics = Arc::new(Metrics::new());
+        let engine = Engine::new(config, metrics.clone(), None, refresh)?;
         Ok(AppState {
             inner: Arc::new(Inner {
-                policy: Policy::new(config),
-                verifier: Verifier::new(config, metrics.clone())?,
                 metrics,
-                identity_headers: config.identity_headers.clone(),
-                realm: config.realm.clone(),
+                engine: ArcSwap::from_pointee(engine),
             }),
         })
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.inner.policy
-    }
-
-    pub fn verifier(&self) -> &Verifier {
-        &self.inner.verifier
+    /// The current engine; hold it for the whole of one Check.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.inner.engine.load_full()
     }
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
 
-    pub fn identity_headers(&self) -> &[HeaderMapping] {
-        &self.inner.identity_headers
+    /// Swaps in an engine built from `config`. Key caches of issuers whose name, key
+    /// source and JWKS settings are unchanged carry over, keys and all, so a reload never
+    /// makes tokens wait for a fetch.
+    pub fn reload(&self, config: &Config) -> Result<(), reqwest::Error> {
+        let current = self.engine();
+        let engine = Engine::new(
+            config,
+            self.inner.metrics.clone(),
+            Some(&current.verifier),
+            true,
+        )?;
+        self.inner.engine.store(Arc::new(engine));
+        Ok(())
     }
+}
 
-    pub fn realm(&self) -> &str {
-        &self.inner.realm
-    }
-
-    /// Starts fetching and refreshing every issuer's keys; they stop when the guard drops.
-    pub fn start_key_refresh(&self) -> RefresherGuard {
-        self.inner.verifier.spawn_refreshers()
+impl Engine {
+    fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        previous: Option<&Verifier>,
+        refresh: bool,
+    ) -> Result<Engine, reqwest::Error> {
+        Ok(Engine {
+            policy: Policy::new(config),
+            verifier: Verifier::new(config, metrics, previous, refresh)?,
+            forwarding: Forwarding::new(config),
+            realm: config.realm.clone(),
+        })
     }
 }

@@ -357,3 +357,45 @@ async fn request_without_http_attributes_is_denied_not_errored() {
     let d = denied(&world.check("GET", "/api/orders%zz", None).await);
     assert_eq!(d.reason, "invalid_request");
 }
+
+#[tokio::test]
+async fn audit_mode_allows_what_it_would_deny_and_counts_it() {
+    let world = World::start_with(|y| {
+        y.replace(
+            "  - name: orders-write\n",
+            "  - name: orders-write\n    audit: true\n",
+        )
+    })
+    .await
+    .ready()
+    .await;
+    let response = world
+        .bearer("DELETE", "/api/orders/1", &world.token(READ))
+        .await;
+    let (set, _) = allowed(&response);
+    assert_eq!(
+        set["x-auth-subject"], "demo-subject-AAbbCC",
+        "identity still forwarded"
+    );
+    let metadata = response.dynamic_metadata.unwrap().fields;
+    assert_eq!(
+        metadata["audit_would_deny"].kind,
+        Some(prost_types::value::Kind::StringValue(
+            "insufficient_permission".into()
+        ))
+    );
+    let (set, _) = allowed(&world.check("POST", "/api/orders", None).await);
+    assert!(set.is_empty(), "no token: allowed, but with no identity");
+    let (_, metrics) = world.admin("/metrics").await;
+    for reason in ["insufficient_permission", "missing_token"] {
+        let line = format!(
+            "portcullis_audit_would_deny_total{{route=\"orders-write\",reason=\"{reason}\"}} 1"
+        );
+        assert!(metrics.contains(&line), "{line} missing in\n{metrics}");
+    }
+    // Enforced routes stay enforced.
+    assert_eq!(
+        denied(&world.check("GET", "/api/orders", None).await).reason,
+        "missing_token"
+    );
+}

@@ -190,3 +190,136 @@ fn demo_prints_commands_that_show_allow_and_deny_and_stops_on_sigterm() {
     };
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 }
+
+/// Runs `portcullis check` on the example config with claims given as JSON.
+fn check_example(host: &str, path: &str, claims: &str) -> (Option<i32>, String) {
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("claims-{}.json", free_port()));
+    std::fs::write(&file, claims).unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "check",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml"),
+        ])
+        .args([
+            "--method", "GET", "--host", host, "--path", path, "--claims",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn check_explains_a_deny_condition_by_condition() {
+    let (code, out) = check_example(
+        "",
+        "/api/orders/7/history?x=1",
+        r#"{"scp": "Orders.Read", "sub": "u"}"#,
+    );
+    assert_eq!(code, Some(3), "{out}");
+    for line in [
+        "route:    orders-history (first match, route 2 of 6)",
+        "NOT VERIFIED",
+        "  [FAIL] require_any[0]: scopes all of [Orders.ReadFull]",
+        "  [FAIL] require_any[1]: app roles all of [Orders.Read.All]",
+        "decision: DENY 403 insufficient_permission",
+        "www-authenticate: Bearer realm=\"orders-api\", error=\"insufficient_scope\"",
+    ] {
+        assert!(out.contains(line), "{line:?} missing in:\n{out}");
+    }
+}
+
+#[test]
+fn check_shows_the_headers_an_allow_sends() {
+    let (code, out) = check_example(
+        "",
+        "/api/orders/7/history",
+        r#"{"scp": "Orders.ReadFull", "sub": "u", "tid": "t"}"#,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    for line in [
+        "  [pass] require_any[0]: scopes all of [Orders.ReadFull]",
+        "decision: ALLOW",
+        "  x-auth-subject: u",
+        "  x-auth-tenant-id: t",
+        "headers removed: x-auth-client-id, x-auth-issuer, x-auth-object-id, x-auth-roles",
+    ] {
+        assert!(out.contains(line), "{line:?} missing in:\n{out}");
+    }
+}
+
+#[test]
+fn check_reports_audit_mode_and_unmatched_requests() {
+    let (code, out) = check_example(
+        "eu.reports.example.com:443",
+        "/api/reports/q1",
+        r#"{"scp": "Reports.Read"}"#,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("AUDIT MODE"), "{out}");
+    assert!(
+        out.contains("audit:    would DENY 403 condition_failed if enforced"),
+        "{out}"
+    );
+    let (code, out) = check_example("", "/nowhere", "{}");
+    assert_eq!(code, Some(3));
+    assert!(out.contains("decision: DENY 403 no_route"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_verifies_a_real_token_against_the_issuer() {
+    use portcullis::demo::{self, DemoIssuer, Grant, SigningKey};
+    let key = SigningKey::rsa("k", jsonwebtoken::Algorithm::RS256).unwrap();
+    let issuer = DemoIssuer::start(0, &[&key]).await.unwrap();
+    let config = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("check-{}.yaml", free_port()));
+    std::fs::write(
+        &config,
+        demo::demo_config_yaml(&issuer, "127.0.0.1:9001".parse().unwrap()),
+    )
+    .unwrap();
+    let good = key
+        .sign(&demo::access_token_claims(
+            issuer.issuer(),
+            Grant::Scopes("Orders.Read"),
+            600,
+        ))
+        .unwrap();
+    let run = |token: String, extra: &'static [&'static str]| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            let output = Command::new(BIN)
+                .args([
+                    "check",
+                    "--path",
+                    "/api/orders/1",
+                    "--token",
+                    &token,
+                    "--config",
+                ])
+                .arg(&config)
+                .args(extra)
+                .output()
+                .unwrap();
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+            )
+        })
+    };
+    let (code, out) = run(good.clone(), &[]).await.unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("token:    verified"), "{out}");
+    let forged = demo::tamper(&good, issuer.issuer());
+    let (code, out) = run(forged.clone(), &[]).await.unwrap();
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("decision: DENY 401 bad_signature"), "{out}");
+    let (code, out) = run(forged, &["--no-verify"]).await.unwrap();
+    assert_eq!(code, Some(0), "unverified claims are taken as given: {out}");
+    assert!(out.contains("NOT VERIFIED"), "{out}");
+}

@@ -126,6 +126,7 @@ async fn start_envoy(envoy: &std::path::Path, authz_port: u16, upstream_port: u1
 struct Reply {
     status: StatusCode,
     challenge: Option<String>,
+    content_type: Option<String>,
     reason: Option<String>,
 }
 
@@ -141,11 +142,16 @@ async fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
         .headers()
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_owned());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
     let text = response.text().await.unwrap_or_default();
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     Reply {
         status,
         challenge,
+        content_type,
         reason: body["reason"].as_str().map(str::to_owned),
     }
 }
@@ -205,6 +211,10 @@ async fn envoy_lets_through_only_what_the_policy_allows() {
         Some("Bearer realm=\"portcullis-demo\"")
     );
     assert_eq!(reply.reason.as_deref(), Some("missing_token"));
+    assert_eq!(
+        reply.content_type.as_deref(),
+        Some("application/problem+json")
+    );
 
     // Valid token without the scope: 403 insufficient_scope.
     let reply = get(
@@ -306,6 +316,8 @@ async fn envoy_lets_through_only_what_the_policy_allows() {
     };
     common::wait_for(|| log_has("reason=missing_token")).await;
     common::wait_for(|| log_has("route=orders-read reason=- client=5f0c4a2b")).await;
+    let tenant = format!("tenant={}", portcullis::demo::DEMO_TENANT);
+    common::wait_for(|| log_has(&tenant)).await;
 
     // Portcullis gone: Envoy fails closed with 503.
     drop(world);

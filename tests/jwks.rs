@@ -127,14 +127,14 @@ async fn cached_keys_keep_serving_whatever_the_issuer_does() {
         assert_eq!(d.reason, "unknown_kid", "{behaviour:?}");
         assert_eq!(world.issuer.jwks_fetches(), before + 1, "{behaviour:?}");
         allowed(&world.bearer("GET", "/api/orders", &world.token(READ)).await);
-        let status = &world.state.verifier().key_status()[0];
+        let status = &world.state.engine().verifier.key_status()[0];
         assert_eq!(status.state, "stale", "{behaviour:?}");
         assert!(status.last_error.is_some(), "{behaviour:?}");
     }
     world.issuer.set_behaviour(Behaviour::Serve);
     world.issuer.publish(&[&world.key, &stranger]);
     allowed(&world.bearer("GET", "/api/orders", &unknown).await);
-    assert_eq!(world.state.verifier().key_status()[0].state, "fresh");
+    assert_eq!(world.state.engine().verifier.key_status()[0].state, "fresh");
 }
 
 #[tokio::test]
@@ -158,7 +158,7 @@ async fn keys_older_than_max_staleness_stop_being_trusted() {
     world.issuer.set_behaviour(Behaviour::Serve);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        if world.state.verifier().key_status()[0].state == "fresh" {
+        if world.state.engine().verifier.key_status()[0].state == "fresh" {
             break;
         }
         assert!(
@@ -231,7 +231,7 @@ async fn unusable_jwks_entries_are_skipped_without_losing_the_rest() {
         world.key.jwk().clone(),
     ]);
     let world = world.ready().await;
-    assert_eq!(world.state.verifier().key_status()[0].keys, 1);
+    assert_eq!(world.state.engine().verifier.key_status()[0].keys, 1);
     allowed(&world.bearer("GET", "/api/orders", &world.token(READ)).await);
     let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
     header.kid = Some("enc-key".into());
@@ -269,7 +269,7 @@ async fn no_keys_ever_is_503_with_retry_after_and_not_ready() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!world.state.verifier().all_keys_loaded());
+    assert!(!world.state.engine().verifier.all_keys_loaded());
     let d = denied(&world.bearer("GET", "/api/orders", &world.token(READ)).await);
     assert_eq!((d.status, d.reason.as_str()), (503, "keys_unavailable"));
     assert_eq!(d.headers.get("retry-after").map(String::as_str), Some("5"));

@@ -7,12 +7,15 @@
 mod duration;
 mod issuers;
 pub mod raw;
+mod routes;
+mod shadow;
 mod validate;
 
 use std::{fmt, net::SocketAddr, path::Path, time::Duration};
 
 use jsonwebtoken::Algorithm;
 
+pub use crate::path::PathSegment;
 pub use duration::parse_duration;
 pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
 
@@ -71,6 +74,10 @@ pub struct Config {
     pub issuers: Vec<IssuerConfig>,
     pub routes: Vec<RouteConfig>,
     pub identity_headers: Vec<HeaderMapping>,
+    /// Header carrying the whole verified payload as base64url JSON, if any.
+    pub payload_header: Option<String>,
+    /// Remove `authorization` before the request goes upstream.
+    pub strip_authorization: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,10 +196,22 @@ pub struct RouteConfig {
     pub name: String,
     /// Upper-case methods; `None` matches every method.
     pub methods: Option<Vec<String>>,
-    /// Lower-case host without port; `None` matches every host.
-    pub host: Option<String>,
+    /// `None` matches every host.
+    pub hosts: Option<Vec<HostMatch>>,
     pub path: PathMatch,
     pub access: Access,
+    /// Dry run: a request this route would deny is allowed, and logged and counted.
+    pub audit: bool,
+    /// Replaces the global `identity_headers` on this route.
+    pub identity_headers: Option<Vec<HeaderMapping>>,
+}
+
+/// A host name pattern, lower case, compared without the port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    Exact(String),
+    /// `*.example.com`: any name ending in `.example.com` (one label or more before it).
+    Suffix(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,21 +221,60 @@ pub enum PathMatch {
     /// Segment-aware prefix: `/api/orders` matches `/api/orders` and `/api/orders/7`,
     /// never `/api/ordersX`.
     Prefix(String),
+    /// `/api/orders/{id}`: `{name}` or `*` is one non-empty segment, a final `**` any rest.
+    Template {
+        pattern: String,
+        segments: Vec<PathSegment>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
     /// No token needed; identity headers are still stripped.
     Anonymous,
-    /// Allowed when the token satisfies any one requirement.
-    RequireAny(Vec<Requirement>),
+    /// A valid access token for which every condition of `all` holds and, when `any` is
+    /// not empty, every condition of at least one of its alternatives.
+    Require {
+        all: Vec<Condition>,
+        any: Vec<Vec<Condition>>,
+    },
 }
 
-/// All listed scopes and all listed roles (at least one of the two lists is non-empty).
+/// One thing a token must satisfy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requirement {
-    pub scopes: Vec<String>,
-    pub roles: Vec<String>,
+pub enum Condition {
+    /// Every listed scope (bare names).
+    Scopes(Vec<String>),
+    /// At least one listed scope.
+    ScopesAny(Vec<String>),
+    /// Every listed app role.
+    Roles(Vec<String>),
+    /// At least one listed app role.
+    RolesAny(Vec<String>),
+    /// The kind of token.
+    Token(TokenKind),
+    /// `tid` is one of these (lower case).
+    Tenants(Vec<String>),
+    /// The calling app (`azp`, else `appid`) is one of these.
+    Clients(Vec<String>),
+    /// `oid` or `sub` is one of these.
+    Users(Vec<String>),
+    /// A claim's value (string, number or boolean, as text) equals this.
+    ClaimEquals { claim: String, value: String },
+    /// A claim's value (as text) is one of these.
+    ClaimOneOf { claim: String, values: Vec<String> },
+    /// A claim that is an array (or space-separated string) contains this.
+    ClaimContains { claim: String, value: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Any valid access token.
+    Any,
+    /// Delegated: acting for a user, carries scopes (`scp`/`scope`).
+    Delegated,
+    /// Application: a daemon acting as itself, carries `roles` and no scope.
+    App,
 }
 
 /// Sets upstream header `header` from `claim` on allow.

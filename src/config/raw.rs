@@ -19,6 +19,11 @@ pub struct RawConfig {
     pub routes: Vec<RawRoute>,
     /// Upstream header name -> claim name; absent means the documented default mapping.
     pub identity_headers: Option<BTreeMap<String, String>>,
+    /// Header that carries the whole verified payload (base64url JSON) upstream.
+    pub payload_header: Option<String>,
+    /// Remove the `authorization` header before the request goes upstream.
+    #[serde(default)]
+    pub strip_authorization: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,11 +77,17 @@ pub struct RawEntra {
 pub struct RawRoute {
     pub name: Option<String>,
     pub methods: Option<Vec<String>>,
-    pub host: Option<String>,
+    pub hosts: Option<Vec<String>>,
     pub path: Option<RawPath>,
     #[serde(default)]
     pub anonymous: bool,
+    #[serde(default)]
+    pub audit: bool,
+    /// Conditions that must all hold.
+    pub require: Option<RawRequirement>,
+    /// Alternatives of which at least one must hold.
     pub require_any: Option<Vec<RawRequirement>>,
+    pub identity_headers: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,13 +95,28 @@ pub struct RawRoute {
 pub struct RawPath {
     pub exact: Option<String>,
     pub prefix: Option<String>,
+    pub template: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRequirement {
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    #[serde(default)]
-    pub roles: Vec<String>,
+    pub scopes: Option<Vec<String>>,
+    pub scopes_any: Option<Vec<String>>,
+    pub roles: Option<Vec<String>>,
+    pub roles_any: Option<Vec<String>>,
+    pub token: Option<String>,
+    pub tenants: Option<Vec<String>>,
+    pub clients: Option<Vec<String>>,
+    pub users: Option<Vec<String>>,
+    pub claims: Option<Vec<RawClaimCondition>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClaimCondition {
+    pub claim: Option<String>,
+    pub equals: Option<String>,
+    pub one_of: Option<Vec<String>>,
+    pub contains: Option<String>,
 }

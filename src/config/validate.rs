@@ -4,12 +4,12 @@
 use std::{collections::HashSet, net::SocketAddr, str::FromStr, time::Duration};
 
 use super::{
-    Access, ClaimSource, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN,
-    DEFAULT_IDENTITY_HEADERS, DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig,
-    JwksSettings, PathMatch, Requirement, RouteConfig, issuers, parse_duration,
-    raw::{RawConfig, RawJwks, RawRoute},
+    ClaimSource, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS,
+    DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig, JwksSettings, RouteConfig, issuers,
+    parse_duration,
+    raw::{RawConfig, RawJwks},
+    routes, shadow,
 };
-use crate::normalize::normalize_path;
 
 /// Headers an identity mapping may never set: routing, framing and the credential itself.
 const RESERVED_HEADERS: &[&str] = &[
@@ -111,47 +111,44 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         );
     }
     let mut seen_routes = HashSet::new();
-    let routes: Vec<RouteConfig> = raw
-        .routes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, route)| {
-            let checked = validate_route(&format!("routes[{i}]"), route, &mut problems)?;
-            if !seen_routes.insert(checked.name.clone()) {
-                problems.add(
-                    format!("routes[{i}].name"),
-                    format!("{:?} appears twice", checked.name),
-                );
-            }
-            Some(checked)
-        })
-        .collect();
+    let mut routes: Vec<RouteConfig> = Vec::new();
+    for (i, raw_route) in raw.routes.iter().enumerate() {
+        let field = format!("routes[{i}]");
+        let Some(route) = routes::validate_route(&field, raw_route, &mut problems) else {
+            continue;
+        };
+        if !seen_routes.insert(route.name.clone()) {
+            problems.add(
+                format!("{field}.name"),
+                format!("{:?} appears twice", route.name),
+            );
+        }
+        if let Some(earlier) = routes
+            .iter()
+            .find(|earlier| shadow::covers(earlier, &route))
+        {
+            problems.add(
+                field,
+                format!(
+                    "can never match: route {:?} before it matches every request it would",
+                    earlier.name
+                ),
+            );
+        }
+        routes.push(route);
+    }
 
     let identity_headers = match &raw.identity_headers {
         None => DEFAULT_IDENTITY_HEADERS
             .iter()
             .map(|(header, claim)| header_mapping(header, claim))
             .collect(),
-        Some(map) => map
-            .iter()
-            .filter_map(|(header, claim)| {
-                let field = format!("identity_headers.{header}");
-                let name = header.to_ascii_lowercase();
-                if !is_header_name(&name) {
-                    problems.add(field, "is not a valid HTTP header name");
-                    None
-                } else if RESERVED_HEADERS.contains(&name.as_str()) {
-                    problems.add(field, "may not be set from a claim");
-                    None
-                } else if claim.trim().is_empty() {
-                    problems.add(field, "needs a claim name");
-                    None
-                } else {
-                    Some(header_mapping(&name, claim))
-                }
-            })
-            .collect(),
+        Some(map) => header_mappings("identity_headers", map, &mut problems),
     };
+    let payload_header = raw.payload_header.as_ref().and_then(|name| {
+        let lower = name.to_ascii_lowercase();
+        check_header_name(&mut problems, "payload_header", &lower).then_some(lower)
+    });
 
     if problems.0.is_empty() {
         Ok(Config {
@@ -162,6 +159,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
             issuers,
             routes,
             identity_headers,
+            payload_header,
+            strip_authorization: raw.strip_authorization,
         })
     } else {
         Err(problems.0)
@@ -227,157 +226,39 @@ fn jwks_settings(raw: &RawJwks, problems: &mut Problems) -> JwksSettings {
     settings
 }
 
-fn validate_route(field: &str, raw: &RawRoute, problems: &mut Problems) -> Option<RouteConfig> {
-    let name = match raw.name.as_deref().map(str::trim) {
-        Some(n) if !n.is_empty() => n.to_owned(),
-        _ => {
-            problems.add(
-                format!("{field}.name"),
-                "is required (it names the route in logs and metrics)",
-            );
-            String::new()
-        }
-    };
-
-    let methods = raw.methods.as_ref().map(|methods| {
-        if methods.is_empty() {
-            problems.add(
-                format!("{field}.methods"),
-                "must not be empty (omit it to match every method)",
-            );
-        }
-        methods
-            .iter()
-            .enumerate()
-            .map(|(j, m)| {
-                let upper = m.to_ascii_uppercase();
-                if upper.is_empty() || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
-                    problems.add(
-                        format!("{field}.methods[{j}]"),
-                        format!("{m:?} is not an HTTP method"),
-                    );
-                }
-                upper
-            })
-            .collect::<Vec<_>>()
-    });
-
-    let host = raw.host.as_ref().map(|h| {
-        let lower = h.to_ascii_lowercase();
-        let ok = !lower.is_empty()
-            && lower
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !ok {
-            problems.add(
-                format!("{field}.host"),
-                format!("{h:?} is not a host name (no port, no wildcard)"),
-            );
-        }
-        lower
-    });
-
-    let path = match &raw.path {
-        None => {
-            problems.add(
-                format!("{field}.path"),
-                "is required: { exact: /x } or { prefix: /x }",
-            );
-            None
-        }
-        Some(p) => match (&p.exact, &p.prefix) {
-            (Some(e), None) => {
-                check_route_path(&format!("{field}.path.exact"), e, problems).map(PathMatch::Exact)
-            }
-            (None, Some(pre)) => check_route_path(&format!("{field}.path.prefix"), pre, problems)
-                .map(PathMatch::Prefix),
-            _ => {
-                problems.add(
-                    format!("{field}.path"),
-                    "needs exactly one of `exact` or `prefix`",
-                );
+/// Validates a `header: claim` map (global `identity_headers` or a route's).
+pub(super) fn header_mappings(
+    field: &str,
+    map: &std::collections::BTreeMap<String, String>,
+    problems: &mut Problems,
+) -> Vec<HeaderMapping> {
+    map.iter()
+        .filter_map(|(header, claim)| {
+            let at = format!("{field}.{header}");
+            let name = header.to_ascii_lowercase();
+            if !check_header_name(problems, &at, &name) {
                 None
+            } else if claim.trim().is_empty() {
+                problems.add(at, "needs a claim name");
+                None
+            } else {
+                Some(header_mapping(&name, claim))
             }
-        },
-    };
-
-    let access = match (raw.anonymous, &raw.require_any) {
-        (true, None) => Some(Access::Anonymous),
-        (false, Some(list)) if !list.is_empty() => {
-            let requirements = list
-                .iter()
-                .enumerate()
-                .map(|(j, req)| {
-                    let at = format!("{field}.require_any[{j}]");
-                    if req.scopes.is_empty() && req.roles.is_empty() {
-                        problems.add(at.clone(), "needs at least one scope or role");
-                    }
-                    for (k, n) in req.scopes.iter().enumerate() {
-                        if !is_scope_token(n) {
-                            problems.add(
-                                format!("{at}.scopes[{k}]"),
-                                format!("{n:?} is not a scope name (RFC 6750: printable ASCII, no space, quote or backslash)"),
-                            );
-                        }
-                    }
-                    for (k, n) in req.roles.iter().enumerate() {
-                        if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                            problems.add(
-                                format!("{at}.roles[{k}]"),
-                                format!("{n:?} must be one non-empty name without spaces"),
-                            );
-                        }
-                    }
-                    Requirement {
-                        scopes: req.scopes.clone(),
-                        roles: req.roles.clone(),
-                    }
-                })
-                .collect();
-            Some(Access::RequireAny(requirements))
-        }
-        (true, Some(_)) => {
-            problems.add(
-                field.to_owned(),
-                "`anonymous: true` and `require_any` exclude each other",
-            );
-            None
-        }
-        (false, _) => {
-            problems.add(
-                format!("{field}.require_any"),
-                "is required (a non-empty list) unless the route says `anonymous: true`",
-            );
-            None
-        }
-    };
-
-    Some(RouteConfig {
-        name,
-        methods,
-        host,
-        path: path?,
-        access: access?,
-    })
+        })
+        .collect()
 }
 
-fn check_route_path(field: &str, path: &str, problems: &mut Problems) -> Option<String> {
-    match normalize_path(path) {
-        Ok(normal) if normal == path => Some(path.to_owned()),
-        Ok(normal) => {
-            problems.add(
-                field,
-                format!("{path:?} is not in normalised form; write {normal:?}"),
-            );
-            None
-        }
-        Err(_) => {
-            problems.add(
-                field,
-                format!("{path:?} must start with / and be a valid path"),
-            );
-            None
-        }
+/// A header portcullis may set: a valid name, and not one that routes, frames or
+/// authenticates the request.
+fn check_header_name(problems: &mut Problems, field: &str, name: &str) -> bool {
+    if !is_header_name(name) {
+        problems.add(field, "is not a valid HTTP header name");
+        false
+    } else if RESERVED_HEADERS.contains(&name) {
+        problems.add(field, "may not be set from a claim");
+        false
+    } else {
+        true
     }
 }
 
@@ -392,14 +273,6 @@ fn header_mapping(header: &str, claim: &str) -> HeaderMapping {
         header: header.to_owned(),
         claim,
     }
-}
-
-/// RFC 6750 §3 `scope-token`: it is quoted into `WWW-Authenticate`, so no `"` or backslash.
-fn is_scope_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 /// RFC 9110 token characters, lower case only (HTTP/2 header names are lower case).
@@ -519,9 +392,9 @@ routes:
             "issuers[0].audiences",
             "issuers[0].leeway",
             "routes[0].path.prefix: \"/api/../admin\" is not in normalised form; write \"/admin\"",
-            "routes[0].require_any",
+            "routes[0].require: a route needs",
             "routes[1].path",
-            "routes[1]: `anonymous: true` and `require_any` exclude each other",
+            "routes[1]: `anonymous: true` excludes `require` and `require_any`",
         ];
         for field in expect {
             assert!(

@@ -5,14 +5,14 @@
 //! flight (one fetch at a time; concurrent callers wait for it and then look again) and at
 //! most one per `unknown_kid_cooldown`, so a flood of invented `kid`s costs the issuer at
 //! most one fetch per cooldown (an unknown `kid` inside the cooldown is denied at once).
-//! The background task ([`JwksCache::run_refresher`]) refreshes when the key set's
+//! The background task ([`JwksCache::start`]) refreshes when the key set's
 //! `Cache-Control: max-age` (bounded) or the refresh interval says so, and retries with
 //! backoff on failure. A failed fetch keeps the last good key set serving until it is
 //! `max_staleness` old; after that the issuer's tokens get `keys_unavailable`.
 
 use std::{
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, Weak,
         atomic::{AtomicU32, AtomicU64, Ordering},
     },
     time::{Duration, Instant, SystemTime},
@@ -20,6 +20,7 @@ use std::{
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use reqwest::Url;
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::{
@@ -93,6 +94,8 @@ pub struct JwksCache {
     failures: AtomicU32,
     last_error: Mutex<Option<String>>,
     next_refresh: ArcSwap<Duration>,
+    /// The background refresh task, stopped when the cache is dropped.
+    refresher: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl JwksCache {
@@ -117,6 +120,24 @@ impl JwksCache {
             failures: AtomicU32::new(0),
             last_error: Mutex::new(None),
             next_refresh: ArcSwap::from_pointee(settings.refresh_interval),
+            refresher: Mutex::new(None),
+        }
+    }
+
+    /// Whether a reloaded configuration may keep this cache: same issuer, same key source,
+    /// same refresh settings.
+    pub fn reusable_for(&self, issuer: &str, source: &JwksSource, settings: &JwksSettings) -> bool {
+        &*self.issuer == issuer && self.source == *source && self.settings == *settings
+    }
+
+    /// Starts the background refresh task (once; later calls do nothing). The task holds
+    /// only a weak reference between fetches, so dropping the cache ends it.
+    pub fn start(self: &Arc<Self>) {
+        let Ok(mut slot) = self.refresher.lock() else {
+            return;
+        };
+        if slot.is_none() {
+            *slot = Some(tokio::spawn(refresh_loop(Arc::downgrade(self))));
         }
     }
 
@@ -184,26 +205,19 @@ impl JwksCache {
         Ok(**self.next_refresh.load())
     }
 
-    /// The background task: first fetch at once, then refresh on schedule, retrying
-    /// failures with exponential backoff (500 ms doubling to 60 s, with jitter).
-    pub async fn run_refresher(self: Arc<Self>) {
-        let mut cause = "initial";
-        loop {
-            let delay = match self.refresh(cause).await {
-                Ok(next) => {
-                    cause = "scheduled";
-                    next
-                }
-                Err(_) => {
-                    cause = "retry";
-                    let failures = self.failures.load(Ordering::Acquire).saturating_sub(1);
-                    let backoff = FIRST_RETRY_DELAY
-                        .saturating_mul(2u32.saturating_pow(failures.min(16)))
-                        .min(MAX_RETRY_DELAY);
-                    backoff + jitter(backoff)
-                }
-            };
-            tokio::time::sleep(delay).await;
+    /// Delay until the next background refresh after one that ended with `outcome`:
+    /// the schedule on success, exponential backoff (500 ms doubling to 60 s, with
+    /// jitter) on failure.
+    fn next_delay(&self, outcome: &Result<Duration, FetchError>) -> Duration {
+        match outcome {
+            Ok(next) => *next,
+            Err(_) => {
+                let failures = self.failures.load(Ordering::Acquire).saturating_sub(1);
+                let backoff = FIRST_RETRY_DELAY
+                    .saturating_mul(2u32.saturating_pow(failures.min(16)))
+                    .min(MAX_RETRY_DELAY);
+                backoff + jitter(backoff)
+            }
         }
     }
 
@@ -299,6 +313,36 @@ impl JwksCache {
         let fetched = get_bounded(&self.client, &url).await?;
         let (keys, skipped) = KeySet::parse(&fetched.body)?;
         Ok((keys, skipped, fetched.max_age))
+    }
+}
+
+impl Drop for JwksCache {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.refresher.lock()
+            && let Some(task) = slot.take()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// First fetch at once, then refresh on schedule, retrying failures with backoff; ends
+/// when the cache is gone.
+async fn refresh_loop(cache: Weak<JwksCache>) {
+    let mut cause = "initial";
+    loop {
+        let Some(strong) = cache.upgrade() else {
+            return;
+        };
+        let outcome = strong.refresh(cause).await;
+        cause = if outcome.is_ok() {
+            "scheduled"
+        } else {
+            "retry"
+        };
+        let delay = strong.next_delay(&outcome);
+        drop(strong);
+        tokio::time::sleep(delay).await;
     }
 }
 

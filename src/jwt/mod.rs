@@ -20,7 +20,6 @@ use jsonwebtoken::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tokio::task::JoinHandle;
 
 pub use claims::VerifiedClaims;
 pub use fetch::{FetchError, MAX_DOCUMENT_BYTES};
@@ -65,8 +64,16 @@ struct ClaimsPeek {
 }
 
 impl Verifier {
-    /// Builds the verifier; keys are fetched by [`Verifier::spawn_refreshers`].
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Verifier, reqwest::Error> {
+    /// Builds the verifier and, with `refresh`, starts each issuer's background key
+    /// refresh (without it, keys are fetched only when a token needs them). Caches of
+    /// `previous` (the verifier of the configuration being replaced) are kept where they
+    /// still fit, keys included.
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        previous: Option<&Verifier>,
+        refresh: bool,
+    ) -> Result<Verifier, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(config.jwks.fetch_timeout)
             .connect_timeout(config.jwks.fetch_timeout)
@@ -80,13 +87,25 @@ impl Verifier {
         for issuer in &config.issuers {
             let name: Arc<str> = Arc::from(issuer.issuer.as_str());
             let jwks = issuer.jwks.as_ref().map(|source| {
-                Arc::new(JwksCache::new(
-                    name.clone(),
-                    source.clone(),
-                    client.clone(),
-                    &config.jwks,
-                    metrics.clone(),
-                ))
+                let kept = previous.and_then(|p| {
+                    p.caches
+                        .iter()
+                        .find(|c| c.reusable_for(&name, source, &config.jwks))
+                        .cloned()
+                });
+                let cache = kept.unwrap_or_else(|| {
+                    Arc::new(JwksCache::new(
+                        name.clone(),
+                        source.clone(),
+                        client.clone(),
+                        &config.jwks,
+                        metrics.clone(),
+                    ))
+                });
+                if refresh {
+                    cache.start();
+                }
+                cache
             });
             verifier.caches.extend(jwks.clone());
             let built = Arc::new(IssuerVerifier::new(issuer, name, jwks));
@@ -146,30 +165,6 @@ impl Verifier {
     /// Each JWKS issuer's key status, for `/readyz` and metrics.
     pub fn key_status(&self) -> Vec<KeyStatus> {
         self.caches.iter().map(|cache| cache.status()).collect()
-    }
-
-    /// Starts one refresh task per JWKS issuer; they stop when the returned guard drops.
-    pub fn spawn_refreshers(&self) -> RefresherGuard {
-        RefresherGuard {
-            tasks: self
-                .caches
-                .iter()
-                .map(|cache| tokio::spawn(cache.clone().run_refresher()))
-                .collect(),
-        }
-    }
-}
-
-/// Owns the background JWKS refresh tasks; dropping it stops them.
-pub struct RefresherGuard {
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for RefresherGuard {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
     }
 }
 

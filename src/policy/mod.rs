@@ -1,16 +1,21 @@
-//! Step 3 of a Check: find the route a request falls under (first match in file order;
-//! none matching is a deny) and decide whether verified claims satisfy it. Scope and role
-//! comparison is exact: `Orders.ReadWrite` never satisfies `Orders.Read`.
+//! Steps 3 and 5 of a Check: find the route a request falls under (first match in file
+//! order, after path normalisation; none matching is a deny), and decide whether verified
+//! claims satisfy it. Scope and role comparison is exact: `Orders.ReadWrite` never
+//! satisfies `Orders.Read`.
 
 mod route;
+mod rules;
+
+use std::sync::Arc;
 
 pub use route::Route;
+pub use rules::describe;
 
 use crate::{
-    config::{Access, Config},
+    config::{Access, Condition, Config, HeaderMapping},
     deny::{Deny, DenyReason},
     jwt::VerifiedClaims,
-    normalize::normalize_path,
+    path::normalize_path,
 };
 
 /// The compiled routes of one configuration.
@@ -21,9 +26,18 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(config: &Config) -> Policy {
+        let global: Arc<[HeaderMapping]> = Arc::from(config.identity_headers.as_slice());
         Policy {
-            routes: config.routes.iter().map(Route::new).collect(),
+            routes: config
+                .routes
+                .iter()
+                .map(|r| Route::new(r, &global))
+                .collect(),
         }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// The first route matching the request, after path normalisation.
@@ -36,172 +50,62 @@ impl Policy {
     }
 }
 
-/// Whether `claims` satisfy `route`: any one requirement, each needing all its scopes and
-/// all its roles.
+/// Whether `claims` satisfy `route`: every condition of `require`, and every condition of
+/// at least one `require_any` alternative.
 pub fn evaluate(route: &Route, claims: &VerifiedClaims) -> Result<(), Deny> {
-    let Access::RequireAny(requirements) = &route.access else {
+    let Access::Require { all, any } = &route.access else {
         return Ok(());
     };
-    let satisfied = requirements.iter().any(|req| {
-        req.scopes.iter().all(|s| claims.has_scope(s))
-            && req.roles.iter().all(|r| claims.has_role(r))
-    });
-    if satisfied {
-        Ok(())
-    } else {
-        Err(Deny {
+    let failed = all.iter().find(|c| !rules::holds(c, claims));
+    let failed_any = !any.is_empty()
+        && !any
+            .iter()
+            .any(|alternative| alternative.iter().all(|c| rules::holds(c, claims)));
+    let permission = match (failed, failed_any) {
+        (None, false) => return Ok(()),
+        (Some(condition), _) => rules::is_permission(condition),
+        (None, true) => any.iter().flatten().any(rules::is_permission),
+    };
+    Err(if permission {
+        Deny {
             reason: DenyReason::InsufficientPermission,
             required_scopes: route.scope_challenge.clone(),
-        })
+        }
+    } else {
+        DenyReason::ConditionFailed.into()
+    })
+}
+
+/// One condition's outcome, for `portcullis check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionOutcome {
+    /// `require` or `require_any[i]`.
+    pub group: String,
+    pub description: String,
+    pub holds: bool,
+}
+
+/// Every condition of `route` with its outcome for `claims`.
+pub fn explain(route: &Route, claims: &VerifiedClaims) -> Vec<ConditionOutcome> {
+    let Access::Require { all, any } = &route.access else {
+        return Vec::new();
+    };
+    let outcome = |group: String, condition: &Condition| ConditionOutcome {
+        group,
+        description: describe(condition),
+        holds: rules::holds(condition, claims),
+    };
+    let mut outcomes: Vec<ConditionOutcome> =
+        all.iter().map(|c| outcome("require".into(), c)).collect();
+    for (i, alternative) in any.iter().enumerate() {
+        outcomes.extend(
+            alternative
+                .iter()
+                .map(|c| outcome(format!("require_any[{i}]"), c)),
+        );
     }
+    outcomes
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{Value, json};
-
-    const CONFIG: &str = r#"
-issuers:
-  - issuer: https://idp.example.com/
-    jwks_uri: https://idp.example.com/jwks.json
-    audiences: [api://orders]
-routes:
-  - name: health
-    path: { exact: /healthz }
-    anonymous: true
-  - name: orders-write
-    methods: [POST, PUT, DELETE]
-    path: { prefix: /api/orders }
-    require_any:
-      - scopes: [Orders.ReadWrite]
-      - roles: [Orders.ReadWrite.All]
-  - name: orders-read
-    methods: [GET]
-    path: { prefix: /api/orders }
-    require_any:
-      - scopes: [Orders.Read]
-      - scopes: [Orders.ReadWrite]
-      - roles: [Orders.Read.All]
-  - name: reports
-    path: { prefix: /api/reports }
-    require_any:
-      - scopes: [Reports.Read, Orders.Read]
-"#;
-
-    fn policy() -> Policy {
-        Policy::new(&Config::from_yaml(CONFIG, "test").unwrap())
-    }
-
-    fn claims(value: Value) -> VerifiedClaims {
-        let Value::Object(map) = value else {
-            unreachable!("test claims are objects")
-        };
-        VerifiedClaims::new("https://idp.example.com/".into(), map).unwrap()
-    }
-
-    fn decide(method: &str, path: &str, token: Value) -> Result<&'static str, DenyReason> {
-        let policy = policy();
-        let route = policy.route(method, "api", path)?;
-        evaluate(route, &claims(token)).map_err(|d| d.reason)?;
-        Ok(match &*route.name {
-            "health" => "health",
-            "orders-write" => "orders-write",
-            "orders-read" => "orders-read",
-            _ => "reports",
-        })
-    }
-
-    #[test]
-    fn first_matching_route_wins_and_unmatched_is_denied() {
-        let reader = json!({"scp": "Orders.Read"});
-        assert_eq!(
-            decide("GET", "/api/orders/1", reader.clone()),
-            Ok("orders-read")
-        );
-        assert_eq!(
-            decide("POST", "/api/orders", reader.clone()),
-            Err(DenyReason::InsufficientPermission)
-        );
-        assert_eq!(
-            decide("GET", "/api/other", reader.clone()),
-            Err(DenyReason::NoRoute)
-        );
-        assert_eq!(
-            decide("PATCH", "/api/orders", reader),
-            Err(DenyReason::NoRoute)
-        );
-    }
-
-    #[test]
-    fn scope_or_app_role_and_all_of_within_a_requirement() {
-        assert_eq!(
-            decide("GET", "/api/orders", json!({"roles": ["Orders.Read.All"]})),
-            Ok("orders-read")
-        );
-        assert_eq!(
-            decide("POST", "/api/orders", json!({"scp": "Orders.ReadWrite"})),
-            Ok("orders-write")
-        );
-        assert_eq!(
-            decide("GET", "/api/reports", json!({"scp": "Reports.Read"})),
-            Err(DenyReason::InsufficientPermission)
-        );
-        assert_eq!(
-            decide(
-                "GET",
-                "/api/reports",
-                json!({"scp": "Reports.Read Orders.Read"})
-            ),
-            Ok("reports")
-        );
-    }
-
-    #[test]
-    fn similar_names_never_satisfy() {
-        assert_eq!(
-            decide(
-                "GET",
-                "/api/orders",
-                json!({"scp": "Orders.Read.All orders.read"})
-            ),
-            Err(DenyReason::InsufficientPermission)
-        );
-        assert_eq!(
-            decide(
-                "GET",
-                "/api/orders",
-                json!({"scp": "x", "roles": ["Orders.Read"]})
-            ),
-            Err(DenyReason::InsufficientPermission)
-        );
-    }
-
-    #[test]
-    fn normalised_path_decides_the_route() {
-        let p = policy();
-        assert_eq!(
-            &*p.route("GET", "h", "/healthz/../api/orders").unwrap().name,
-            "orders-read"
-        );
-        assert_eq!(
-            &*p.route("GET", "h", "/api/%6Frders?x").unwrap().name,
-            "orders-read"
-        );
-        assert_eq!(
-            p.route("GET", "h", "/api/orders%zz").unwrap_err(),
-            DenyReason::InvalidRequest
-        );
-    }
-
-    #[test]
-    fn insufficient_permission_names_the_accepted_scopes() {
-        let p = policy();
-        let route = p.route("GET", "h", "/api/orders").unwrap();
-        let deny = evaluate(route, &claims(json!({"scp": "Profile.Read"}))).unwrap_err();
-        assert_eq!(
-            deny.required_scopes.as_deref(),
-            Some("Orders.Read Orders.ReadWrite")
-        );
-    }
-}
+mod tests;

@@ -1,39 +1,56 @@
-//! A compiled route: what it matches (method, host, normalised path) and what it requires,
-//! with the strings the responses need precomputed once at load.
+//! A compiled route: what it matches (methods, hosts, normalised path pattern), what it
+//! requires, which identity headers it sends, and the strings its responses need,
+//! precomputed once at load.
 
 use std::sync::Arc;
 
-use crate::config::{Access, PathMatch, RouteConfig};
+use crate::{
+    config::{Access, Condition, HeaderMapping, HostMatch, PathMatch, RouteConfig},
+    path::{prefix_matches, template_matches},
+};
 
 /// One access rule, ready for matching.
 #[derive(Debug, Clone)]
 pub struct Route {
     pub name: Arc<str>,
     methods: Option<Vec<String>>,
-    host: Option<String>,
+    hosts: Option<Vec<HostMatch>>,
     path: PathMatch,
     pub access: Access,
-    /// Space-separated scopes any requirement accepts, for the RFC 6750 `scope` attribute
-    /// of a 403; `None` when the route accepts app roles only.
+    /// Dry run: would-be denies are allowed, logged and counted.
+    pub audit: bool,
+    /// The identity headers this route sets (its own override, or the global mapping).
+    pub identity_headers: Arc<[HeaderMapping]>,
+    /// Space-separated scopes the route accepts, for the RFC 6750 `scope` attribute of a
+    /// 403; `None` when no condition names a scope.
     pub scope_challenge: Option<Arc<str>>,
 }
 
 impl Route {
-    pub fn new(config: &RouteConfig) -> Route {
+    pub fn new(config: &RouteConfig, global_headers: &Arc<[HeaderMapping]>) -> Route {
         let mut scopes: Vec<&str> = Vec::new();
-        if let Access::RequireAny(requirements) = &config.access {
-            for scope in requirements.iter().flat_map(|r| &r.scopes) {
-                if !scopes.contains(&scope.as_str()) {
-                    scopes.push(scope);
+        if let Access::Require { all, any } = &config.access {
+            for condition in all.iter().chain(any.iter().flatten()) {
+                if let Condition::Scopes(names) | Condition::ScopesAny(names) = condition {
+                    for name in names {
+                        if !scopes.contains(&name.as_str()) {
+                            scopes.push(name);
+                        }
+                    }
                 }
             }
         }
         Route {
             name: Arc::from(config.name.as_str()),
             methods: config.methods.clone(),
-            host: config.host.clone(),
+            hosts: config.hosts.clone(),
             path: config.path.clone(),
             access: config.access.clone(),
+            audit: config.audit,
+            identity_headers: config
+                .identity_headers
+                .as_ref()
+                .map_or_else(|| global_headers.clone(), |own| Arc::from(own.as_slice())),
             scope_challenge: (!scopes.is_empty()).then(|| Arc::from(scopes.join(" "))),
         }
     }
@@ -43,23 +60,20 @@ impl Route {
         self.methods
             .as_ref()
             .is_none_or(|methods| methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
-            && self
-                .host
-                .as_ref()
-                .is_none_or(|wanted| strip_port(host).eq_ignore_ascii_case(wanted))
+            && self.hosts.as_ref().is_none_or(|hosts| {
+                let host = strip_port(host).to_ascii_lowercase();
+                hosts.iter().any(|wanted| match wanted {
+                    HostMatch::Exact(exact) => host == *exact,
+                    HostMatch::Suffix(suffix) => {
+                        host.len() > suffix.len() && host.ends_with(suffix.as_str())
+                    }
+                })
+            })
             && match &self.path {
                 PathMatch::Exact(exact) => path == exact,
                 PathMatch::Prefix(prefix) => prefix_matches(prefix, path),
+                PathMatch::Template { segments, .. } => template_matches(segments, path),
             }
-    }
-}
-
-/// Segment-aware prefix: `/api/orders` matches `/api/orders` and `/api/orders/…` but not
-/// `/api/ordersX`; a prefix ending in `/` (such as `/`) matches everything below it.
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    match path.strip_prefix(prefix) {
-        None => false,
-        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
     }
 }
 
@@ -74,55 +88,48 @@ fn strip_port(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Requirement;
+    use crate::config::Config;
 
-    fn route(methods: Option<&[&str]>, host: Option<&str>, path: PathMatch) -> Route {
-        Route::new(&RouteConfig {
-            name: "r".into(),
-            methods: methods.map(|m| m.iter().map(|s| s.to_string()).collect()),
-            host: host.map(str::to_owned),
-            path,
-            access: Access::RequireAny(vec![
-                Requirement {
-                    scopes: vec!["Orders.Read".into()],
-                    roles: vec![],
-                },
-                Requirement {
-                    scopes: vec!["Orders.ReadWrite".into(), "Orders.Read".into()],
-                    roles: vec!["Orders.Read.All".into()],
-                },
-            ]),
-        })
+    fn route(matcher: &str) -> Route {
+        let yaml = format!(
+            "issuers: [{{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}}]\nroutes:\n  - {{ name: r, {matcher}, require_any: [{{scopes: [Orders.Read]}}, {{scopes_any: [Orders.ReadWrite, Orders.Read], roles: [Orders.Read.All]}}] }}\n"
+        );
+        let config = Config::from_yaml(&yaml, "t").unwrap();
+        Route::new(
+            &config.routes[0],
+            &Arc::from(config.identity_headers.as_slice()),
+        )
     }
 
     #[test]
     fn prefix_is_segment_aware() {
-        let r = route(None, None, PathMatch::Prefix("/api/orders".into()));
+        let r = route("path: { prefix: /api/orders }");
         assert!(r.matches("GET", "h", "/api/orders"));
         assert!(r.matches("GET", "h", "/api/orders/7"));
         assert!(!r.matches("GET", "h", "/api/ordersX"));
         assert!(!r.matches("GET", "h", "/api"));
-        let root = route(None, None, PathMatch::Prefix("/".into()));
-        assert!(root.matches("GET", "h", "/anything/at/all"));
     }
 
     #[test]
-    fn exact_method_and_host_must_all_match() {
+    fn method_host_and_template_must_all_match() {
         let r = route(
-            Some(&["GET", "HEAD"]),
-            Some("api.example.com"),
-            PathMatch::Exact("/healthz".into()),
+            "methods: [GET, HEAD], hosts: [api.example.com, '*.example.org'], path: { template: '/orders/{id}' }",
         );
-        assert!(r.matches("GET", "api.example.com", "/healthz"));
-        assert!(r.matches("HEAD", "API.example.com:8443", "/healthz"));
-        assert!(!r.matches("POST", "api.example.com", "/healthz"));
-        assert!(!r.matches("GET", "other.example.com", "/healthz"));
-        assert!(!r.matches("GET", "api.example.com", "/healthz/x"));
+        assert!(r.matches("GET", "api.example.com", "/orders/7"));
+        assert!(r.matches("HEAD", "API.example.com:8443", "/orders/7"));
+        assert!(r.matches("GET", "eu.api.example.org", "/orders/7"));
+        assert!(
+            !r.matches("GET", "example.org", "/orders/7"),
+            "*.x needs a label before .x"
+        );
+        assert!(!r.matches("POST", "api.example.com", "/orders/7"));
+        assert!(!r.matches("GET", "other.example.com", "/orders/7"));
+        assert!(!r.matches("GET", "api.example.com", "/orders/7/lines"));
     }
 
     #[test]
     fn scope_challenge_lists_each_accepted_scope_once() {
-        let r = route(None, None, PathMatch::Exact("/".into()));
+        let r = route("path: { exact: / }");
         assert_eq!(
             r.scope_challenge.as_deref(),
             Some("Orders.Read Orders.ReadWrite")

@@ -9,7 +9,6 @@ use std::{collections::HashMap, net::SocketAddr, time::Duration};
 use portcullis::{
     config::Config,
     demo::{self, DemoIssuer, Grant, SigningKey},
-    jwt::RefresherGuard,
     pb::auth::{
         AttributeContext, CheckRequest, CheckResponse,
         attribute_context::{HttpRequest, Request},
@@ -37,7 +36,6 @@ pub struct World {
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     admin: JoinHandle<()>,
-    _refresh: RefresherGuard,
 }
 
 impl World {
@@ -66,7 +64,7 @@ impl World {
         let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin_addr = admin_listener.local_addr().unwrap();
         let config = Config::from_yaml(&make(&issuer), "test").unwrap();
-        let (state, refresh, shutdown, server) = serve(&config, listener).await;
+        let (state, shutdown, server) = serve(&config, listener).await;
         let admin_state = state.clone();
         let admin = tokio::spawn(async move {
             let _ =
@@ -85,13 +83,12 @@ impl World {
             shutdown: Some(shutdown),
             server,
             admin,
-            _refresh: refresh,
         }
     }
 
     /// Waits until every issuer has keys (what the health service reports as SERVING).
     pub async fn ready(self) -> World {
-        wait_for(|| self.state.verifier().all_keys_loaded()).await;
+        wait_for(|| self.state.engine().verifier.all_keys_loaded()).await;
         self
     }
 
@@ -161,14 +158,8 @@ impl Drop for World {
 pub async fn serve(
     config: &Config,
     listener: TcpListener,
-) -> (
-    AppState,
-    RefresherGuard,
-    oneshot::Sender<()>,
-    JoinHandle<()>,
-) {
+) -> (AppState, oneshot::Sender<()>, JoinHandle<()>) {
     let state = AppState::new(config).unwrap();
-    let refresh = state.start_key_refresh();
     let (tx, rx) = oneshot::channel::<()>();
     let serving = state.clone();
     let server = tokio::spawn(async move {
@@ -177,7 +168,7 @@ pub async fn serve(
         })
         .await;
     });
-    (state, refresh, tx, server)
+    (state, tx, server)
 }
 
 pub async fn wait_for(mut condition: impl FnMut() -> bool) {
@@ -312,4 +303,41 @@ impl Drop for ChildGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Waits until the async `condition` is true.
+pub async fn wait_for_async<F, Fut>(mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until GET `url` answers 200.
+pub async fn wait_until_ok(url: &str) {
+    wait_for_async(|| async {
+        reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+}
+
+/// Waits until GET `url` answers a body containing `needle`.
+pub async fn wait_for_text(url: &str, needle: &str) {
+    wait_for_async(|| async {
+        match reqwest::get(url).await {
+            Ok(response) => response.text().await.is_ok_and(|t| t.contains(needle)),
+            Err(_) => false,
+        }
+    })
+    .await;
 }

@@ -1,5 +1,6 @@
-//! Request-path normalisation, shared by route validation at load and route matching per
-//! request, so that a path can reach a route only under its one canonical spelling:
+//! Request paths: normalisation and pattern matching, shared by route validation at load
+//! (which also proves routes reachable) and route matching per request. Normalisation
+//! gives every path one canonical spelling, so that it can reach a route only under it:
 //! query string and fragment dropped, `%XX` escapes of unreserved characters decoded
 //! (RFC 3986 §6.2.2.2), empty segments merged (`//`), dot segments resolved (`/./`,
 //! `/../`, never above the root). Escapes of reserved characters (`%2F`, `%3F`, …) stay
@@ -96,6 +97,65 @@ fn decode_unreserved(path: &str) -> Result<String, PathError> {
     Ok(out)
 }
 
+/// One segment of a path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSegment {
+    Literal(String),
+    /// `{name}` or `*`: exactly one non-empty segment.
+    One,
+    /// `**`, last only: zero or more segments.
+    Rest,
+}
+
+/// Segment-aware prefix: `/api/orders` matches `/api/orders` and `/api/orders/…` but not
+/// `/api/ordersX`; a prefix ending in `/` (such as `/`) matches everything below it.
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        None => false,
+        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+    }
+}
+
+/// Whether a normalised `path` fits the template `segments`.
+pub fn template_matches(segments: &[PathSegment], path: &str) -> bool {
+    let mut parts = path.split('/').skip(1);
+    for segment in segments {
+        match segment {
+            PathSegment::Rest => return true,
+            PathSegment::One => {
+                if parts.next().is_none_or(str::is_empty) {
+                    return false;
+                }
+            }
+            PathSegment::Literal(literal) => {
+                if parts.next() != Some(literal.as_str()) {
+                    return false;
+                }
+            }
+        }
+    }
+    parts.next().is_none()
+}
+
+/// The path made of a template's leading literal segments: every path the template
+/// matches lies at or below it.
+pub fn template_base(segments: &[PathSegment]) -> String {
+    let mut base = String::new();
+    for segment in segments {
+        match segment {
+            PathSegment::Literal(literal) => {
+                base.push('/');
+                base.push_str(literal);
+            }
+            PathSegment::One | PathSegment::Rest => break,
+        }
+    }
+    if base.is_empty() {
+        base.push('/');
+    }
+    base
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +198,33 @@ mod tests {
         assert_eq!(norm("/public/%2E%2E/admin").unwrap(), "/admin");
         assert_eq!(norm("/a%2fb").unwrap(), "/a%2Fb");
         assert_eq!(norm("/caf%C3%A9").unwrap(), "/caf%C3%A9");
+    }
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        assert!(prefix_matches("/api/orders", "/api/orders"));
+        assert!(prefix_matches("/api/orders", "/api/orders/7"));
+        assert!(!prefix_matches("/api/orders", "/api/ordersX"));
+        assert!(prefix_matches("/", "/anything"));
+        assert!(prefix_matches("/api/", "/api/x"));
+    }
+
+    #[test]
+    fn templates_match_segment_by_segment() {
+        use PathSegment::{Literal, One, Rest};
+        let item = [Literal("orders".into()), One];
+        assert!(template_matches(&item, "/orders/7"));
+        assert!(!template_matches(&item, "/orders"));
+        assert!(!template_matches(&item, "/orders/"));
+        assert!(!template_matches(&item, "/orders/7/lines"));
+        let files = [Literal("files".into()), Rest];
+        assert!(template_matches(&files, "/files"));
+        assert!(template_matches(&files, "/files/a/b/c"));
+        assert!(!template_matches(&files, "/filesX/a"));
+        let nested = [Literal("a".into()), One, Literal("b".into()), Rest];
+        assert!(template_matches(&nested, "/a/1/b/2"));
+        assert_eq!(template_base(&nested), "/a");
+        assert_eq!(template_base(&[One]), "/");
     }
 
     #[test]

@@ -1,0 +1,454 @@
+//! Validation of one `routes[i]` entry: what it matches (methods, hosts, a normalised path
+//! pattern) and what it requires (`anonymous`, or `require` and/or `require_any`).
+
+use super::{
+    Access, Condition, HostMatch, PathMatch, PathSegment, RouteConfig, TokenKind,
+    raw::{RawClaimCondition, RawPath, RawRequirement, RawRoute},
+    validate::{Problems, header_mappings},
+};
+use crate::path::normalize_path;
+
+pub(super) fn validate_route(
+    field: &str,
+    raw: &RawRoute,
+    problems: &mut Problems,
+) -> Option<RouteConfig> {
+    let name = match raw.name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => n.to_owned(),
+        _ => {
+            problems.add(
+                format!("{field}.name"),
+                "is required (it names the route in logs and metrics)",
+            );
+            String::new()
+        }
+    };
+    let methods = raw.methods.as_ref().map(|methods| {
+        if methods.is_empty() {
+            problems.add(
+                format!("{field}.methods"),
+                "must not be empty (omit it to match every method)",
+            );
+        }
+        methods
+            .iter()
+            .enumerate()
+            .map(|(j, m)| {
+                let upper = m.to_ascii_uppercase();
+                if upper.is_empty() || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
+                    problems.add(
+                        format!("{field}.methods[{j}]"),
+                        format!("{m:?} is not an HTTP method"),
+                    );
+                }
+                upper
+            })
+            .collect::<Vec<_>>()
+    });
+    let hosts = raw.hosts.as_ref().map(|hosts| {
+        if hosts.is_empty() {
+            problems.add(
+                format!("{field}.hosts"),
+                "must not be empty (omit it to match every host)",
+            );
+        }
+        hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(j, h)| host_match(&format!("{field}.hosts[{j}]"), h, problems))
+            .collect::<Vec<_>>()
+    });
+    let path = match &raw.path {
+        None => {
+            problems.add(
+                format!("{field}.path"),
+                "is required: { exact: /x }, { prefix: /x } or { template: /x/{id} }",
+            );
+            None
+        }
+        Some(p) => path_match(&format!("{field}.path"), p, problems),
+    };
+    let access = access(field, raw, problems);
+    let identity_headers = raw
+        .identity_headers
+        .as_ref()
+        .map(|map| header_mappings(&format!("{field}.identity_headers"), map, problems));
+    Some(RouteConfig {
+        name,
+        methods,
+        hosts,
+        path: path?,
+        access: access?,
+        audit: raw.audit,
+        identity_headers,
+    })
+}
+
+fn host_match(field: &str, host: &str, problems: &mut Problems) -> Option<HostMatch> {
+    let lower = host.trim().to_ascii_lowercase();
+    let (wildcard, name) = match lower.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, lower.as_str()),
+    };
+    let valid = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !valid {
+        problems.add(
+            field,
+            format!("{host:?} is not a host name or *.wildcard (no port)"),
+        );
+        return None;
+    }
+    Some(if wildcard {
+        HostMatch::Suffix(format!(".{name}"))
+    } else {
+        HostMatch::Exact(name.to_owned())
+    })
+}
+
+fn path_match(field: &str, raw: &RawPath, problems: &mut Problems) -> Option<PathMatch> {
+    match (&raw.exact, &raw.prefix, &raw.template) {
+        (Some(exact), None, None) => {
+            normalised(&format!("{field}.exact"), exact, problems).map(PathMatch::Exact)
+        }
+        (None, Some(prefix), None) => {
+            normalised(&format!("{field}.prefix"), prefix, problems).map(PathMatch::Prefix)
+        }
+        (None, None, Some(template)) => {
+            path_template(&format!("{field}.template"), template, problems)
+        }
+        _ => {
+            problems.add(
+                field,
+                "needs exactly one of `exact`, `prefix` or `template`",
+            );
+            None
+        }
+    }
+}
+
+fn normalised(field: &str, path: &str, problems: &mut Problems) -> Option<String> {
+    match normalize_path(path) {
+        Ok(normal) if normal == path && !path.contains('?') && !path.contains('#') => {
+            Some(path.to_owned())
+        }
+        Ok(normal) => {
+            problems.add(
+                field,
+                format!("{path:?} is not in normalised form; write {normal:?}"),
+            );
+            None
+        }
+        Err(_) => {
+            problems.add(
+                field,
+                format!("{path:?} must start with / and be a valid path"),
+            );
+            None
+        }
+    }
+}
+
+fn path_template(field: &str, pattern: &str, problems: &mut Problems) -> Option<PathMatch> {
+    let literal_form = pattern.replace(['{', '}', '*'], "x");
+    normalised(field, &literal_form, problems)?;
+    let parts: Vec<&str> = pattern.split('/').skip(1).collect();
+    let mut segments = Vec::with_capacity(parts.len());
+    for (k, part) in parts.iter().enumerate() {
+        let segment = match *part {
+            "**" if k + 1 == parts.len() => PathSegment::Rest,
+            "**" => {
+                problems.add(field, "`**` may only be the last segment");
+                return None;
+            }
+            "*" => PathSegment::One,
+            p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => PathSegment::One,
+            p if p.contains(['{', '}', '*']) => {
+                problems.add(
+                    field,
+                    format!("segment {p:?}: use a whole segment `{{name}}`, `*` or a final `**`"),
+                );
+                return None;
+            }
+            p => PathSegment::Literal(p.to_owned()),
+        };
+        segments.push(segment);
+    }
+    if segments
+        .iter()
+        .all(|s| matches!(s, PathSegment::Literal(_)))
+    {
+        problems.add(
+            field,
+            "has no `{name}`, `*` or `**`: use `exact` or `prefix`",
+        );
+        return None;
+    }
+    Some(PathMatch::Template {
+        pattern: pattern.to_owned(),
+        segments,
+    })
+}
+
+fn access(field: &str, raw: &RawRoute, problems: &mut Problems) -> Option<Access> {
+    let has_rules = raw.require.is_some() || raw.require_any.is_some();
+    if raw.anonymous {
+        if has_rules {
+            problems.add(
+                field.to_owned(),
+                "`anonymous: true` excludes `require` and `require_any`",
+            );
+            return None;
+        }
+        return Some(Access::Anonymous);
+    }
+    if !has_rules {
+        problems.add(
+            format!("{field}.require"),
+            "a route needs `require` and/or `require_any` (e.g. `require: {{ token: any }}` for \
+             any valid access token), or `anonymous: true`",
+        );
+        return None;
+    }
+    let all = match &raw.require {
+        None => Vec::new(),
+        Some(req) => conditions(&format!("{field}.require"), req, problems),
+    };
+    let any = match &raw.require_any {
+        None => Vec::new(),
+        Some(list) if list.is_empty() => {
+            problems.add(format!("{field}.require_any"), "must not be empty");
+            Vec::new()
+        }
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(j, req)| conditions(&format!("{field}.require_any[{j}]"), req, problems))
+            .collect(),
+    };
+    Some(Access::Require { all, any })
+}
+
+fn conditions(field: &str, raw: &RawRequirement, problems: &mut Problems) -> Vec<Condition> {
+    let mut out = Vec::new();
+    let mut names = |key: &str, list: &Option<Vec<String>>, scope: bool| {
+        let list = list.as_ref()?;
+        if list.is_empty() {
+            problems.add(format!("{field}.{key}"), "must not be empty");
+        }
+        let checked = list
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let bare = if scope { bare_scope(name) } else { name.trim() };
+                let ok = if scope {
+                    is_scope_token(bare)
+                } else {
+                    is_name(bare)
+                };
+                if !ok {
+                    problems.add(
+                        format!("{field}.{key}[{k}]"),
+                        format!("{name:?} is not a valid name (printable, no spaces or quotes)"),
+                    );
+                }
+                bare.to_owned()
+            })
+            .collect::<Vec<_>>();
+        Some(checked)
+    };
+    let scopes = names("scopes", &raw.scopes, true).map(Condition::Scopes);
+    let scopes_any = names("scopes_any", &raw.scopes_any, true).map(Condition::ScopesAny);
+    let roles = names("roles", &raw.roles, false).map(Condition::Roles);
+    let roles_any = names("roles_any", &raw.roles_any, false).map(Condition::RolesAny);
+    let tenants = names("tenants", &raw.tenants, false)
+        .map(|t| Condition::Tenants(t.iter().map(|t| t.to_ascii_lowercase()).collect()));
+    let clients = names("clients", &raw.clients, false).map(Condition::Clients);
+    let users = names("users", &raw.users, false).map(Condition::Users);
+    out.extend(
+        [
+            scopes, scopes_any, roles, roles_any, tenants, clients, users,
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    if let Some(kind) = &raw.token {
+        match kind.as_str() {
+            "any" => out.push(Condition::Token(TokenKind::Any)),
+            "delegated" => out.push(Condition::Token(TokenKind::Delegated)),
+            "app" => out.push(Condition::Token(TokenKind::App)),
+            other => problems.add(
+                format!("{field}.token"),
+                format!("{other:?} is not one of any, delegated, app"),
+            ),
+        }
+    }
+    for (k, claim) in raw.claims.iter().flatten().enumerate() {
+        if let Some(condition) = claim_condition(&format!("{field}.claims[{k}]"), claim, problems) {
+            out.push(condition);
+        }
+    }
+    if out.is_empty() {
+        problems.add(field.to_owned(), "needs at least one condition");
+    }
+    out
+}
+
+fn claim_condition(
+    field: &str,
+    raw: &RawClaimCondition,
+    problems: &mut Problems,
+) -> Option<Condition> {
+    let Some(claim) = raw.claim.as_ref().filter(|c| !c.trim().is_empty()) else {
+        problems.add(format!("{field}.claim"), "is required (the claim name)");
+        return None;
+    };
+    let claim = claim.clone();
+    match (&raw.equals, &raw.one_of, &raw.contains) {
+        (Some(value), None, None) => Some(Condition::ClaimEquals {
+            claim,
+            value: value.clone(),
+        }),
+        (None, Some(values), None) if !values.is_empty() => Some(Condition::ClaimOneOf {
+            claim,
+            values: values.clone(),
+        }),
+        (None, None, Some(value)) => Some(Condition::ClaimContains {
+            claim,
+            value: value.clone(),
+        }),
+        _ => {
+            problems.add(
+                field,
+                "needs exactly one of `equals`, `one_of` (non-empty) or `contains`",
+            );
+            None
+        }
+    }
+}
+
+/// `api://<client-id>/Orders.Read` (as app registrations show a scope) -> `Orders.Read`,
+/// the form tokens carry. A bare name is returned as it is.
+pub(super) fn bare_scope(name: &str) -> &str {
+    let name = name.trim();
+    if name.contains("://") {
+        name.rsplit('/').next().unwrap_or(name)
+    } else {
+        name
+    }
+}
+
+/// RFC 6750 §3 `scope-token`: it is quoted into `WWW-Authenticate`, so no `"` or backslash.
+fn is_scope_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bare_scope;
+    use crate::config::{
+        Access, Condition, Config, ConfigError, HostMatch, PathMatch, PathSegment, TokenKind,
+    };
+
+    fn routes(yaml: &str) -> Result<Config, Vec<String>> {
+        let text = format!(
+            "issuers: [{{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}}]\nroutes:\n{yaml}"
+        );
+        Config::from_yaml(&text, "t").map_err(|e| match e {
+            ConfigError::Invalid { problems, .. } => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            other => vec![other.to_string()],
+        })
+    }
+
+    #[test]
+    fn full_form_scopes_become_bare_names() {
+        assert_eq!(
+            bare_scope("api://6e74172b-be56-4843-9ff4-e66a39bb12e3/Orders.Read"),
+            "Orders.Read"
+        );
+        assert_eq!(
+            bare_scope("https://contoso.com/orders/Orders.Read"),
+            "Orders.Read"
+        );
+        assert_eq!(bare_scope("Orders.Read"), "Orders.Read");
+        let c = routes("  - name: r\n    path: { prefix: / }\n    require: { scopes: ['api://x/Orders.Read'] }\n").unwrap();
+        assert_eq!(
+            c.routes[0].access,
+            Access::Require {
+                all: vec![Condition::Scopes(vec!["Orders.Read".into()])],
+                any: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn hosts_templates_and_conditions_parse() {
+        let c = routes(
+            "  - name: r\n    hosts: [API.example.com, '*.example.org']\n    path: { template: '/files/{id}/**' }\n    audit: true\n    require:\n      token: delegated\n      tenants: [T1]\n      claims: [{ claim: groups, contains: admins }]\n    require_any:\n      - scopes_any: [A, B]\n      - roles: [R]\n",
+        )
+        .unwrap();
+        let r = &c.routes[0];
+        assert_eq!(
+            r.hosts,
+            Some(vec![
+                HostMatch::Exact("api.example.com".into()),
+                HostMatch::Suffix(".example.org".into())
+            ])
+        );
+        assert_eq!(
+            r.path,
+            PathMatch::Template {
+                pattern: "/files/{id}/**".into(),
+                segments: vec![
+                    PathSegment::Literal("files".into()),
+                    PathSegment::One,
+                    PathSegment::Rest
+                ],
+            }
+        );
+        assert!(r.audit);
+        let Access::Require { all, any } = &r.access else {
+            panic!("not anonymous")
+        };
+        assert_eq!(all[0], Condition::Tenants(vec!["t1".into()]));
+        assert!(all.contains(&Condition::Token(TokenKind::Delegated)));
+        assert_eq!(any.len(), 2);
+    }
+
+    #[test]
+    fn bad_routes_are_refused_with_their_field() {
+        let problems = routes(
+            "  - name: a\n    path: { template: '/x/**/y' }\n    require: { scopes: [] }\n  - name: b\n    hosts: ['a.example.com:80']\n    path: { template: '/x/a{id}' }\n    require: { token: robots }\n  - name: c\n    path: { prefix: /c }\n  - name: d\n    path: { template: /plain }\n    require: { claims: [{ claim: x, equals: a, contains: b }] }\n",
+        )
+        .unwrap_err();
+        for field in [
+            "routes[0].path.template: `**` may only",
+            "routes[0].require.scopes: must not be empty",
+            "routes[1].hosts[0]",
+            "routes[1].path.template: segment",
+            "routes[1].require.token",
+            "routes[2].require: a route needs",
+            "routes[3].path.template: has no",
+            "routes[3].require.claims[0]",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(field)),
+                "{field} missing in {problems:#?}"
+            );
+        }
+    }
+}

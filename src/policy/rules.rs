@@ -1,0 +1,85 @@
+//! Conditions on verified claims: whether each holds, and how to describe it. The same
+//! `holds` serves the hot path ([`super::evaluate`]) and the explanation
+//! ([`super::explain`]), so what `portcullis check` prints is what the service decides.
+
+use serde_json::Value;
+
+use crate::{
+    config::{Condition, TokenKind},
+    jwt::VerifiedClaims,
+};
+
+/// Whether `claims` satisfy `condition`.
+pub fn holds(condition: &Condition, claims: &VerifiedClaims) -> bool {
+    match condition {
+        Condition::Scopes(names) => names.iter().all(|s| claims.has_scope(s)),
+        Condition::ScopesAny(names) => names.iter().any(|s| claims.has_scope(s)),
+        Condition::Roles(names) => names.iter().all(|r| claims.has_role(r)),
+        Condition::RolesAny(names) => names.iter().any(|r| claims.has_role(r)),
+        Condition::Token(TokenKind::Any) => true,
+        Condition::Token(TokenKind::Delegated) => !claims.scopes.is_empty(),
+        Condition::Token(TokenKind::App) => claims.scopes.is_empty() && !claims.roles.is_empty(),
+        Condition::Tenants(tenants) => text(claims, "tid")
+            .is_some_and(|tid| tenants.iter().any(|t| t.eq_ignore_ascii_case(&tid))),
+        Condition::Clients(clients) => claims
+            .client_id()
+            .is_some_and(|client| clients.iter().any(|c| c == client)),
+        Condition::Users(users) => ["oid", "sub"]
+            .iter()
+            .filter_map(|claim| text(claims, claim))
+            .any(|id| users.contains(&id)),
+        Condition::ClaimEquals { claim, value } => text(claims, claim).is_some_and(|v| v == *value),
+        Condition::ClaimOneOf { claim, values } => {
+            text(claims, claim).is_some_and(|v| values.contains(&v))
+        }
+        Condition::ClaimContains { claim, value } => match claims.claims.get(claim) {
+            Some(Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(value)),
+            Some(Value::String(s)) => s.split_whitespace().any(|part| part == value),
+            _ => false,
+        },
+    }
+}
+
+/// Whether a failure of `condition` is about permissions (scopes or app roles), which
+/// RFC 6750 answers with `insufficient_scope`.
+pub fn is_permission(condition: &Condition) -> bool {
+    matches!(
+        condition,
+        Condition::Scopes(_)
+            | Condition::ScopesAny(_)
+            | Condition::Roles(_)
+            | Condition::RolesAny(_)
+    )
+}
+
+/// A one-line description for explanations.
+pub fn describe(condition: &Condition) -> String {
+    let list = |names: &[String]| names.join(", ");
+    match condition {
+        Condition::Scopes(n) => format!("scopes all of [{}]", list(n)),
+        Condition::ScopesAny(n) => format!("scopes any of [{}]", list(n)),
+        Condition::Roles(n) => format!("app roles all of [{}]", list(n)),
+        Condition::RolesAny(n) => format!("app roles any of [{}]", list(n)),
+        Condition::Token(TokenKind::Any) => "any valid access token".to_owned(),
+        Condition::Token(TokenKind::Delegated) => "a delegated (user) token: has scopes".to_owned(),
+        Condition::Token(TokenKind::App) => "an application token: app roles, no scope".to_owned(),
+        Condition::Tenants(t) => format!("tenant (tid) one of [{}]", list(t)),
+        Condition::Clients(c) => format!("calling app (azp/appid) one of [{}]", list(c)),
+        Condition::Users(u) => format!("user (oid/sub) one of [{}]", list(u)),
+        Condition::ClaimEquals { claim, value } => format!("claim {claim} equals {value:?}"),
+        Condition::ClaimOneOf { claim, values } => {
+            format!("claim {claim} one of [{}]", list(values))
+        }
+        Condition::ClaimContains { claim, value } => format!("claim {claim} contains {value:?}"),
+    }
+}
+
+/// A claim as text: strings as they are, numbers and booleans printed.
+fn text(claims: &VerifiedClaims, name: &str) -> Option<String> {
+    match claims.claims.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
