@@ -31,6 +31,9 @@ struct Cli {
         default_value = "text"
     )]
     log_format: LogFormat,
+    /// Export a span per Check over OTLP/gRPC to this collector (e.g. http://otel:4317).
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,7 +100,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
     if let Command::Validate { config } = &cli.command {
         return match Config::load(config) {
             Ok(_) => {
@@ -121,6 +123,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let _telemetry = telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref())?;
         match cli.command {
             Command::Serve {
                 config,

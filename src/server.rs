@@ -28,7 +28,9 @@ use crate::{
     policy::{Route, evaluate},
     respond,
     state::{AppState, Engine},
+    telemetry,
 };
+use tracing::Instrument;
 
 /// Fully qualified name of the ext_authz service, as health checks name it.
 pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
@@ -43,6 +45,8 @@ pub struct Decision {
     pub result: Result<(), Deny>,
     /// On an audit-mode route: what would have been denied (the request was allowed).
     pub audit: Option<DenyReason>,
+    /// [`telemetry::subject_hash`] of `sub`, when decision events are logged.
+    pub subject_hash: Option<String>,
 }
 
 /// Runs the whole pipeline for one request, on the engine current when it starts.
@@ -53,6 +57,7 @@ pub async fn check(state: &AppState, request: &CheckRequest) -> (CheckResponse, 
         issuer: None,
         result: Ok(()),
         audit: None,
+        subject_hash: None,
     };
     let response = match decide(&engine, request, &mut decision).await {
         Ok(response) => response,
@@ -82,6 +87,13 @@ async fn decide(
         Err(deny) => return Err(deny),
     };
     decision.issuer = Some(claims.issuer.clone());
+    if tracing::enabled!(tracing::Level::INFO) {
+        decision.subject_hash = claims
+            .claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .map(telemetry::subject_hash);
+    }
     match evaluate(route, &claims) {
         Ok(()) => Ok(respond::allow(
             route,
@@ -132,71 +144,121 @@ impl Authorization for AuthorizationService {
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
         let started = std::time::Instant::now();
+        let span = if telemetry::tracing_enabled() {
+            check_span(&request)
+        } else {
+            tracing::Span::none()
+        };
         let request = request.into_inner();
-        let (response, decision) = check(&self.state, &request).await;
-        let request_id = request
+        let (response, decision) = check(&self.state, &request).instrument(span.clone()).await;
+        let http = request
             .attributes
             .as_ref()
             .and_then(|a| a.request.as_ref())
-            .and_then(|r| r.http.as_ref())
-            .map_or("", |h| h.id.as_str());
-        let route = decision.route.as_deref().unwrap_or("");
-        let issuer = decision.issuer.as_deref().unwrap_or("");
-        let elapsed = started.elapsed();
-        let micros = elapsed.as_micros() as u64;
-        let reason = decision
-            .result
-            .as_ref()
-            .err()
-            .map_or("none", |d| d.reason.code());
-        self.state
-            .metrics()
-            .check(decision.result.is_ok(), reason, elapsed.as_secs_f64());
-        match (&decision.result, decision.audit) {
-            (Ok(()), Some(would)) => {
-                self.state.metrics().audit_would_deny(route, would.code());
-                tracing::warn!(
-                    decision = "allow",
-                    audit_would_deny = would.code(),
-                    route,
-                    issuer,
-                    request_id,
-                    latency_us = micros,
-                    "Check allowed by an audit-mode route that would deny it"
-                );
-            }
-            (Ok(()), None) => tracing::info!(
-                decision = "allow",
-                route,
-                issuer,
-                request_id,
-                latency_us = micros,
-                "Check allowed"
-            ),
-            // A client's bad token is routine (info); keys we cannot get are ours to fix (warn).
-            (Err(deny), _) if deny.reason.fault() == Fault::Upstream => tracing::warn!(
-                decision = "deny",
-                reason = deny.reason.code(),
-                status = deny.reason.http_status(),
-                route,
-                issuer,
-                request_id,
-                latency_us = micros,
-                "Check denied: identity provider keys unavailable"
-            ),
-            (Err(deny), _) => tracing::info!(
-                decision = "deny",
-                reason = deny.reason.code(),
-                status = deny.reason.http_status(),
-                route,
-                issuer,
-                request_id,
-                latency_us = micros,
-                "Check denied"
-            ),
-        }
+            .and_then(|r| r.http.as_ref());
+        let request_id = http.map_or("", |h| h.id.as_str());
+        record(&self.state, &span, &decision, request_id, started.elapsed());
         Ok(Response::new(response))
     }
+}
+
+/// The one decision event per Check (log line, metrics, span fields).
+fn record(
+    state: &AppState,
+    span: &tracing::Span,
+    decision: &Decision,
+    request_id: &str,
+    elapsed: std::time::Duration,
+) {
+    let route = decision.route.as_deref().unwrap_or("");
+    let issuer = decision.issuer.as_deref().unwrap_or("");
+    let subject_hash = decision.subject_hash.as_deref().unwrap_or("");
+    let latency_us = elapsed.as_micros() as u64;
+    let reason = decision
+        .result
+        .as_ref()
+        .err()
+        .map_or("none", |d| d.reason.code());
+    let allowed = decision.result.is_ok();
+    state
+        .metrics()
+        .check(allowed, reason, elapsed.as_secs_f64());
+    span.record("route", route);
+    span.record("decision", if allowed { "allow" } else { "deny" });
+    span.record("reason", reason);
+    match (&decision.result, decision.audit) {
+        (Ok(()), Some(would)) => {
+            state.metrics().audit_would_deny(route, would.code());
+            tracing::warn!(
+                decision = "allow",
+                audit_would_deny = would.code(),
+                route,
+                issuer,
+                subject_hash,
+                request_id,
+                latency_us,
+                "Check allowed by an audit-mode route that would deny it"
+            );
+        }
+        (Ok(()), None) => tracing::info!(
+            decision = "allow",
+            route,
+            issuer,
+            subject_hash,
+            request_id,
+            latency_us,
+            "Check allowed"
+        ),
+        // A client's bad token is routine (info); keys we cannot get are ours to fix (warn).
+        (Err(deny), _) if deny.reason.fault() == Fault::Upstream => tracing::warn!(
+            decision = "deny",
+            reason,
+            status = deny.reason.http_status(),
+            route,
+            issuer,
+            request_id,
+            latency_us,
+            "Check denied: identity provider keys unavailable"
+        ),
+        (Err(deny), _) => tracing::info!(
+            decision = "deny",
+            reason,
+            status = deny.reason.http_status(),
+            route,
+            issuer,
+            subject_hash,
+            request_id,
+            latency_us,
+            "Check denied"
+        ),
+    }
+}
+
+/// The span of one Check, continuing the caller's trace: Envoy's `traceparent` in the
+/// gRPC metadata, else the one in the HTTP request's headers.
+fn check_span(request: &Request<CheckRequest>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "check",
+        otel.kind = "server",
+        route = tracing::field::Empty,
+        decision = tracing::field::Empty,
+        reason = tracing::field::Empty,
+    );
+    let headers = request
+        .get_ref()
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .map(|h| &h.headers);
+    let metadata = telemetry::MetadataCarrier(request.metadata());
+    match headers {
+        Some(headers) => {
+            telemetry::continue_trace(&span, &[&metadata, &telemetry::HeaderCarrier(headers)])
+        }
+        None => telemetry::continue_trace(&span, &[&metadata]),
+    }
+    span
 }
 
 /// Serves Authorization, health and reflection on `listener` until `shutdown` completes.

@@ -1,9 +1,22 @@
-//! Logging set-up: `tracing` events to stderr as text or JSON, filtered by `RUST_LOG`
-//! (default `info`). Tokens are never logged anywhere in the crate; decision events carry
-//! reason codes, route and issuer names only.
+//! Logs and traces. Logs: `tracing` events to stderr as text or JSON, filtered by
+//! `RUST_LOG` (default `info`); tokens are never logged anywhere in the crate, decision
+//! events carry reason codes, route and issuer names and a hash of the subject. Traces:
+//! when an OTLP endpoint is configured, a span per Check — continuing the trace Envoy
+//! propagates (W3C `traceparent` in the gRPC metadata, else in the request headers) —
+//! with child spans for JWKS fetches it causes, exported over OTLP/gRPC.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::ValueEnum;
-use tracing_subscriber::{EnvFilter, fmt};
+use opentelemetry::{
+    propagation::Extractor,
+    trace::{TraceContextExt, TracerProvider as _},
+};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, layer::SubscriberExt, util::SubscriberInitExt,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -11,12 +24,129 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber; a second call (tests) is a no-op.
-pub fn init(format: LogFormat) {
+/// Set when spans are exported, so that Checks skip building spans nobody reads.
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+/// Keeps the trace exporter alive; dropping it flushes pending spans.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Why tracing could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the OTLP trace exporter: {0}")]
+pub struct TelemetryError(#[from] opentelemetry_otlp::ExporterBuildError);
+
+/// Installs the global subscriber (a second call is a no-op). With `otlp_endpoint`, spans
+/// are exported there; this must run inside the Tokio runtime.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
+    let (provider, traces) = match otlp_endpoint {
+        None => (None, None),
+        Some(endpoint) => {
+            use opentelemetry_otlp::WithExportConfig;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()?;
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(Resource::builder().with_service_name("portcullis").build())
+                .build();
+            opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+            let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("portcullis"));
+            TRACING.store(true, Ordering::Release);
+            (Some(provider), Some(layer))
+        }
+    };
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .with(filter)
+        .try_init();
+    Ok(Telemetry { provider })
+}
+
+/// Whether spans are exported (an OTLP endpoint is configured).
+pub fn tracing_enabled() -> bool {
+    TRACING.load(Ordering::Acquire)
+}
+
+/// Makes `span` continue the trace found in the first carrier that holds a valid one.
+pub fn continue_trace(span: &tracing::Span, carriers: &[&dyn Extractor]) {
+    for carrier in carriers {
+        let context = opentelemetry::global::get_text_map_propagator(|p| p.extract(*carrier));
+        if context.span().span_context().is_valid() {
+            let _ = span.set_parent(context);
+            return;
+        }
+    }
+}
+
+/// gRPC request metadata as a trace-context carrier.
+pub struct MetadataCarrier<'a>(pub &'a tonic::metadata::MetadataMap);
+
+impl Extractor for MetadataCarrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0
+            .keys()
+            .filter_map(|k| match k {
+                tonic::metadata::KeyRef::Ascii(k) => Some(k.as_str()),
+                tonic::metadata::KeyRef::Binary(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// The CheckRequest's HTTP headers (Envoy's lower-cased map) as a trace-context carrier.
+pub struct HeaderCarrier<'a>(pub &'a std::collections::HashMap<String, String>);
+
+impl Extractor for HeaderCarrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// A short stable pseudonym for a subject: correlates log lines without logging who.
+pub fn subject_hash(subject: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject.as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_hash;
+
+    #[test]
+    fn subject_hash_is_short_stable_and_not_the_subject() {
+        let hash = subject_hash("alice@example.com");
+        assert_eq!(hash.len(), 16);
+        assert_eq!(hash, subject_hash("alice@example.com"));
+        assert_ne!(hash, subject_hash("bob@example.com"));
+        assert!(!hash.contains("alice"));
+    }
 }
