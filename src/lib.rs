@@ -13,7 +13,7 @@
 //! Around them: [`config`] (YAML → validated types), [`state`] (what Checks share),
 //! [`reload`] (watch the config file, swap engines), [`explain`] (`portcullis check`),
 //! [`admin`] (HTTP `/readyz`, `/livez`, `/metrics`), [`metrics`] (Prometheus),
-//! [`telemetry`] (logging), [`demo`] (a self-contained identity provider and policy for
+//! [`telemetry`] (logs, traces), [`tls`] (TLS/mTLS listener), [`demo`] (a self-contained identity provider and policy for
 //! `portcullis demo` and the tests), [`pb`] (generated protobuf code).
 
 pub mod admin;
@@ -32,3 +32,4 @@ pub mod respond;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tls;

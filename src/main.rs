@@ -12,6 +12,7 @@ use portcullis::{
     explain, reload, server,
     state::AppState,
     telemetry::{self, LogFormat},
+    tls::TlsState,
 };
 use tokio::net::TcpListener;
 
@@ -259,6 +260,7 @@ async fn run(
         .with_context(|| format!("cannot listen on {}", config.admin_listen))?;
     tracing::info!(
         grpc_listen = %config.grpc_listen, admin_listen = %config.admin_listen,
+        tls = config.tls.is_some(), mtls = config.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some()),
         issuers = config.issuers.len(), routes = config.routes.len(),
         "portcullis serving"
     );
@@ -275,7 +277,17 @@ async fn run(
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    server::serve(state, listener, wait(stopped)).await?;
+    match &config.tls {
+        None => server::serve(state, listener, wait(stopped)).await?,
+        Some(files) => {
+            let tls =
+                TlsState::new(files.clone()).context("cannot set up TLS on the gRPC listener")?;
+            let certificates = tokio::spawn(tls.clone().watch(reload::DEFAULT_POLL_INTERVAL));
+            let incoming = tls.incoming(listener);
+            server::serve_incoming(state, incoming, wait(stopped)).await?;
+            certificates.abort();
+        }
+    }
     admin.await.context("admin server task")??;
     if let Some(watcher) = watcher {
         watcher.abort();

@@ -7,8 +7,15 @@
 
 use std::{future::Future, time::Duration};
 
-use tokio::net::TcpListener;
-use tonic::{Request, Response, Status, transport::server::TcpIncoming};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
+};
+use tokio_stream::Stream;
+use tonic::{
+    Request, Response, Status,
+    transport::server::{Connected, TcpIncoming},
+};
 use tonic_health::ServingStatus;
 
 use std::sync::Arc;
@@ -261,12 +268,28 @@ fn check_span(request: &Request<CheckRequest>) -> tracing::Span {
     span
 }
 
-/// Serves Authorization, health and reflection on `listener` until `shutdown` completes.
+/// Serves Authorization, health and reflection on `listener` (plaintext) until
+/// `shutdown` completes.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    serve_incoming(state, TcpIncoming::from(listener), shutdown).await
+}
+
+/// Serves Authorization, health and reflection on the connections of `incoming` (plain
+/// TCP, or TLS streams from [`crate::tls::TlsState::incoming`]) until `shutdown` completes.
+pub async fn serve_incoming<I, IO, IE>(
+    state: AppState,
+    incoming: I,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error>
+where
+    I: Stream<Item = Result<IO, IE>> + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status("", ServingStatus::NotServing)
@@ -305,7 +328,7 @@ pub async fn serve(
         .add_service(health_service)
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     readiness.abort();
     result

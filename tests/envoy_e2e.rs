@@ -57,29 +57,46 @@ struct Envoy {
     log: std::path::PathBuf,
 }
 
-/// Starts Envoy on `envoy/front-proxy.yaml`, the file users copy, with free ports.
-async fn start_envoy(envoy: &std::path::Path, authz_port: u16, upstream_port: u16) -> Envoy {
-    let listen = free_port();
-    let admin = free_port();
-    let mut yaml = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/envoy/front-proxy.yaml"
-    ))
-    .unwrap();
-    for (from, to) in [
-        (10000, listen),
-        (9001, authz_port),
-        (8080, upstream_port),
-        (9901, admin),
-    ] {
+/// `envoy/<file>` — the file users copy — with free ports and, for the TLS variant, the
+/// test's certificate directory substituted.
+fn envoy_config(file: &str, ports: [(u16, u16); 4], certs: Option<&std::path::Path>) -> String {
+    let path = format!("{}/envoy/{file}", env!("CARGO_MANIFEST_DIR"));
+    let mut yaml = std::fs::read_to_string(path).unwrap();
+    for (from, to) in ports {
         let needle = format!("port_value: {from} ");
         assert_eq!(
             yaml.matches(&needle).count(),
             1,
-            "{needle} must appear once in front-proxy.yaml"
+            "{needle} must appear once in {file}"
         );
         yaml = yaml.replace(&needle, &format!("port_value: {to} "));
     }
+    if let Some(dir) = certs {
+        yaml = yaml.replace("/etc/envoy/certs", &dir.display().to_string());
+    }
+    yaml
+}
+
+/// Starts Envoy on `envoy/<file>` with free ports.
+async fn start_envoy(
+    envoy: &std::path::Path,
+    file: &str,
+    authz_port: u16,
+    upstream_port: u16,
+    certs: Option<&std::path::Path>,
+) -> Envoy {
+    let listen = free_port();
+    let admin = free_port();
+    let yaml = envoy_config(
+        file,
+        [
+            (10000, listen),
+            (9001, authz_port),
+            (8080, upstream_port),
+            (9901, admin),
+        ],
+        certs,
+    );
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("envoy-{listen}"));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("front-proxy.yaml");
@@ -167,7 +184,14 @@ async fn envoy_lets_through_only_what_the_policy_allows() {
     let upstream_port = listener.local_addr().unwrap().port();
     let app = Router::new().fallback(echo).with_state(upstream.clone());
     let upstream_task = tokio::spawn(async move { axum::serve(listener, app).await });
-    let envoy = start_envoy(&envoy_bin, world.addr.port(), upstream_port).await;
+    let envoy = start_envoy(
+        &envoy_bin,
+        "front-proxy.yaml",
+        world.addr.port(),
+        upstream_port,
+        None,
+    )
+    .await;
     let base = envoy.base.as_str();
     let bearer = |t: &str| format!("Bearer {t}");
 
@@ -336,14 +360,21 @@ fn every_envoy_config_in_the_repo_validates() {
     let Some(envoy) = external_tool("envoy") else {
         return;
     };
+    // Certificate files must exist for validation: point /etc/envoy/certs at test ones.
+    let pki = common::Pki::generate("validate");
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy");
     let mut checked = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
+            let yaml = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("/etc/envoy/certs", &pki.dir.display().to_string());
+            let copy = pki.dir.join(path.file_name().unwrap());
+            std::fs::write(&copy, yaml).unwrap();
             let output = Command::new(&envoy)
                 .args(["--mode", "validate", "--disable-hot-restart", "-c"])
-                .arg(&path)
+                .arg(&copy)
                 .output()
                 .unwrap();
             assert!(
@@ -355,5 +386,176 @@ fn every_envoy_config_in_the_repo_validates() {
             checked += 1;
         }
     }
-    assert!(checked > 0);
+    assert!(checked >= 2, "front-proxy.yaml and front-proxy-mtls.yaml");
+}
+
+/// portcullis serving gRPC over mTLS (the real binary, `server.tls` in its config).
+struct TlsPortcullis {
+    _child: ChildGuard,
+    grpc: String,
+}
+
+async fn start_tls_portcullis(
+    pki: &common::Pki,
+    issuer: &portcullis::demo::DemoIssuer,
+) -> TlsPortcullis {
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
+    let config = portcullis::demo::demo_config_yaml(issuer, grpc.parse().unwrap()).replace(
+        "  realm: portcullis-demo\n",
+        &format!(
+            "  realm: portcullis-demo\n  tls:\n    cert_file: {}\n    key_file: {}\n    client_ca_file: {}\n",
+            pki.path("server.crt"),
+            pki.path("server.key"),
+            pki.path("ca.crt")
+        ),
+    );
+    let path = pki.dir.join("portcullis.yaml");
+    std::fs::write(&path, config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--admin-listen", &admin, "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = TlsPortcullis {
+        _child: ChildGuard(child),
+        grpc,
+    };
+    common::wait_until_ok(&format!("http://{admin}/readyz")).await;
+    server
+}
+
+/// Connects with TLS as a client holding `client` (`None`: no client certificate) and
+/// returns the server certificate presented, or the handshake error.
+async fn tls_handshake(
+    pki: &common::Pki,
+    addr: &str,
+    client: Option<&str>,
+) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::aws_lc_rs};
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(pki.dir.join("ca.crt")).unwrap())
+        .unwrap();
+    let builder =
+        ClientConfig::builder_with_provider(std::sync::Arc::new(aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some(name) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_file(pki.dir.join(format!("{name}.crt"))).unwrap()],
+                PrivateKeyDer::from_pem_file(pki.dir.join(format!("{name}.key"))).unwrap(),
+            )
+            .unwrap(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("portcullis.internal").unwrap();
+    let mut stream = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    // TLS 1.3 reports a refused client certificate only on the first read.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut byte = [0u8; 1];
+    stream.read(&mut byte).await.map_err(|e| e.to_string())?;
+    let (_, session) = stream.get_ref();
+    Ok(session.peer_certificates().unwrap()[0].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_reaches_portcullis_over_mtls_and_rotated_certificates_are_picked_up() {
+    let Some(envoy_bin) = external_tool("envoy") else {
+        return;
+    };
+    let pki = common::Pki::generate("mtls");
+    let key = SigningKey::rsa("key-1", Algorithm::RS256).unwrap();
+    let issuer = portcullis::demo::DemoIssuer::start(0, &[&key])
+        .await
+        .unwrap();
+    let portcullis = start_tls_portcullis(&pki, &issuer).await;
+    let upstream = Upstream::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_port = listener.local_addr().unwrap().port();
+    let app = Router::new().fallback(echo).with_state(upstream.clone());
+    let upstream_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let authz_port = portcullis.grpc.rsplit(':').next().unwrap().parse().unwrap();
+    let envoy = start_envoy(
+        &envoy_bin,
+        "front-proxy-mtls.yaml",
+        authz_port,
+        upstream_port,
+        Some(&pki.dir),
+    )
+    .await;
+
+    let token = key
+        .sign(&portcullis::demo::access_token_claims(
+            issuer.issuer(),
+            READ,
+            600,
+        ))
+        .unwrap();
+    let reply = get(
+        &envoy.base,
+        "/api/orders/1",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        upstream.header("x-auth-subject"),
+        Some(vec!["demo-subject-AAbbCC".to_owned()])
+    );
+    let reply = get(&envoy.base, "/api/orders/1", &[]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    // Without a client certificate, or with plaintext, portcullis cannot be asked at all.
+    assert!(tls_handshake(&pki, &portcullis.grpc, None).await.is_err());
+    let plaintext = portcullis::pb::auth::authorization_client::AuthorizationClient::connect(
+        format!("http://{}", portcullis.grpc),
+    )
+    .await;
+    if let Ok(mut client) = plaintext {
+        let request = common::check_request("GET", "/api/orders", &[]);
+        assert!(client.check(request).await.is_err());
+    }
+
+    // cert-manager rotates the server certificate: new connections get the new one.
+    let before = tls_handshake(&pki, &portcullis.grpc, Some("envoy-client"))
+        .await
+        .unwrap();
+    let rotated = pki.issue(
+        "server",
+        "portcullis.internal",
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    assert_ne!(before, rotated);
+    common::wait_for_async(|| {
+        let grpc = portcullis.grpc.clone();
+        let pki = &pki;
+        let rotated = rotated.clone();
+        async move { tls_handshake(pki, &grpc, Some("envoy-client")).await.ok() == Some(rotated) }
+    })
+    .await;
+    let reply = get(
+        &envoy.base,
+        "/api/orders/2",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    upstream_task.abort();
 }

@@ -11,7 +11,12 @@ mod routes;
 mod shadow;
 mod validate;
 
-use std::{fmt, net::SocketAddr, path::Path, time::Duration};
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use jsonwebtoken::Algorithm;
 
@@ -69,6 +74,8 @@ pub const DEFAULT_IDENTITY_HEADERS: &[(&str, &str)] = &[
 pub struct Config {
     pub grpc_listen: SocketAddr,
     pub admin_listen: SocketAddr,
+    /// TLS (and mTLS) on the gRPC listener; plaintext when `None`.
+    pub tls: Option<TlsFiles>,
     pub realm: String,
     pub jwks: JwksSettings,
     pub issuers: Vec<IssuerConfig>,
@@ -78,6 +85,15 @@ pub struct Config {
     pub payload_header: Option<String>,
     /// Remove `authorization` before the request goes upstream.
     pub strip_authorization: bool,
+}
+
+/// PEM files for the gRPC listener's TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// When set, clients must present a certificate issued by this CA (mTLS).
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,13 +1,13 @@
 //! `RawConfig` -> `Config`: every check that makes a configuration trustworthy, each
 //! problem recorded with its field path so that one run lists them all.
 
-use std::{collections::HashSet, net::SocketAddr, str::FromStr, time::Duration};
+use std::{collections::HashSet, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use super::{
     ClaimSource, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS,
-    DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig, JwksSettings, RouteConfig, issuers,
-    parse_duration,
-    raw::{RawConfig, RawJwks},
+    DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig, JwksSettings, RouteConfig, TlsFiles,
+    issuers, parse_duration,
+    raw::{RawConfig, RawJwks, RawTls},
     routes, shadow,
 };
 
@@ -72,6 +72,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
             .as_deref()
             .unwrap_or(DEFAULT_ADMIN_LISTEN),
     );
+    let tls = raw
+        .server
+        .tls
+        .as_ref()
+        .and_then(|t| tls_files(t, &mut problems));
     let realm = raw.server.realm.unwrap_or_else(|| DEFAULT_REALM.to_owned());
     if realm.is_empty()
         || !realm
@@ -154,6 +159,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         Ok(Config {
             grpc_listen,
             admin_listen,
+            tls,
             realm,
             jwks,
             issuers,
@@ -165,6 +171,36 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     } else {
         Err(problems.0)
     }
+}
+
+/// TLS file paths: each must name a readable file (the PEM contents are checked when the
+/// listener starts, with the error naming the file).
+fn tls_files(raw: &RawTls, problems: &mut Problems) -> Option<TlsFiles> {
+    let mut file = |name: &str, value: &Option<String>, required: bool| -> Option<PathBuf> {
+        let field = format!("server.tls.{name}");
+        match value {
+            None if required => {
+                problems.add(field, "is required with server.tls");
+                None
+            }
+            None => None,
+            Some(path) => match std::fs::metadata(path) {
+                Ok(meta) if meta.is_file() => Some(PathBuf::from(path)),
+                _ => {
+                    problems.add(field, format!("{path:?} is not a readable file"));
+                    None
+                }
+            },
+        }
+    };
+    let cert_file = file("cert_file", &raw.cert_file, true);
+    let key_file = file("key_file", &raw.key_file, true);
+    let client_ca_file = file("client_ca_file", &raw.client_ca_file, false);
+    Some(TlsFiles {
+        cert_file: cert_file?,
+        key_file: key_file?,
+        client_ca_file,
+    })
 }
 
 fn listen_address(problems: &mut Problems, field: &str, text: &str) -> SocketAddr {

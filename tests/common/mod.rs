@@ -341,3 +341,62 @@ pub async fn wait_for_text(url: &str, needle: &str) {
     })
     .await;
 }
+
+/// A test PKI written to a directory: `ca.crt`, the portcullis server certificate
+/// (`server.crt`/`server.key`, DNS name `portcullis.internal`) and Envoy's client
+/// certificate (`envoy-client.crt`/`envoy-client.key`). Generated per test, never committed.
+pub struct Pki {
+    pub dir: std::path::PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    pub fn generate(name: &str) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("pki-{name}-{}", free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "portcullis test CA");
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = params.self_signed(&key).unwrap();
+        std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+        let pki = Pki {
+            dir,
+            issuer: rcgen::Issuer::new(params, key),
+        };
+        pki.issue(
+            "server",
+            "portcullis.internal",
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        pki.issue(
+            "envoy-client",
+            "envoy.internal",
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        pki
+    }
+
+    /// Writes `<name>.crt` and `<name>.key` for `dns`, signed by the CA; returns the DER.
+    pub fn issue(&self, name: &str, dns: &str, usage: rcgen::ExtendedKeyUsagePurpose) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![dns.to_owned()]).unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        std::fs::write(self.dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+        std::fs::write(self.dir.join(format!("{name}.crt")), cert.pem()).unwrap();
+        cert.der().to_vec()
+    }
+
+    pub fn path(&self, file: &str) -> String {
+        self.dir.join(file).display().to_string()
+    }
+}

@@ -1,0 +1,179 @@
+//! TLS for the gRPC listener (rustls): a server certificate, and optionally client
+//! certificates verified against a CA (mTLS, so that only the mesh or Envoy can ask).
+//! The files are polled and, when any changes (cert-manager rotating a Secret), a new
+//! server configuration is built and used for every connection accepted after that; a
+//! broken set of files is refused and the previous one keeps serving.
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use arc_swap::ArcSwap;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{self, ServerConfig, server::WebPkiClientVerifier},
+    server::TlsStream,
+};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::config::TlsFiles;
+
+/// Longest a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a TLS configuration could not be built from its files.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("TLS configuration refused: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("client CA: {0}")]
+    ClientCa(#[from] rustls::server::VerifierBuilderError),
+}
+
+fn file_error(path: &Path, message: impl ToString) -> TlsError {
+    TlsError::File {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Builds the server configuration: HTTP/2 only (gRPC), client certificates required and
+/// verified when a client CA is given.
+pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert_file)
+        .map_err(|e| file_error(&files.cert_file, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error(&files.cert_file, e))?;
+    if certs.is_empty() {
+        return Err(file_error(
+            &files.cert_file,
+            "no PEM certificate in the file",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key_file)
+        .map_err(|e| file_error(&files.key_file, e))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut config = match &files.client_ca_file {
+        None => builder.with_no_client_auth().with_single_cert(certs, key)?,
+        Some(ca_file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in
+                CertificateDer::pem_file_iter(ca_file).map_err(|e| file_error(ca_file, e))?
+            {
+                roots
+                    .add(cert.map_err(|e| file_error(ca_file, e))?)
+                    .map_err(|e| file_error(ca_file, e))?;
+            }
+            if roots.is_empty() {
+                return Err(file_error(ca_file, "no PEM certificate in the file"));
+            }
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(certs, key)?
+        }
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The current TLS configuration, replaced when the files change.
+pub struct TlsState {
+    files: TlsFiles,
+    current: ArcSwap<ServerConfig>,
+}
+
+impl TlsState {
+    pub fn new(files: TlsFiles) -> Result<Arc<TlsState>, TlsError> {
+        let current = ArcSwap::new(server_config(&files)?);
+        Ok(Arc::new(TlsState { files, current }))
+    }
+
+    /// Accepts TCP connections on `listener` and yields each once its TLS handshake
+    /// (with the configuration current at accept time) has succeeded. Failed handshakes
+    /// are logged and dropped; they never stop the listener.
+    pub fn incoming(
+        self: &Arc<Self>,
+        listener: TcpListener,
+    ) -> ReceiverStream<io::Result<TlsStream<TcpStream>>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let state = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "Accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if tx.is_closed() {
+                    return;
+                }
+                let acceptor = TlsAcceptor::from(state.current.load_full());
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = tx.send(Ok(stream)).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::info!(%peer, error = %error, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        ReceiverStream::new(rx)
+    }
+
+    /// Polls the certificate files every `interval`; on a change, rebuilds and swaps the
+    /// configuration (or keeps the old one when the new files do not work).
+    pub async fn watch(self: Arc<Self>, interval: Duration) {
+        let mut last = self.fingerprint();
+        loop {
+            tokio::time::sleep(interval).await;
+            let now = self.fingerprint();
+            if now == last {
+                continue;
+            }
+            last = now;
+            match server_config(&self.files) {
+                Ok(config) => {
+                    self.current.store(config);
+                    tracing::info!("TLS certificates reloaded");
+                }
+                Err(error) => tracing::error!(
+                    error = %error,
+                    "TLS certificates changed but cannot be used; the previous ones keep serving"
+                ),
+            }
+        }
+    }
+
+    /// The files' contents: a change in any (even one a symlink swap hides from mtimes)
+    /// triggers a reload.
+    fn fingerprint(&self) -> Vec<Option<Vec<u8>>> {
+        let files: [Option<&PathBuf>; 3] = [
+            Some(&self.files.cert_file),
+            Some(&self.files.key_file),
+            self.files.client_ca_file.as_ref(),
+        ];
+        files
+            .iter()
+            .map(|f| f.and_then(|path| std::fs::read(path).ok()))
+            .collect()
+    }
+}
