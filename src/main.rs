@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::{
     admin,
-    config::Config,
+    config::{Config, TlsFiles},
     demo::{self, DemoIssuer, Grant, SigningKey},
     explain, reload, server,
     state::AppState,
@@ -53,6 +53,15 @@ enum Command {
         /// (default 0.0.0.0:9090).
         #[arg(long, env = "PORTCULLIS_ADMIN_LISTEN")]
         admin_listen: Option<SocketAddr>,
+        /// PEM server certificate (chain) for TLS on the gRPC port; overrides `server.tls`.
+        #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of `--tls-cert`.
+        #[arg(long, env = "PORTCULLIS_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// PEM CA certificates: clients must present a certificate they issued (mTLS).
+        #[arg(long, env = "PORTCULLIS_TLS_CLIENT_CA", requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
         /// How often the config file is checked for changes (SIGHUP reloads at once).
         #[arg(long, env = "PORTCULLIS_RELOAD_INTERVAL", default_value = "2s", value_parser = duration_arg)]
         reload_interval: Duration,
@@ -130,10 +139,20 @@ fn main() -> ExitCode {
                 config,
                 grpc_listen,
                 admin_listen,
+                tls_cert,
+                tls_key,
+                tls_client_ca,
                 reload_interval,
-            } => serve(config, grpc_listen, admin_listen, reload_interval)
-                .await
-                .map(|()| ExitCode::SUCCESS),
+            } => {
+                let tls = tls_cert.zip(tls_key).map(|(cert_file, key_file)| TlsFiles {
+                    cert_file,
+                    key_file,
+                    client_ca_file: tls_client_ca,
+                });
+                serve(config, grpc_listen, admin_listen, tls, reload_interval)
+                    .await
+                    .map(|()| ExitCode::SUCCESS)
+            }
             Command::Check {
                 config,
                 method,
@@ -178,12 +197,14 @@ async fn serve(
     config_path: PathBuf,
     grpc_listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
+    tls: Option<TlsFiles>,
     reload_interval: Duration,
 ) -> anyhow::Result<()> {
     let mut config = Config::load(&config_path)?;
     let in_file = (config.grpc_listen, config.admin_listen);
     config.grpc_listen = grpc_listen.unwrap_or(config.grpc_listen);
     config.admin_listen = admin_listen.unwrap_or(config.admin_listen);
+    config.tls = tls.or(config.tls);
     run(config, Some((config_path, reload_interval, in_file))).await
 }
 

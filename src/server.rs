@@ -41,6 +41,9 @@ use tracing::Instrument;
 
 /// Fully qualified name of the ext_authz service, as health checks name it.
 pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
+/// Health-service name that is SERVING while the process answers, whatever the
+/// identity providers do: for liveness probes (the standard `""` is readiness).
+pub const LIVENESS_SERVICE: &str = "portcullis.liveness";
 /// How often readiness is re-checked until every issuer has keys.
 const READINESS_POLL: Duration = Duration::from_millis(100);
 
@@ -291,6 +294,9 @@ where
     IE: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+        .await;
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;

@@ -72,9 +72,15 @@ async fn grpcurl_lists_describes_and_calls_check_by_reflection() {
         "{described}"
     );
 
-    let health = json!({"service": "envoy.service.auth.v3.Authorization"});
-    let status = grpcurl(&bin, call(&addr, "grpc.health.v1.Health/Check", &health)).await;
-    assert!(status.contains("\"SERVING\""), "{status}");
+    for service in [
+        "",
+        "envoy.service.auth.v3.Authorization",
+        "portcullis.liveness",
+    ] {
+        let health = json!({ "service": service });
+        let status = grpcurl(&bin, call(&addr, "grpc.health.v1.Health/Check", &health)).await;
+        assert!(status.contains("\"SERVING\""), "{service}: {status}");
+    }
 
     let method = "envoy.service.auth.v3.Authorization/Check";
     let token = world.token(Grant::Scopes("Orders.Read"));
