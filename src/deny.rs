@@ -22,8 +22,11 @@ pub enum DenyReason {
     /// headers, empty token, spaces or characters outside RFC 6750's b64token).
     MalformedAuthorization,
     /// Not a decodable JWS compact token: wrong segment count, bad base64url or JSON,
-    /// unknown `alg`, a `crit` header, or claims of the wrong type.
+    /// duplicate JSON keys, unknown `alg`, an unimplemented header (`crit`, `b64`, `zip`,
+    /// `enc`), or claims of the wrong type.
     MalformedToken,
+    /// A bearer token longer than `limits.max_token_bytes`, refused unparsed.
+    TokenTooLarge,
     /// The token's `iss` matches no configured issuer.
     UnknownIssuer,
     /// The token's `alg` is not in the issuer's allow-list.
@@ -61,6 +64,10 @@ pub enum DenyReason {
     ConditionFailed,
     /// The issuer's keys have never been obtained, so no token of it can be checked now.
     KeysUnavailable,
+    /// Every Check slot stayed busy for `limits.overload_wait`.
+    Overloaded,
+    /// Deciding failed unexpectedly (a bug): denied, never allowed.
+    Internal,
 }
 
 /// A deny decision: the reason plus, for [`DenyReason::InsufficientPermission`], the scopes
@@ -109,16 +116,19 @@ pub enum Fault {
     Client,
     /// The identity provider could not give us its keys.
     Upstream,
+    /// portcullis itself: out of capacity, or a bug.
+    Service,
 }
 
 impl DenyReason {
     /// Every variant, for table tests and documentation.
-    pub const ALL: [DenyReason; 22] = [
+    pub const ALL: [DenyReason; 25] = [
         DenyReason::InvalidRequest,
         DenyReason::MissingToken,
         DenyReason::UnsupportedScheme,
         DenyReason::MalformedAuthorization,
         DenyReason::MalformedToken,
+        DenyReason::TokenTooLarge,
         DenyReason::UnknownIssuer,
         DenyReason::DisallowedAlgorithm,
         DenyReason::UnknownKid,
@@ -136,6 +146,8 @@ impl DenyReason {
         DenyReason::InsufficientPermission,
         DenyReason::ConditionFailed,
         DenyReason::KeysUnavailable,
+        DenyReason::Overloaded,
+        DenyReason::Internal,
     ];
 
     /// Stable machine-readable code: log field `reason`, metric label, problem+json `reason`.
@@ -146,6 +158,7 @@ impl DenyReason {
             DenyReason::UnsupportedScheme => "unsupported_scheme",
             DenyReason::MalformedAuthorization => "malformed_authorization",
             DenyReason::MalformedToken => "malformed_token",
+            DenyReason::TokenTooLarge => "token_too_large",
             DenyReason::UnknownIssuer => "unknown_issuer",
             DenyReason::DisallowedAlgorithm => "disallowed_algorithm",
             DenyReason::UnknownKid => "unknown_kid",
@@ -163,6 +176,8 @@ impl DenyReason {
             DenyReason::InsufficientPermission => "insufficient_permission",
             DenyReason::ConditionFailed => "condition_failed",
             DenyReason::KeysUnavailable => "keys_unavailable",
+            DenyReason::Overloaded => "overloaded",
+            DenyReason::Internal => "internal",
         }
     }
 
@@ -174,6 +189,7 @@ impl DenyReason {
             | DenyReason::UnsupportedScheme
             | DenyReason::MalformedAuthorization
             | DenyReason::MalformedToken
+            | DenyReason::TokenTooLarge
             | DenyReason::UnknownIssuer
             | DenyReason::DisallowedAlgorithm
             | DenyReason::UnknownKid
@@ -190,7 +206,8 @@ impl DenyReason {
             | DenyReason::InsufficientPermission
             | DenyReason::ConditionFailed
             | DenyReason::ClientNotAllowed => 403,
-            DenyReason::KeysUnavailable => 503,
+            DenyReason::Internal => 500,
+            DenyReason::KeysUnavailable | DenyReason::Overloaded => 503,
         }
     }
 
@@ -200,6 +217,7 @@ impl DenyReason {
             DenyReason::MissingToken | DenyReason::UnsupportedScheme => Some(BearerError::None),
             DenyReason::MalformedAuthorization => Some(BearerError::InvalidRequest),
             DenyReason::MalformedToken
+            | DenyReason::TokenTooLarge
             | DenyReason::UnknownIssuer
             | DenyReason::DisallowedAlgorithm
             | DenyReason::UnknownKid
@@ -217,7 +235,9 @@ impl DenyReason {
             | DenyReason::NoRoute
             | DenyReason::ConditionFailed
             | DenyReason::ClientNotAllowed
-            | DenyReason::KeysUnavailable => None,
+            | DenyReason::KeysUnavailable
+            | DenyReason::Overloaded
+            | DenyReason::Internal => None,
         }
     }
 
@@ -232,6 +252,7 @@ impl DenyReason {
                 "The Authorization header must carry exactly one bearer token"
             }
             DenyReason::MalformedToken => "The access token is malformed",
+            DenyReason::TokenTooLarge => "The access token is too large",
             DenyReason::UnknownIssuer => "The access token issuer is not trusted",
             DenyReason::DisallowedAlgorithm => "The access token signing algorithm is not allowed",
             DenyReason::UnknownKid => "The access token signing key is unknown",
@@ -251,6 +272,8 @@ impl DenyReason {
             }
             DenyReason::ConditionFailed => "The caller does not meet this route's conditions",
             DenyReason::KeysUnavailable => "Token signing keys are temporarily unavailable",
+            DenyReason::Overloaded => "The authorization service is busy; retry shortly",
+            DenyReason::Internal => "The request could not be authorized",
         }
     }
 
@@ -260,16 +283,38 @@ impl DenyReason {
             400 => tonic::Code::InvalidArgument,
             401 => tonic::Code::Unauthenticated,
             403 => tonic::Code::PermissionDenied,
+            500 => tonic::Code::Internal,
             _ => tonic::Code::Unavailable,
         }
     }
 
-    /// 5xx reasons are the identity provider's fault, everything else the caller's.
+    /// Whose fault: the 4xx / 5xx line, with 5xx split between us and the IdP.
     pub fn fault(self) -> Fault {
-        if self.http_status() >= 500 {
-            Fault::Upstream
-        } else {
-            Fault::Client
+        match self {
+            DenyReason::KeysUnavailable => Fault::Upstream,
+            DenyReason::Overloaded | DenyReason::Internal => Fault::Service,
+            DenyReason::InvalidRequest
+            | DenyReason::MissingToken
+            | DenyReason::UnsupportedScheme
+            | DenyReason::MalformedAuthorization
+            | DenyReason::MalformedToken
+            | DenyReason::TokenTooLarge
+            | DenyReason::UnknownIssuer
+            | DenyReason::DisallowedAlgorithm
+            | DenyReason::UnknownKid
+            | DenyReason::KeyMismatch
+            | DenyReason::BadSignature
+            | DenyReason::Expired
+            | DenyReason::NotYetValid
+            | DenyReason::WrongAudience
+            | DenyReason::MissingClaim
+            | DenyReason::WrongTokenType
+            | DenyReason::TenantNotAllowed
+            | DenyReason::ClientNotAllowed
+            | DenyReason::NotAccessToken
+            | DenyReason::NoRoute
+            | DenyReason::InsufficientPermission
+            | DenyReason::ConditionFailed => Fault::Client,
         }
     }
 }
@@ -292,6 +337,7 @@ mod tests {
                 Some(Some("invalid_request")),
             ),
             (DenyReason::MalformedToken, 401, Some(Some("invalid_token"))),
+            (DenyReason::TokenTooLarge, 401, Some(Some("invalid_token"))),
             (DenyReason::UnknownIssuer, 401, Some(Some("invalid_token"))),
             (
                 DenyReason::DisallowedAlgorithm,
@@ -321,10 +367,18 @@ mod tests {
             ),
             (DenyReason::ConditionFailed, 403, None),
             (DenyReason::KeysUnavailable, 503, None),
+            (DenyReason::Overloaded, 503, None),
+            (DenyReason::Internal, 500, None),
         ];
         assert_eq!(table.len(), DenyReason::ALL.len());
         for (reason, status, challenge) in table {
             assert_eq!(reason.http_status(), *status, "{reason:?}");
+            let fault = match reason {
+                DenyReason::KeysUnavailable => Fault::Upstream,
+                _ if *status >= 500 => Fault::Service,
+                _ => Fault::Client,
+            };
+            assert_eq!(reason.fault(), fault, "{reason:?}");
             assert_eq!(
                 reason.bearer_error().map(BearerError::code),
                 *challenge,

@@ -16,15 +16,20 @@ pub struct RequestView<'a> {
     pub authorization: Option<&'a str>,
 }
 
-/// Extracts the request view, or `InvalidRequest` when Envoy sent no HTTP attributes, or
-/// `MalformedAuthorization` when `header_map` carries several `authorization` headers.
-pub fn extract(request: &CheckRequest) -> Result<RequestView<'_>, DenyReason> {
+/// Extracts the request view, or `InvalidRequest` when Envoy sent no HTTP attributes or
+/// more than `max_headers` headers, or `MalformedAuthorization` when `header_map`
+/// carries several `authorization` headers.
+pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView<'_>, DenyReason> {
     let http = request
         .attributes
         .as_ref()
         .and_then(|a| a.request.as_ref())
         .and_then(|r| r.http.as_ref())
         .ok_or(DenyReason::InvalidRequest)?;
+    let raw_count = http.header_map.as_ref().map_or(0, |m| m.headers.len());
+    if http.headers.len().max(raw_count) > max_headers {
+        return Err(DenyReason::InvalidRequest);
+    }
     let authorization = match &http.header_map {
         Some(map) if http.headers.is_empty() => {
             let mut found = map
@@ -122,7 +127,7 @@ mod tests {
         http.headers
             .insert("authorization".into(), "Bearer abc".into());
         let req = request(http.clone());
-        let view = extract(&req).unwrap();
+        let view = extract(&req, 100).unwrap();
         assert_eq!(view.method, "GET");
         assert_eq!(view.host, "api.example.com");
         assert_eq!(view.path, "/api/orders?x=1");
@@ -137,7 +142,10 @@ mod tests {
             }],
         });
         let req = request(http);
-        assert_eq!(extract(&req).unwrap().authorization, Some("Bearer raw"));
+        assert_eq!(
+            extract(&req, 100).unwrap().authorization,
+            Some("Bearer raw")
+        );
     }
 
     #[test]
@@ -153,13 +161,24 @@ mod tests {
             }),
             ..Default::default()
         });
-        assert_eq!(extract(&req), Err(DenyReason::MalformedAuthorization));
+        assert_eq!(extract(&req, 100), Err(DenyReason::MalformedAuthorization));
+    }
+
+    #[test]
+    fn too_many_headers_are_an_invalid_request() {
+        let mut http = HttpRequest::default();
+        for i in 0..11 {
+            http.headers.insert(format!("x-{i}"), "v".into());
+        }
+        let req = request(http);
+        assert_eq!(extract(&req, 10), Err(DenyReason::InvalidRequest));
+        assert!(extract(&req, 11).is_ok());
     }
 
     #[test]
     fn missing_http_attributes_are_an_invalid_request() {
         assert_eq!(
-            extract(&CheckRequest::default()),
+            extract(&CheckRequest::default(), 100),
             Err(DenyReason::InvalidRequest)
         );
     }

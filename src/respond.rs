@@ -32,7 +32,7 @@ use crate::{
 
 /// Longest claim value forwarded as a header; longer ones are dropped, not truncated.
 pub const MAX_HEADER_VALUE_BYTES: usize = 8 * 1024;
-/// Seconds a client is told to wait when keys are unavailable.
+/// Seconds a client is told to wait when keys are unavailable or the service is busy.
 pub const RETRY_AFTER_SECONDS: &str = "5";
 
 /// What allows on one configuration forward besides a route's identity headers.
@@ -166,7 +166,7 @@ pub fn deny(deny: &Deny, realm: &str, route: Option<&str>) -> CheckResponse {
     if let Some(challenge) = www_authenticate(deny, realm) {
         headers.push(header("www-authenticate", challenge));
     }
-    if reason == DenyReason::KeysUnavailable {
+    if matches!(reason, DenyReason::KeysUnavailable | DenyReason::Overloaded) {
         headers.push(header("retry-after", RETRY_AFTER_SECONDS.to_owned()));
     }
     let body = serde_json::json!({
@@ -218,6 +218,7 @@ fn status_title(status: u16) -> &'static str {
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Error",
     }

@@ -18,7 +18,10 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
-use std::sync::Arc;
+use std::{panic::AssertUnwindSafe, sync::Arc};
+
+use futures_util::FutureExt;
+use tokio::sync::Semaphore;
 
 use crate::{
     config::Access,
@@ -85,7 +88,7 @@ async fn decide(
     request: &CheckRequest,
     decision: &mut Decision,
 ) -> Result<CheckResponse, Deny> {
-    let view = extract(request)?;
+    let view = extract(request, engine.limits.max_headers)?;
     let route = engine.policy.route(view.method, view.host, view.path)?;
     decision.route = Some(route.name.clone());
     if matches!(route.access, Access::Anonymous) {
@@ -136,15 +139,63 @@ fn audited(
     respond::allow(route, claims, &engine.forwarding, Some(deny.reason))
 }
 
-/// The tonic service; all logic is in [`check`].
+/// The tonic service; all logic is in [`check`]. It bounds how many Checks run at once:
+/// past `limits.max_concurrent_checks`, a Check waits up to `limits.overload_wait` for a
+/// slot, then is denied `overloaded` (503) — back-pressure with a bounded wait, never an
+/// unbounded queue. A panic while deciding (a bug) is turned into an `internal` deny:
+/// Envoy always gets a CheckResponse, never a gRPC error it might fail open on.
 pub struct AuthorizationService {
     state: AppState,
+    slots: Arc<Semaphore>,
+    overload_wait: Duration,
 }
 
 impl AuthorizationService {
     pub fn new(state: AppState) -> Self {
-        AuthorizationService { state }
+        let limits = state.engine().limits.clone();
+        AuthorizationService {
+            state,
+            slots: Arc::new(Semaphore::new(limits.max_concurrent_checks)),
+            overload_wait: limits.overload_wait,
+        }
     }
+
+    /// Decides one request within a Check slot; every outcome is a CheckResponse.
+    async fn decide_guarded(&self, request: &CheckRequest) -> (CheckResponse, Decision) {
+        let slot = match self.slots.try_acquire() {
+            Ok(slot) => Ok(slot),
+            Err(_) => tokio::time::timeout(self.overload_wait, self.slots.acquire())
+                .await
+                .map_err(|_| DenyReason::Overloaded)
+                .and_then(|acquired| acquired.map_err(|_| DenyReason::Internal)),
+        };
+        let outcome = match slot {
+            Ok(_slot) => {
+                AssertUnwindSafe(check(&self.state, request))
+                    .catch_unwind()
+                    .await
+            }
+            Err(reason) => return failed(&self.state, reason),
+        };
+        outcome.unwrap_or_else(|_| {
+            tracing::error!("Check panicked (a bug); denied");
+            failed(&self.state, DenyReason::Internal)
+        })
+    }
+}
+
+/// The deny for a Check that could not be decided.
+fn failed(state: &AppState, reason: DenyReason) -> (CheckResponse, Decision) {
+    let deny = Deny::from(reason);
+    let response = respond::deny(&deny, &state.engine().realm, None);
+    let decision = Decision {
+        route: None,
+        issuer: None,
+        result: Err(deny),
+        audit: None,
+        subject_hash: None,
+    };
+    (response, decision)
 }
 
 #[tonic::async_trait]
@@ -160,7 +211,7 @@ impl Authorization for AuthorizationService {
             tracing::Span::none()
         };
         let request = request.into_inner();
-        let (response, decision) = check(&self.state, &request).instrument(span.clone()).await;
+        let (response, decision) = self.decide_guarded(&request).instrument(span.clone()).await;
         let http = request
             .attributes
             .as_ref()
@@ -329,7 +380,9 @@ where
         .map_err(|e| tracing::error!(error = %e, "Reflection v1alpha unavailable"))
         .ok();
 
+    let streams = u32::try_from(state.engine().limits.max_concurrent_checks).unwrap_or(u32::MAX);
     let result = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(streams))
         .add_service(AuthorizationServer::new(AuthorizationService::new(state)))
         .add_service(health_service)
         .add_optional_service(reflection_v1)

@@ -7,10 +7,17 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::{config::Config, jwt::Verifier, metrics::Metrics, policy::Policy, respond::Forwarding};
+use crate::{
+    config::{Config, Limits},
+    jwt::Verifier,
+    metrics::Metrics,
+    policy::Policy,
+    respond::Forwarding,
+};
 
 /// Everything derived from one configuration.
 pub struct Engine {
+    pub limits: Limits,
     pub policy: Policy,
     pub verifier: Verifier,
     pub forwarding: Forwarding,
@@ -84,6 +91,7 @@ impl Engine {
         refresh: bool,
     ) -> Result<Engine, reqwest::Error> {
         Ok(Engine {
+            limits: config.limits.clone(),
             policy: Policy::new(config),
             verifier: Verifier::new(config, metrics, previous, refresh)?,
             forwarding: Forwarding::new(config),

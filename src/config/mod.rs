@@ -85,6 +85,44 @@ pub struct Config {
     pub payload_header: Option<String>,
     /// Remove `authorization` before the request goes upstream.
     pub strip_authorization: bool,
+    pub limits: Limits,
+}
+
+/// Resource limits on what a request or an identity provider can make portcullis do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Longer bearer tokens are refused unparsed (`token_too_large`).
+    pub max_token_bytes: usize,
+    /// A CheckRequest with more raw headers than this is refused (`invalid_request`).
+    pub max_headers: usize,
+    /// Checks decided at once; more wait up to `overload_wait`, then get 503 `overloaded`.
+    pub max_concurrent_checks: usize,
+    pub overload_wait: Duration,
+}
+
+/// Access tokens are a few KiB; 16 KiB leaves room for large group claims while keeping
+/// the work an attacker can force per request small.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Envoy itself allows 100 request headers by default.
+pub const DEFAULT_MAX_HEADERS: usize = 256;
+/// Enough for a busy replica; past it, waiting requests are answered quickly instead of
+/// queueing without bound.
+pub const DEFAULT_MAX_CONCURRENT_CHECKS: usize = 1024;
+pub const DEFAULT_OVERLOAD_WAIT: Duration = Duration::from_millis(100);
+/// Largest JWKS or discovery document accepted; real ones are a few KiB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+/// Most keys one JWKS may contribute; real ones hold a handful.
+pub const DEFAULT_MAX_KEYS: usize = 100;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_concurrent_checks: DEFAULT_MAX_CONCURRENT_CHECKS,
+            overload_wait: DEFAULT_OVERLOAD_WAIT,
+        }
+    }
 }
 
 /// PEM files for the gRPC listener's TLS.
@@ -105,6 +143,8 @@ pub struct JwksSettings {
     pub unknown_kid_cooldown: Duration,
     pub fetch_timeout: Duration,
     pub max_staleness: Duration,
+    pub max_document_bytes: usize,
+    pub max_keys: usize,
 }
 
 impl Default for JwksSettings {
@@ -116,6 +156,8 @@ impl Default for JwksSettings {
             unknown_kid_cooldown: DEFAULT_UNKNOWN_KID_COOLDOWN,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             max_staleness: DEFAULT_MAX_STALENESS,
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            max_keys: DEFAULT_MAX_KEYS,
         }
     }
 }

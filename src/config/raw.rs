@@ -24,6 +24,17 @@ pub struct RawConfig {
     /// Remove the `authorization` header before the request goes upstream.
     #[serde(default)]
     pub strip_authorization: bool,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_token_bytes: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub max_concurrent_checks: Option<usize>,
+    pub overload_wait: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +63,8 @@ pub struct RawJwks {
     pub unknown_kid_cooldown: Option<String>,
     pub fetch_timeout: Option<String>,
     pub max_staleness: Option<String>,
+    pub max_document_bytes: Option<usize>,
+    pub max_keys: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

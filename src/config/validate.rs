@@ -5,9 +5,9 @@ use std::{collections::HashSet, net::SocketAddr, path::PathBuf, str::FromStr, ti
 
 use super::{
     ClaimSource, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS,
-    DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig, JwksSettings, RouteConfig, TlsFiles,
-    issuers, parse_duration,
-    raw::{RawConfig, RawJwks, RawTls},
+    DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig, JwksSettings, Limits, RouteConfig,
+    TlsFiles, issuers, parse_duration,
+    raw::{RawConfig, RawJwks, RawLimits, RawTls},
     routes, shadow,
 };
 
@@ -150,6 +150,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
             .collect(),
         Some(map) => header_mappings("identity_headers", map, &mut problems),
     };
+    let limits = limits(&raw.limits, &mut problems);
     let payload_header = raw.payload_header.as_ref().and_then(|name| {
         let lower = name.to_ascii_lowercase();
         check_header_name(&mut problems, "payload_header", &lower).then_some(lower)
@@ -167,6 +168,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
             identity_headers,
             payload_header,
             strip_authorization: raw.strip_authorization,
+            limits,
         })
     } else {
         Err(problems.0)
@@ -201,6 +203,36 @@ fn tls_files(raw: &RawTls, problems: &mut Problems) -> Option<TlsFiles> {
         key_file: key_file?,
         client_ca_file,
     })
+}
+
+fn limits(raw: &RawLimits, problems: &mut Problems) -> Limits {
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_token_bytes: raw.max_token_bytes.unwrap_or(defaults.max_token_bytes),
+        max_headers: raw.max_headers.unwrap_or(defaults.max_headers),
+        max_concurrent_checks: raw
+            .max_concurrent_checks
+            .unwrap_or(defaults.max_concurrent_checks),
+        overload_wait: problems.duration(
+            "limits.overload_wait",
+            raw.overload_wait.as_deref(),
+            defaults.overload_wait,
+        ),
+    };
+    for (field, value, minimum) in [
+        ("limits.max_token_bytes", limits.max_token_bytes, 512),
+        ("limits.max_headers", limits.max_headers, 8),
+        (
+            "limits.max_concurrent_checks",
+            limits.max_concurrent_checks,
+            1,
+        ),
+    ] {
+        if value < minimum {
+            problems.add(field, format!("must be at least {minimum}"));
+        }
+    }
+    limits
 }
 
 fn listen_address(problems: &mut Problems, field: &str, text: &str) -> SocketAddr {
@@ -238,7 +270,17 @@ fn jwks_settings(raw: &RawJwks, problems: &mut Problems) -> JwksSettings {
         ),
         fetch_timeout: duration("fetch_timeout", &raw.fetch_timeout, defaults.fetch_timeout),
         max_staleness: duration("max_staleness", &raw.max_staleness, defaults.max_staleness),
+        max_document_bytes: raw
+            .max_document_bytes
+            .unwrap_or(defaults.max_document_bytes),
+        max_keys: raw.max_keys.unwrap_or(defaults.max_keys),
     };
+    if settings.max_document_bytes < 1024 {
+        problems.add("jwks.max_document_bytes", "must be at least 1024");
+    }
+    if settings.max_keys == 0 {
+        problems.add("jwks.max_keys", "must be at least 1");
+    }
     if settings.min_refresh_interval < Duration::from_secs(1) {
         problems.add("jwks.min_refresh_interval", "must be at least 1s");
     }

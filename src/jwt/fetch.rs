@@ -8,9 +8,6 @@ use serde::Deserialize;
 
 use super::keyset::KeySetError;
 
-/// Largest JWKS or discovery document accepted; real ones are a few KiB.
-pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
-
 /// Why a fetch produced no usable key set. `label` is the metric label of each.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -18,8 +15,8 @@ pub enum FetchError {
     Http(#[from] reqwest::Error),
     #[error("HTTP status {0}")]
     Status(StatusCode),
-    #[error("document larger than {MAX_DOCUMENT_BYTES} bytes")]
-    TooLarge,
+    #[error("document larger than {0} bytes")]
+    TooLarge(usize),
     #[error("discovery document unusable: {0}")]
     Discovery(String),
     #[error(transparent)]
@@ -32,7 +29,7 @@ impl FetchError {
             FetchError::Http(e) if e.is_timeout() => "timeout",
             FetchError::Http(_) => "unreachable",
             FetchError::Status(_) => "http_status",
-            FetchError::TooLarge => "too_large",
+            FetchError::TooLarge(_) => "too_large",
             FetchError::Discovery(_) => "discovery",
             FetchError::KeySet(_) => "invalid_jwks",
         }
@@ -45,9 +42,13 @@ pub struct Fetched {
     pub max_age: Option<Duration>,
 }
 
-/// GETs `url`, refusing non-2xx answers and bodies over [`MAX_DOCUMENT_BYTES`] (checked
-/// while reading, so a huge or endless body costs at most that much memory).
-pub async fn get_bounded(client: &reqwest::Client, url: &Url) -> Result<Fetched, FetchError> {
+/// GETs `url`, refusing non-2xx answers and bodies over `limit` bytes (checked while
+/// reading, so a huge or endless body costs at most that much memory).
+pub async fn get_bounded(
+    client: &reqwest::Client,
+    url: &Url,
+    limit: usize,
+) -> Result<Fetched, FetchError> {
     let mut response = client
         .get(url.clone())
         .header(header::ACCEPT, "application/json, application/jwk-set+json")
@@ -56,8 +57,8 @@ pub async fn get_bounded(client: &reqwest::Client, url: &Url) -> Result<Fetched,
     if !response.status().is_success() {
         return Err(FetchError::Status(response.status()));
     }
-    if response.content_length().unwrap_or(0) > MAX_DOCUMENT_BYTES as u64 {
-        return Err(FetchError::TooLarge);
+    if response.content_length().unwrap_or(0) > limit as u64 {
+        return Err(FetchError::TooLarge(limit));
     }
     let max_age = response
         .headers()
@@ -66,8 +67,8 @@ pub async fn get_bounded(client: &reqwest::Client, url: &Url) -> Result<Fetched,
         .and_then(max_age);
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(FetchError::TooLarge);
+        if body.len() + chunk.len() > limit {
+            return Err(FetchError::TooLarge(limit));
         }
         body.extend_from_slice(&chunk);
     }
@@ -80,13 +81,14 @@ pub async fn discover(
     client: &reqwest::Client,
     url: &Url,
     issuer: &str,
+    limit: usize,
 ) -> Result<Url, FetchError> {
     #[derive(Deserialize)]
     struct Discovery {
         issuer: String,
         jwks_uri: String,
     }
-    let fetched = get_bounded(client, url).await?;
+    let fetched = get_bounded(client, url, limit).await?;
     let doc: Discovery =
         serde_json::from_slice(&fetched.body).map_err(|e| FetchError::Discovery(e.to_string()))?;
     if doc.issuer != issuer {

@@ -304,14 +304,15 @@ impl JwksCache {
             JwksSource::Discovery(discovery) => match self.resolved.load_full() {
                 Some(url) => (*url).clone(),
                 None => {
-                    let url = discover(&self.client, discovery, &self.issuer).await?;
+                    let limit = self.settings.max_document_bytes;
+                    let url = discover(&self.client, discovery, &self.issuer, limit).await?;
                     self.resolved.store(Some(Arc::new(url.clone())));
                     url
                 }
             },
         };
-        let fetched = get_bounded(&self.client, &url).await?;
-        let (keys, skipped) = KeySet::parse(&fetched.body)?;
+        let fetched = get_bounded(&self.client, &url, self.settings.max_document_bytes).await?;
+        let (keys, skipped) = KeySet::parse(&fetched.body, self.settings.max_keys)?;
         Ok((keys, skipped, fetched.max_age))
     }
 }

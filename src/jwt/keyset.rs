@@ -14,8 +14,6 @@ use serde::Deserialize;
 
 /// RSA keys shorter than this are never used (NIST SP 800-131A).
 pub const MIN_RSA_BITS: usize = 2048;
-/// Most keys one JWKS document may contribute; real ones hold a handful.
-pub const MAX_KEYS: usize = 100;
 
 /// Why a JWKS document gave no usable key set.
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +22,8 @@ pub enum KeySetError {
     Json(#[from] serde_json::Error),
     #[error("no usable signing key among {0} entries")]
     NoUsableKey(usize),
-    #[error("{0} entries, more than {MAX_KEYS}")]
-    TooManyKeys(usize),
+    #[error("{0} entries, more than the {1} allowed")]
+    TooManyKeys(usize, usize),
 }
 
 /// A verification key with what it may be used for.
@@ -84,15 +82,15 @@ impl KeySet {
     /// Parses a JWKS document. Entries that are malformed, not for signatures, HMAC
     /// (`oct`: a shared secret never comes from a public URL) or RSA under 2048 bits are
     /// skipped, so one bad entry cannot make the others unusable.
-    pub fn parse(document: &[u8]) -> Result<(KeySet, usize), KeySetError> {
+    pub fn parse(document: &[u8], max_keys: usize) -> Result<(KeySet, usize), KeySetError> {
         #[derive(Deserialize)]
         struct Document {
             keys: Vec<serde_json::Value>,
         }
         let doc: Document = serde_json::from_slice(document)?;
         let total = doc.keys.len();
-        if total > MAX_KEYS {
-            return Err(KeySetError::TooManyKeys(total));
+        if total > max_keys {
+            return Err(KeySetError::TooManyKeys(total, max_keys));
         }
         let mut set = KeySet::default();
         for entry in doc.keys {
@@ -166,7 +164,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(entries: Vec<serde_json::Value>) -> Result<(KeySet, usize), KeySetError> {
-        KeySet::parse(json!({ "keys": entries }).to_string().as_bytes())
+        KeySet::parse(json!({ "keys": entries }).to_string().as_bytes(), 10)
     }
 
     #[test]
@@ -209,9 +207,9 @@ mod tests {
             Err(KeySetError::NoUsableKey(1))
         ));
         let rsa = SigningKey::rsa("r", Algorithm::RS256).unwrap();
-        let many = vec![rsa.jwk().clone(); MAX_KEYS + 1];
-        assert!(matches!(parse(many), Err(KeySetError::TooManyKeys(_))));
-        assert!(KeySet::parse(b"{\"keys\": 5}").is_err());
-        assert!(KeySet::parse(b"[]").is_err());
+        let many = vec![rsa.jwk().clone(); 11];
+        assert!(matches!(parse(many), Err(KeySetError::TooManyKeys(11, 10))));
+        assert!(KeySet::parse(b"{\"keys\": 5}", 10).is_err());
+        assert!(KeySet::parse(b"[]", 10).is_err());
     }
 }

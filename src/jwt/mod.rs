@@ -6,25 +6,26 @@
 //! — never from the token (`jwk`, `jku`, `x5u`, `x5c` are ignored) — or, for
 //! HS256/384/512, from the configured secret; signature, `exp` (required), `nbf`, `iss`
 //! and `aud` are checked by `jsonwebtoken`; then the issuer's tenant and client
-//! allow-lists. Tokens with a `crit` header are refused: no extension is understood here.
+//! allow-lists. Structural checks come first (`token`): size, three segments, no
+//! duplicate JSON keys, no unimplemented JOSE extension (`crit`, `b64`, `zip`, `enc`).
 
 mod claims;
 mod fetch;
 pub mod jwks;
 mod keyset;
+pub mod token;
 
 use std::{collections::HashMap, sync::Arc};
 
 use jsonwebtoken::{
     Algorithm, AlgorithmFamily, DecodingKey, Header, Validation, errors::ErrorKind,
 };
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use claims::VerifiedClaims;
-pub use fetch::{FetchError, MAX_DOCUMENT_BYTES};
+pub use fetch::FetchError;
 pub use jwks::{JwksCache, KeyStatus};
-pub use keyset::{KeySet, KeySetError, MAX_KEYS, MIN_RSA_BITS};
+pub use keyset::{KeySet, KeySetError, MIN_RSA_BITS};
 
 use crate::{
     config::{Config, IssuerConfig, IssuerName, TenantAllowList},
@@ -34,6 +35,7 @@ use crate::{
 
 /// Verifies tokens of every configured issuer.
 pub struct Verifier {
+    max_token_bytes: usize,
     exact: HashMap<String, Arc<IssuerVerifier>>,
     templates: Vec<Arc<IssuerVerifier>>,
     caches: Vec<Arc<JwksCache>>,
@@ -53,16 +55,6 @@ struct IssuerVerifier {
     allowed_clients: Option<Vec<String>>,
 }
 
-/// The unverified claims read before choosing the issuer. `exp`/`nbf` are looked at too, so
-/// that a wrong type is reported as malformed rather than missing (jsonwebtoken treats an
-/// unparsable time claim as absent).
-#[derive(Deserialize)]
-struct ClaimsPeek {
-    iss: Option<Value>,
-    exp: Option<Value>,
-    nbf: Option<Value>,
-}
-
 impl Verifier {
     /// Builds the verifier and, with `refresh`, starts each issuer's background key
     /// refresh (without it, keys are fetched only when a token needs them). Caches of
@@ -80,6 +72,7 @@ impl Verifier {
             .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let mut verifier = Verifier {
+            max_token_bytes: config.limits.max_token_bytes,
             exact: HashMap::new(),
             templates: Vec::new(),
             caches: Vec::new(),
@@ -121,25 +114,11 @@ impl Verifier {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<VerifiedClaims, DenyReason> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| DenyReason::MalformedToken)?;
-        if header.crit.is_some() {
-            return Err(DenyReason::MalformedToken);
-        }
-        let peek: ClaimsPeek = jsonwebtoken::dangerous::insecure_decode_claims(token)
-            .map_err(|_| DenyReason::MalformedToken)?;
-        if [&peek.exp, &peek.nbf]
-            .iter()
-            .any(|t| t.as_ref().is_some_and(|v| !v.is_number()))
-        {
-            return Err(DenyReason::MalformedToken);
-        }
-        let iss = match &peek.iss {
-            Some(Value::String(iss)) => iss.as_str(),
-            Some(_) => return Err(DenyReason::MalformedToken),
-            None => return Err(DenyReason::MissingClaim),
-        };
-        let (issuer, tenant) = self.issuer_for(iss).ok_or(DenyReason::UnknownIssuer)?;
-        issuer.verify(token, &header, tenant).await
+        let parsed = token::parse(token, self.max_token_bytes)?;
+        let (issuer, tenant) = self
+            .issuer_for(&parsed.iss)
+            .ok_or(DenyReason::UnknownIssuer)?;
+        issuer.verify(token, &parsed.header, tenant).await
     }
 
     /// The issuer whose name matches `iss`, and for a template the tenant it names.

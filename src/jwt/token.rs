@@ -1,0 +1,219 @@
+//! The structural checks a bearer token passes before any key is looked up: a size limit,
+//! exactly three base64url segments (so no JWE, no unsigned `x.y.`), a header and payload
+//! that are JSON objects without duplicate keys (a parser differential would let two
+//! readers see different claims), no JOSE extension this service does not implement
+//! (`crit`, `b64`, `zip`, `enc`), and `exp`/`nbf` of the right type. What passes is
+//! only well-formed — signature and claims are checked by `jwt::verify` afterwards.
+
+use std::{borrow::Cow, collections::HashSet, fmt};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::Header;
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, MapAccess, SeqAccess, Visitor},
+};
+use serde_json::Value;
+
+use crate::deny::DenyReason;
+
+/// JOSE header parameters whose meaning this service does not implement: a token using
+/// them is refused rather than read the wrong way.
+const REFUSED_HEADER_PARAMETERS: &[&str] = &["crit", "b64", "zip", "enc"];
+
+/// A structurally valid token: its header and the claims needed to choose the issuer.
+#[derive(Debug)]
+pub struct ParsedToken {
+    pub header: Header,
+    pub iss: String,
+}
+
+/// Checks `token`'s structure and reads its header and `iss`.
+pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken, DenyReason> {
+    if token.len() > max_bytes {
+        return Err(DenyReason::TokenTooLarge);
+    }
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(DenyReason::MalformedToken);
+    };
+    if [header, payload, signature].iter().any(|s| s.is_empty()) {
+        return Err(DenyReason::MalformedToken);
+    }
+    let header_json = decode_object(header)?;
+    let payload_json = decode_object(payload)?;
+
+    let raw_header: serde_json::Map<String, Value> =
+        serde_json::from_slice(&header_json).map_err(|_| DenyReason::MalformedToken)?;
+    if REFUSED_HEADER_PARAMETERS
+        .iter()
+        .any(|p| raw_header.contains_key(*p))
+    {
+        return Err(DenyReason::MalformedToken);
+    }
+    let header: Header = serde_json::from_value(Value::Object(raw_header))
+        .map_err(|_| DenyReason::MalformedToken)?;
+
+    #[derive(Deserialize)]
+    struct Peek {
+        iss: Option<Value>,
+        exp: Option<Value>,
+        nbf: Option<Value>,
+    }
+    let peek: Peek =
+        serde_json::from_slice(&payload_json).map_err(|_| DenyReason::MalformedToken)?;
+    // jsonwebtoken treats an unparsable time claim as absent: report it as malformed.
+    if [&peek.exp, &peek.nbf]
+        .iter()
+        .any(|t| t.as_ref().is_some_and(|v| !v.is_number()))
+    {
+        return Err(DenyReason::MalformedToken);
+    }
+    let iss = match peek.iss {
+        Some(Value::String(iss)) => iss,
+        Some(_) => return Err(DenyReason::MalformedToken),
+        None => return Err(DenyReason::MissingClaim),
+    };
+    Ok(ParsedToken { header, iss })
+}
+
+/// Base64url (no padding) of a JSON object with no duplicate keys at any depth.
+fn decode_object(segment: &str) -> Result<Vec<u8>, DenyReason> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| DenyReason::MalformedToken)?;
+    if bytes.first() != Some(&b'{') {
+        return Err(DenyReason::MalformedToken);
+    }
+    serde_json::from_slice::<UniqueKeys>(&bytes).map_err(|_| DenyReason::MalformedToken)?;
+    Ok(bytes)
+}
+
+/// Deserializes any JSON value, failing on an object that repeats a key.
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value without duplicate object keys")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen: HashSet<Cow<'de, str>> = HashSet::new();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if !seen.insert(key) {
+                return Err(de::Error::custom("duplicate key"));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.c2ln", b64(header), b64(payload))
+    }
+
+    const HEADER: &str = r#"{"alg":"RS256","kid":"k"}"#;
+    const PAYLOAD: &str = r#"{"iss":"https://idp/","exp":1}"#;
+
+    #[test]
+    fn well_formed_tokens_yield_header_and_issuer() {
+        let parsed = parse(&token(HEADER, PAYLOAD), 1024).unwrap();
+        assert_eq!(parsed.iss, "https://idp/");
+        assert_eq!(parsed.header.kid.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn structure_and_encoding_faults_are_malformed() {
+        let good = token(HEADER, PAYLOAD);
+        let cases = [
+            format!("{good}.extra.segments"),
+            "a.b".to_owned(),
+            format!("{}.{}.", b64(HEADER), b64(PAYLOAD)),
+            format!("{}=.{}.c2ln", b64(HEADER), b64(PAYLOAD)),
+            format!("{}.{}.c2ln", b64(HEADER), "!!!"),
+            token(r#"{"alg":"none"}"#, PAYLOAD),
+            token(r#"{"alg":"RS256","alg":"HS256"}"#, PAYLOAD),
+            token(HEADER, r#"{"iss":"https://idp/","iss":"https://evil/"}"#),
+            token(HEADER, r#"{"iss":"https://idp/","x":{"a":1,"a":2}}"#),
+            token(r#"{"alg":"RS256","crit":["exp"]}"#, PAYLOAD),
+            token(r#"{"alg":"RS256","b64":false}"#, PAYLOAD),
+            token(r#"{"alg":"RS256","zip":"DEF"}"#, PAYLOAD),
+            token(HEADER, r#"{"iss":"https://idp/","exp":"soon"}"#),
+            token(HEADER, r#"["not","an","object"]"#),
+            token(HEADER, r#"{"iss":7}"#),
+            format!(
+                "{}.{}.c2ln",
+                b64(HEADER),
+                URL_SAFE_NO_PAD.encode([0xff, 0xfe, b'{'])
+            ),
+        ];
+        for bad in cases {
+            assert_eq!(
+                parse(&bad, 4096).unwrap_err(),
+                DenyReason::MalformedToken,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse(&token(HEADER, r#"{"sub":"x"}"#), 4096).unwrap_err(),
+            DenyReason::MissingClaim
+        );
+    }
+
+    #[test]
+    fn oversized_tokens_are_refused_before_decoding() {
+        let big = token(
+            HEADER,
+            &format!(r#"{{"iss":"i","pad":"{}"}}"#, "x".repeat(2000)),
+        );
+        assert_eq!(parse(&big, 1024).unwrap_err(), DenyReason::TokenTooLarge);
+    }
+}
