@@ -55,9 +55,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    for status in state.engine().verifier.key_status() {
+    let engine = state.engine();
+    for status in engine.verifier.key_status() {
         state.metrics().jwks_age(&status.issuer, status.age_seconds);
     }
+    let cache = engine.verifier.token_cache();
+    let (hits, misses) = cache.stats();
+    state.metrics().token_cache(cache.len(), hits, misses);
     (
         [(header::CONTENT_TYPE, OPENMETRICS)],
         state.metrics().encode(),

@@ -95,7 +95,9 @@ pub async fn explain(engine: &Engine, request: &Request<'_>, credentials: Creden
                 "token:    NOT VERIFIED: claims taken as given; signature, issuer, audience and lifetime were not checked"
             );
             let issuer = map.get("iss").and_then(Value::as_str).unwrap_or("(none)");
-            VerifiedClaims::new(issuer.into(), map.clone()).map_err(Deny::from)
+            VerifiedClaims::new(issuer.into(), map.clone())
+                .map(std::sync::Arc::new)
+                .map_err(Deny::from)
         }
     };
     let claims = match claims {

@@ -50,6 +50,10 @@ pub struct Metrics {
     jwks_age: Family<IssuerLabels, Gauge>,
     config_reloads: Family<OutcomeLabels, Counter>,
     audit: Family<AuditLabels, Counter>,
+    token_cache_entries: Gauge,
+    token_cache_lookups: Family<OutcomeLabels, Counter>,
+    /// Hits and misses already added to `token_cache_lookups`.
+    token_cache_seen: std::sync::Mutex<(u64, u64)>,
 }
 
 impl Default for Metrics {
@@ -99,9 +103,24 @@ impl Metrics {
             "Requests allowed by an audit-mode route that would have denied them, by route and reason",
             audit.clone(),
         );
+        let token_cache_entries = Gauge::default();
+        registry.register(
+            "token_cache_entries",
+            "Verified tokens held in the cache",
+            token_cache_entries.clone(),
+        );
+        let token_cache_lookups = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "token_cache_lookups",
+            "Verified-token cache lookups by outcome (hit, miss)",
+            token_cache_lookups.clone(),
+        );
         Metrics {
             registry,
             audit,
+            token_cache_entries,
+            token_cache_lookups,
+            token_cache_seen: std::sync::Mutex::new((0, 0)),
             checks,
             jwks_fetches,
             jwks_keys,
@@ -159,6 +178,23 @@ impl Metrics {
                 reason,
             })
             .inc();
+    }
+
+    /// Brings the token-cache metrics up to date (at scrape time): entries now, and the
+    /// hits and misses counted since the last scrape.
+    pub fn token_cache(&self, entries: usize, hits: u64, misses: u64) {
+        self.token_cache_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        if let Ok(mut seen) = self.token_cache_seen.lock() {
+            let (seen_hits, seen_misses) = &mut *seen;
+            for (outcome, now, before) in [("hit", hits, seen_hits), ("miss", misses, seen_misses)]
+            {
+                self.token_cache_lookups
+                    .get_or_create(&OutcomeLabels { outcome })
+                    .inc_by(now.saturating_sub(*before));
+                *before = now.max(*before);
+            }
+        }
     }
 
     /// The Prometheus text exposition of every metric.

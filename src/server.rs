@@ -122,7 +122,7 @@ async fn decide(
 async fn authenticate(
     engine: &Engine,
     authorization: Option<&str>,
-) -> Result<VerifiedClaims, Deny> {
+) -> Result<Arc<VerifiedClaims>, Deny> {
     let token = bearer_token(authorization)?;
     Ok(engine.verifier.verify(token).await?)
 }

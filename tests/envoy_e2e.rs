@@ -59,22 +59,12 @@ struct Envoy {
 
 /// `envoy/<file>` — the file users copy — with free ports and, for the TLS variant, the
 /// test's certificate directory substituted.
-fn envoy_config(file: &str, ports: [(u16, u16); 4], certs: Option<&std::path::Path>) -> String {
+fn envoy_config(file: &str, ports: [u16; 4], certs: Option<&std::path::Path>) -> String {
     let path = format!("{}/envoy/{file}", env!("CARGO_MANIFEST_DIR"));
-    let mut yaml = std::fs::read_to_string(path).unwrap();
-    for (from, to) in ports {
-        let needle = format!("port_value: {from} ");
-        assert_eq!(
-            yaml.matches(&needle).count(),
-            1,
-            "{needle} must appear once in {file}"
-        );
-        yaml = yaml.replace(&needle, &format!("port_value: {to} "));
-    }
-    if let Some(dir) = certs {
-        yaml = yaml.replace("/etc/envoy/certs", &dir.display().to_string());
-    }
-    yaml
+    let yaml = std::fs::read_to_string(path).unwrap();
+    let certs = certs.map(|dir| dir.display().to_string());
+    portcullis::demo::envoy_config(&yaml, ports, certs.as_deref())
+        .unwrap_or_else(|| panic!("each port must appear once in {file}"))
 }
 
 /// Starts Envoy on `envoy/<file>` with free ports.
@@ -87,16 +77,7 @@ async fn start_envoy(
 ) -> Envoy {
     let listen = free_port();
     let admin = free_port();
-    let yaml = envoy_config(
-        file,
-        [
-            (10000, listen),
-            (9001, authz_port),
-            (8080, upstream_port),
-            (9901, admin),
-        ],
-        certs,
-    );
+    let yaml = envoy_config(file, [listen, authz_port, upstream_port, admin], certs);
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("envoy-{listen}"));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("front-proxy.yaml");

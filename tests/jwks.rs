@@ -298,3 +298,61 @@ async fn metrics_report_fetches_keys_and_decisions() {
         assert!(text.contains(&needle), "{needle} missing in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn cached_tokens_are_dropped_when_their_key_leaves_the_key_set() {
+    let world =
+        World::start_with(|y| y.replace("unknown_kid_cooldown: 5s", "unknown_kid_cooldown: 0s"))
+            .await
+            .ready()
+            .await;
+    let token = world.token(READ);
+    for _ in 0..3 {
+        allowed(&world.bearer("GET", "/api/orders", &token).await);
+    }
+    let (_, metrics) = world.admin("/metrics").await;
+    assert!(
+        metrics.contains("portcullis_token_cache_lookups_total{outcome=\"hit\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_token_cache_entries 1"),
+        "{metrics}"
+    );
+
+    // The issuer withdraws key-1; a token for the new key triggers the refresh.
+    let new_key = SigningKey::rsa("key-2", Algorithm::RS256).unwrap();
+    world.issuer.publish(&[&new_key]);
+    allowed(
+        &world
+            .bearer(
+                "GET",
+                "/api/orders",
+                &new_key.sign(&world.claims(READ)).unwrap(),
+            )
+            .await,
+    );
+    assert_eq!(
+        denied(&world.bearer("GET", "/api/orders", &token).await).reason,
+        "unknown_kid"
+    );
+}
+
+#[tokio::test]
+async fn cached_tokens_never_outlive_their_expiry() {
+    let world =
+        World::start_with(|y| y.replace("    algorithms:", "    leeway: 0s\n    algorithms:"))
+            .await
+            .ready()
+            .await;
+    let mut claims = world.claims(READ);
+    claims["exp"] = json!(jsonwebtoken::get_current_timestamp() + 2);
+    let token = world.sign(&claims);
+    allowed(&world.bearer("GET", "/api/orders", &token).await);
+    allowed(&world.bearer("GET", "/api/orders", &token).await);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(
+        denied(&world.bearer("GET", "/api/orders", &token).await).reason,
+        "expired"
+    );
+}

@@ -98,6 +98,8 @@ pub struct Limits {
     /// Checks decided at once; more wait up to `overload_wait`, then get 503 `overloaded`.
     pub max_concurrent_checks: usize,
     pub overload_wait: Duration,
+    /// Verified tokens remembered (0 disables the cache).
+    pub token_cache_entries: usize,
 }
 
 /// Access tokens are a few KiB; 16 KiB leaves room for large group claims while keeping
@@ -109,6 +111,9 @@ pub const DEFAULT_MAX_HEADERS: usize = 256;
 /// queueing without bound.
 pub const DEFAULT_MAX_CONCURRENT_CHECKS: usize = 1024;
 pub const DEFAULT_OVERLOAD_WAIT: Duration = Duration::from_millis(100);
+/// Verified tokens remembered: an entry is about 2 KiB (claims included), so at most
+/// about 20 MiB however many distinct tokens arrive.
+pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 10_000;
 /// Largest JWKS or discovery document accepted; real ones are a few KiB.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Most keys one JWKS may contribute; real ones hold a handful.
@@ -121,6 +126,7 @@ impl Default for Limits {
             max_headers: DEFAULT_MAX_HEADERS,
             max_concurrent_checks: DEFAULT_MAX_CONCURRENT_CHECKS,
             overload_wait: DEFAULT_OVERLOAD_WAIT,
+            token_cache_entries: DEFAULT_TOKEN_CACHE_ENTRIES,
         }
     }
 }

@@ -35,6 +35,7 @@ pub struct RawLimits {
     pub max_headers: Option<usize>,
     pub max_concurrent_checks: Option<usize>,
     pub overload_wait: Option<String>,
+    pub token_cache_entries: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -218,6 +218,9 @@ fn limits(raw: &RawLimits, problems: &mut Problems) -> Limits {
             raw.overload_wait.as_deref(),
             defaults.overload_wait,
         ),
+        token_cache_entries: raw
+            .token_cache_entries
+            .unwrap_or(defaults.token_cache_entries),
     };
     for (field, value, minimum) in [
         ("limits.max_token_bytes", limits.max_token_bytes, 512),

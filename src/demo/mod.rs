@@ -104,3 +104,24 @@ pub fn tamper(token: &str, issuer: &str) -> String {
         URL_SAFE_NO_PAD.encode(forged.to_string())
     )
 }
+
+/// The ports `envoy/*.yaml` are written with: listener, portcullis, upstream API, admin.
+pub const ENVOY_CONFIG_PORTS: [u16; 4] = [10000, 9001, 8080, 9901];
+
+/// An `envoy/*.yaml` file with its ports replaced by `ports` (same order as
+/// [`ENVOY_CONFIG_PORTS`]) and `/etc/envoy/certs` by `certs`, for running the shipped
+/// configuration on loopback. `None` when a port does not appear exactly once.
+pub fn envoy_config(yaml: &str, ports: [u16; 4], certs: Option<&str>) -> Option<String> {
+    let mut out = yaml.to_owned();
+    for (from, to) in ENVOY_CONFIG_PORTS.iter().zip(ports) {
+        let needle = format!("port_value: {from} ");
+        if out.matches(&needle).count() != 1 {
+            return None;
+        }
+        out = out.replace(&needle, &format!("port_value: {to} "));
+    }
+    if let Some(dir) = certs {
+        out = out.replace("/etc/envoy/certs", dir);
+    }
+    Some(out)
+}

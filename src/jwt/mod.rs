@@ -9,6 +9,7 @@
 //! allow-lists. Structural checks come first (`token`): size, three segments, no
 //! duplicate JSON keys, no unimplemented JOSE extension (`crit`, `b64`, `zip`, `enc`).
 
+mod cache;
 mod claims;
 mod fetch;
 pub mod jwks;
@@ -22,10 +23,11 @@ use jsonwebtoken::{
 };
 use serde_json::{Map, Value};
 
+pub use cache::{KeyBinding, TokenCache};
 pub use claims::VerifiedClaims;
 pub use fetch::FetchError;
 pub use jwks::{JwksCache, KeyStatus};
-pub use keyset::{KeySet, KeySetError, MIN_RSA_BITS};
+pub use keyset::{KeySet, KeySetError, MIN_RSA_BITS, VerifyingKey};
 
 use crate::{
     config::{Config, IssuerConfig, IssuerName, TenantAllowList},
@@ -36,6 +38,7 @@ use crate::{
 /// Verifies tokens of every configured issuer.
 pub struct Verifier {
     max_token_bytes: usize,
+    cache: TokenCache,
     exact: HashMap<String, Arc<IssuerVerifier>>,
     templates: Vec<Arc<IssuerVerifier>>,
     caches: Vec<Arc<JwksCache>>,
@@ -43,6 +46,7 @@ pub struct Verifier {
 
 struct IssuerVerifier {
     name: Arc<str>,
+    leeway_secs: u64,
     /// For a template issuer: the text around `{tenantid}`.
     template: Option<(String, String)>,
     /// One `Validation` per allowed algorithm: jsonwebtoken requires every algorithm of a
@@ -73,6 +77,7 @@ impl Verifier {
             .build()?;
         let mut verifier = Verifier {
             max_token_bytes: config.limits.max_token_bytes,
+            cache: TokenCache::new(config.limits.token_cache_entries),
             exact: HashMap::new(),
             templates: Vec::new(),
             caches: Vec::new(),
@@ -112,13 +117,36 @@ impl Verifier {
         Ok(verifier)
     }
 
-    /// Verifies `token` and returns its claims.
-    pub async fn verify(&self, token: &str) -> Result<VerifiedClaims, DenyReason> {
+    /// Verifies `token` and returns its claims — from the cache of verified tokens when it
+    /// was verified before and is still valid.
+    pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedClaims>, DenyReason> {
+        if token.len() > self.max_token_bytes {
+            return Err(DenyReason::TokenTooLarge);
+        }
+        let cache_key = self.cache.enabled().then(|| TokenCache::key(token));
+        if let Some(key) = &cache_key
+            && let Some(claims) = self.cache.get(key, jsonwebtoken::get_current_timestamp())
+        {
+            return Ok(claims);
+        }
         let parsed = token::parse(token, self.max_token_bytes)?;
         let (issuer, tenant) = self
             .issuer_for(&parsed.iss)
             .ok_or(DenyReason::UnknownIssuer)?;
-        issuer.verify(token, &parsed.header, tenant).await
+        let (claims, binding) = issuer.verify(token, &parsed.header, tenant).await?;
+        let claims = Arc::new(claims);
+        if let Some(key) = cache_key
+            && let Some(exp) = claims.claims.get("exp").and_then(Value::as_f64)
+        {
+            let expires_at = (exp.max(0.0) as u64).saturating_add(issuer.leeway_secs);
+            self.cache.insert(key, claims.clone(), expires_at, binding);
+        }
+        Ok(claims)
+    }
+
+    /// The verified-token cache, for metrics.
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.cache
     }
 
     /// The issuer whose name matches `iss`, and for a template the tenant it names.
@@ -172,6 +200,7 @@ impl IssuerVerifier {
             .collect();
         IssuerVerifier {
             name,
+            leeway_secs: config.leeway.as_secs(),
             template,
             validations,
             jwks,
@@ -185,12 +214,14 @@ impl IssuerVerifier {
         }
     }
 
+    /// Verifies `token` for this issuer; also returns the key that verified it, so that a
+    /// cached result can be dropped when that key leaves the key set.
     async fn verify(
         &self,
         token: &str,
         header: &Header,
         iss_tenant: Option<&str>,
-    ) -> Result<VerifiedClaims, DenyReason> {
+    ) -> Result<(VerifiedClaims, Option<KeyBinding>), DenyReason> {
         let alg = header.alg;
         let validation = self
             .validations
@@ -201,25 +232,32 @@ impl IssuerVerifier {
         {
             return Err(DenyReason::WrongTokenType);
         }
-        let claims = if alg.family() == AlgorithmFamily::Hmac {
+        let (claims, binding) = if alg.family() == AlgorithmFamily::Hmac {
             let key = self.hmac.as_ref().ok_or(DenyReason::DisallowedAlgorithm)?;
-            decode(token, key, validation)?
+            (decode(token, key, validation)?, None)
         } else {
             let jwks = self.jwks.as_ref().ok_or(DenyReason::DisallowedAlgorithm)?;
-            match header.kid.as_deref() {
+            let (claims, key) = match header.kid.as_deref() {
                 Some(kid) => {
                     let key = jwks.key(kid).await.into_result()?;
                     if !key.fits(alg) {
                         return Err(DenyReason::KeyMismatch);
                     }
-                    decode(token, &key.key, validation)?
+                    (decode(token, &key.key, validation)?, key)
                 }
                 None => verify_without_kid(jwks, token, alg, validation).await?,
-            }
+            };
+            let binding = KeyBinding {
+                jwks: jwks.clone(),
+                key,
+                kid: header.kid.clone(),
+                alg,
+            };
+            (claims, Some(binding))
         };
         let claims = VerifiedClaims::new(self.name.clone(), claims)?;
         self.check_tenant_and_client(&claims, iss_tenant)?;
-        Ok(claims)
+        Ok((claims, binding))
     }
 
     fn check_tenant_and_client(
@@ -260,13 +298,14 @@ fn typ_matches(typ: Option<&str>, required: &str) -> bool {
     })
 }
 
-/// A token without `kid`: try every key of the issuer that fits `alg`.
+/// A token without `kid`: try every key of the issuer that fits `alg`; returns the claims
+/// and the key that verified them.
 async fn verify_without_kid(
     jwks: &JwksCache,
     token: &str,
     alg: Algorithm,
     validation: &Validation,
-) -> Result<Map<String, Value>, DenyReason> {
+) -> Result<(Map<String, Value>, Arc<VerifyingKey>), DenyReason> {
     let has_candidate = |set: &KeySet| set.candidates(alg).next().is_some();
     if !jwks.usable().is_some_and(|s| has_candidate(&s.keys)) {
         jwks.refresh_on_miss(has_candidate).await;
@@ -274,7 +313,10 @@ async fn verify_without_kid(
     let snapshot = jwks.usable().ok_or(DenyReason::KeysUnavailable)?;
     let mut outcome = Err(DenyReason::UnknownKid);
     for key in snapshot.keys.candidates(alg) {
-        outcome = decode(token, &key.key, validation);
+        match decode(token, &key.key, validation) {
+            Ok(claims) => return Ok((claims, key.clone())),
+            Err(reason) => outcome = Err(reason),
+        }
         if !matches!(outcome, Err(DenyReason::BadSignature)) {
             break;
         }

@@ -1,0 +1,223 @@
+//! A bounded cache of verified tokens, so that a token seen again costs a hash and a map
+//! lookup instead of a signature check. Keys are the SHA-256 of the whole token (a
+//! collision would be a forgery, so the hash must be cryptographic); entries never
+//! outlive the token's `exp` (plus the issuer's leeway), and an entry is ignored as soon
+//! as the key that verified it is no longer in its issuer's current key set.
+//!
+//! Bounded without scans: two generations of `DashMap`. Inserts go to the current one;
+//! when it holds half the capacity it becomes the previous one and the old previous is
+//! dropped whole. A hit in the previous generation is promoted. Memory therefore stays
+//! at most `capacity` entries, and a flood of distinct tokens costs O(1) per insert.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use arc_swap::ArcSwap;
+use aws_lc_rs::digest;
+use dashmap::DashMap;
+use jsonwebtoken::Algorithm;
+
+use super::{VerifiedClaims, jwks::JwksCache, keyset::VerifyingKey};
+
+type Key = [u8; 32];
+
+/// The key that verified a cached token, to notice when it leaves the key set.
+#[derive(Clone)]
+pub struct KeyBinding {
+    pub jwks: Arc<JwksCache>,
+    pub key: Arc<VerifyingKey>,
+    pub kid: Option<String>,
+    pub alg: Algorithm,
+}
+
+#[derive(Clone)]
+struct Entry {
+    claims: Arc<VerifiedClaims>,
+    /// Unix seconds after which the entry is dead: `exp` + leeway.
+    expires_at: u64,
+    key: Option<KeyBinding>,
+}
+
+impl Entry {
+    fn still_valid(&self, now: u64) -> bool {
+        now < self.expires_at
+            && self.key.as_ref().is_none_or(|binding| {
+                binding
+                    .jwks
+                    .usable()
+                    .is_some_and(|snapshot| match &binding.kid {
+                        Some(kid) => snapshot
+                            .keys
+                            .get(kid)
+                            .is_some_and(|current| Arc::ptr_eq(current, &binding.key)),
+                        None => snapshot
+                            .keys
+                            .candidates(binding.alg)
+                            .any(|current| Arc::ptr_eq(current, &binding.key)),
+                    })
+            })
+    }
+}
+
+struct Generations {
+    current: Arc<DashMap<Key, Entry>>,
+    previous: Arc<DashMap<Key, Entry>>,
+}
+
+/// The cache; `capacity` 0 disables it.
+pub struct TokenCache {
+    generations: ArcSwap<Generations>,
+    half: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl TokenCache {
+    pub fn new(capacity: usize) -> TokenCache {
+        TokenCache {
+            generations: ArcSwap::from_pointee(Generations {
+                current: Arc::new(DashMap::new()),
+                previous: Arc::new(DashMap::new()),
+            }),
+            half: capacity / 2,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.half > 0
+    }
+
+    /// The cache key of `token`.
+    pub fn key(token: &str) -> Key {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
+        key
+    }
+
+    /// Claims of a token verified earlier and still valid now.
+    pub fn get(&self, key: &Key, now: u64) -> Option<Arc<VerifiedClaims>> {
+        let generations = self.generations.load();
+        let found = match generations.current.get(key) {
+            Some(entry) => Some(entry.clone()),
+            None => {
+                let promoted = generations.previous.get(key).map(|e| e.clone());
+                if let Some(entry) = &promoted {
+                    generations.current.insert(*key, entry.clone());
+                }
+                promoted
+            }
+        };
+        match found.filter(|entry| entry.still_valid(now)) {
+            Some(entry) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(entry.claims)
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Remembers verified `claims` until `expires_at` (unix seconds).
+    pub fn insert(
+        &self,
+        key: Key,
+        claims: Arc<VerifiedClaims>,
+        expires_at: u64,
+        binding: Option<KeyBinding>,
+    ) {
+        if !self.enabled() {
+            return;
+        }
+        let generations = self.generations.load();
+        if generations.current.len() >= self.half {
+            let rotated = Arc::new(Generations {
+                current: Arc::new(DashMap::new()),
+                previous: generations.current.clone(),
+            });
+            // Lost races just mean another thread rotated first.
+            let _ = self.generations.compare_and_swap(&*generations, rotated);
+        }
+        self.generations.load().current.insert(
+            key,
+            Entry {
+                claims,
+                expires_at,
+                key: binding,
+            },
+        );
+    }
+
+    /// Entries held now (both generations).
+    pub fn len(&self) -> usize {
+        let generations = self.generations.load();
+        generations.current.len() + generations.previous.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (hits, misses) since start.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims() -> Arc<VerifiedClaims> {
+        let serde_json::Value::Object(map) = json!({"scp": "A"}) else {
+            unreachable!("an object")
+        };
+        Arc::new(VerifiedClaims::new("i".into(), map).unwrap())
+    }
+
+    #[test]
+    fn entries_expire_with_the_token() {
+        let cache = TokenCache::new(100);
+        let key = TokenCache::key("a.b.c");
+        cache.insert(key, claims(), 1000, None);
+        assert!(cache.get(&key, 999).is_some());
+        assert!(cache.get(&key, 1000).is_none());
+        assert!(cache.get(&TokenCache::key("a.b.d"), 0).is_none());
+        assert_eq!(cache.stats(), (1, 2));
+    }
+
+    #[test]
+    fn size_stays_bounded_under_a_flood_of_distinct_tokens() {
+        let cache = TokenCache::new(100);
+        for i in 0..10_000 {
+            cache.insert(
+                TokenCache::key(&format!("token-{i}")),
+                claims(),
+                u64::MAX,
+                None,
+            );
+            assert!(cache.len() <= 100, "{} entries", cache.len());
+        }
+        // The most recent tokens are still there, the oldest are gone.
+        assert!(cache.get(&TokenCache::key("token-9999"), 0).is_some());
+        assert!(cache.get(&TokenCache::key("token-0"), 0).is_none());
+    }
+
+    #[test]
+    fn a_disabled_cache_remembers_nothing() {
+        let cache = TokenCache::new(0);
+        let key = TokenCache::key("a.b.c");
+        cache.insert(key, claims(), u64::MAX, None);
+        assert!(cache.get(&key, 0).is_none());
+        assert!(cache.is_empty());
+    }
+}
