@@ -1,0 +1,126 @@
+//! In-process cost of a Check (extract → route → verify → evaluate → respond), beside the
+//! floor: the bare `jsonwebtoken` verification of the same token with the same key.
+//! `cargo bench --bench check`; the README's performance section records a run.
+
+use std::{hint::black_box, sync::Arc};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis::{
+    config::Config,
+    demo::{self, DemoIssuer, Grant, SigningKey},
+    pb::auth::{
+        AttributeContext, CheckRequest,
+        attribute_context::{HttpRequest, Request},
+    },
+    server,
+    state::AppState,
+};
+use serde_json::Value;
+
+fn request(token: Option<&str>) -> CheckRequest {
+    let mut http = HttpRequest {
+        method: "GET".into(),
+        host: "api.local".into(),
+        path: "/api/orders/42".into(),
+        ..Default::default()
+    };
+    if let Some(token) = token {
+        http.headers
+            .insert("authorization".into(), format!("Bearer {token}"));
+    }
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                time: None,
+                http: Some(http),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+struct Setup {
+    state: AppState,
+    _issuer: DemoIssuer,
+    tokens: Vec<(String, SigningKey)>,
+}
+
+/// The demo policy with RS256 and ES256 keys; `cache_entries` 0 disables the token cache.
+fn setup(runtime: &tokio::runtime::Runtime, cache_entries: usize) -> Setup {
+    runtime.block_on(async {
+        let rsa = SigningKey::rsa("rs", Algorithm::RS256).unwrap();
+        let ec = SigningKey::es256("es").unwrap();
+        let issuer = DemoIssuer::start(0, &[&rsa, &ec]).await.unwrap();
+        let yaml = format!(
+            "{}limits:\n  token_cache_entries: {cache_entries}\n",
+            demo::demo_config_yaml(&issuer, "127.0.0.1:0".parse().unwrap())
+        );
+        let state = AppState::new(&Config::from_yaml(&yaml, "bench").unwrap()).unwrap();
+        while !state.engine().verifier.all_keys_loaded() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let claims = demo::access_token_claims(issuer.issuer(), Grant::Scopes("Orders.Read"), 3600);
+        let tokens = vec![
+            (rsa.sign(&claims).unwrap(), rsa),
+            (ec.sign(&claims).unwrap(), ec),
+        ];
+        Setup {
+            state,
+            _issuer: issuer,
+            tokens,
+        }
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cached = setup(&runtime, 10_000);
+    let uncached = setup(&runtime, 0);
+    let mut group = c.benchmark_group("check");
+
+    let rs256 = request(Some(&cached.tokens[0].0));
+    group.bench_function("cached_token", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(server::check(&cached.state, &rs256).await) })
+    });
+    for (name, index) in [("uncached_rs256", 0), ("uncached_es256", 1)] {
+        let req = request(Some(&uncached.tokens[index].0));
+        group.bench_function(name, |b| {
+            b.to_async(&runtime)
+                .iter(|| async { black_box(server::check(&uncached.state, &req).await) })
+        });
+    }
+    let anonymous = request(None);
+    group.bench_function("deny_missing_token", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(server::check(&cached.state, &anonymous).await) })
+    });
+    group.finish();
+
+    // The floor: jsonwebtoken alone, same tokens, same keys, same checks.
+    let mut group = c.benchmark_group("jsonwebtoken");
+    for (name, index) in [("rs256", 0), ("es256", 1)] {
+        let (token, key) = &uncached.tokens[index];
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.jwk().clone()).unwrap();
+        let decoding = Arc::new(DecodingKey::from_jwk(&jwk).unwrap());
+        let mut validation = Validation::new(key.alg);
+        validation.set_audience(&[demo::DEMO_AUDIENCE]);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(jsonwebtoken::decode::<serde_json::Map<String, Value>>(
+                    token,
+                    &decoding,
+                    &validation,
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,616 @@
+//! The benchmark driver behind `scripts/bench.sh`: every figure is measured in the same
+//! run as its peer, on this machine, with the servers under test pinned to CPU 0 and this
+//! driver (load generation, upstream, identity provider) on CPU 1.
+//!
+//! Scenarios (each `--seconds` long, after a warm-up, in rounds that alternate them):
+//! - gRPC, straight to the authorizer (a tonic client at fixed concurrency):
+//!   `grpc-zero` (a server that allows everything: the floor of the hop),
+//!   `grpc-portcullis` (one repeated token), `grpc-portcullis-distinct` (token cache off,
+//!   so every Check verifies a signature: the cost of never-seen tokens);
+//! - HTTP through Envoy (`--concurrency 1`): `envoy-noauth`, `envoy-jwt-authn` (Envoy's
+//!   jwt_authn + RBAC requiring the same scope), `envoy-extauthz-zero`,
+//!   `envoy-extauthz-portcullis`, `envoy-extauthz-portcullis-distinct`.
+//!
+//! For each: requests/s, client-side p50/p99/p99.9 latency, errors, and CPU µs per request
+//! of Envoy and of the authorizer (from /proc/<pid>/stat). Printed as a table and written
+//! as JSON to `target/bench/results.json`.
+
+use std::{
+    collections::BTreeMap,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+use jsonwebtoken::Algorithm;
+use portcullis::{
+    demo::{self, DemoIssuer, Grant, SigningKey},
+    pb::auth::{
+        AttributeContext, CheckRequest,
+        attribute_context::{HttpRequest, Request},
+        authorization_client::AuthorizationClient,
+        check_response::HttpResponse,
+    },
+};
+use serde_json::json;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+struct Args {
+    seconds: u64,
+    rounds: usize,
+    concurrency: usize,
+    only: Option<String>,
+    bin: String,
+    envoy: String,
+}
+
+fn args() -> Result<Args, Error> {
+    let mut args = Args {
+        seconds: 10,
+        rounds: 2,
+        concurrency: 64,
+        only: None,
+        bin: "target/release".into(),
+        envoy: ".venv/bin/envoy".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--seconds" => args.seconds = value.parse()?,
+            "--rounds" => args.rounds = value.parse()?,
+            "--concurrency" => args.concurrency = value.parse()?,
+            "--only" => args.only = Some(value),
+            "--bin" => args.bin = value,
+            "--envoy" => args.envoy = value,
+            other => return Err(format!("unknown flag {other}").into()),
+        }
+    }
+    Ok(args)
+}
+
+/// A child process pinned to CPU 0, killed when dropped.
+struct Server(Child);
+
+impl Server {
+    fn start(program: &str, args: &[&str]) -> Result<Server, Error> {
+        let child = Command::new("taskset")
+            .args(["-c", "0", program])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        Ok(Server(child))
+    }
+
+    /// user + system CPU time so far, in microseconds.
+    fn cpu_us(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+            .sum();
+        ticks * 1_000_000 / 100 // USER_HZ is 100 on Linux
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_tcp(port: u16) -> Result<(), Error> {
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("port {port} never opened").into())
+}
+
+#[derive(Default, Clone, serde::Serialize)]
+struct Outcome {
+    requests: u64,
+    errors: u64,
+    rps: f64,
+    p50_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+    envoy_cpu_us_per_req: Option<f64>,
+    authz_cpu_us_per_req: Option<f64>,
+}
+
+/// Runs `one` from `concurrency` tasks for `seconds`; each call returns whether the
+/// answer was the expected one.
+async fn drive<F, Fut>(concurrency: usize, seconds: u64, one: F) -> (u64, u64, Histogram<u64>, f64)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let one = Arc::new(one);
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (one, stop, counter) = (one.clone(), stop.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut histogram = Histogram::<u64>::new(3).expect("3 significant digits is valid");
+            let (mut ok, mut errors) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let sent = Instant::now();
+                if one(n).await {
+                    ok += 1;
+                } else {
+                    errors += 1;
+                }
+                let _ = histogram.record(sent.elapsed().as_micros() as u64);
+            }
+            (ok, errors, histogram)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = Histogram::<u64>::new(3).expect("valid");
+    let (mut ok, mut errors) = (0, 0);
+    for task in tasks {
+        if let Ok((o, e, h)) = task.await {
+            ok += o;
+            errors += e;
+            let _ = total.add(h);
+        }
+    }
+    (ok, errors, total, started.elapsed().as_secs_f64())
+}
+
+fn check_request(token: &str) -> CheckRequest {
+    let mut http = HttpRequest {
+        method: "GET".into(),
+        host: "api.local".into(),
+        path: "/api/orders/42".into(),
+        ..Default::default()
+    };
+    http.headers
+        .insert("authorization".into(), format!("Bearer {token}"));
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                time: None,
+                http: Some(http),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+struct Env {
+    args: Args,
+    issuer: DemoIssuer,
+    tokens: Arc<Vec<String>>,
+    jwks: String,
+    upstream_port: u16,
+    dir: std::path::PathBuf,
+}
+
+/// The authorizer a scenario uses: nothing, the zero-work server, or portcullis.
+#[derive(Clone, Copy, PartialEq)]
+enum Authz {
+    None,
+    Zero,
+    Portcullis { cache: bool },
+}
+
+impl Env {
+    fn start_authz(&self, authz: Authz) -> Result<Option<(Server, u16)>, Error> {
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let server = match authz {
+            Authz::None => return Ok(None),
+            Authz::Zero => {
+                Server::start(&format!("{}/examples/zero_authz", self.args.bin), &[&addr])?
+            }
+            Authz::Portcullis { cache } => {
+                let config = self.dir.join(format!("portcullis-{port}.yaml"));
+                let limits = if cache {
+                    ""
+                } else {
+                    "limits:\n  token_cache_entries: 0\n"
+                };
+                let yaml = format!(
+                    "{}{limits}",
+                    demo::demo_config_yaml(&self.issuer, addr.parse()?)
+                );
+                std::fs::write(&config, yaml)?;
+                let admin = format!("127.0.0.1:{}", free_port()?);
+                let config = config.display().to_string();
+                Server::start(
+                    &format!("{}/portcullis", self.args.bin),
+                    &["serve", "--config", &config, "--admin-listen", &admin],
+                )?
+            }
+        };
+        Ok(Some((server, port)))
+    }
+
+    async fn grpc(&self, authz: Authz, distinct: bool) -> Result<Outcome, Error> {
+        let (server, port) = self
+            .start_authz(authz)?
+            .ok_or("a gRPC scenario needs an authorizer")?;
+        wait_tcp(port).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await; // keys loaded
+        let client = AuthorizationClient::connect(format!("http://127.0.0.1:{port}")).await?;
+        let tokens = self.tokens.clone();
+        let requests: Arc<Vec<CheckRequest>> = Arc::new(if distinct {
+            tokens.iter().map(|t| check_request(t)).collect()
+        } else {
+            vec![check_request(&tokens[0])]
+        });
+        let call = move |n: u64| {
+            let mut client = client.clone();
+            let request = requests[(n as usize) % requests.len()].clone();
+            async move {
+                match client.check(request).await {
+                    Ok(r) => matches!(
+                        r.into_inner().http_response,
+                        Some(HttpResponse::OkResponse(_))
+                    ),
+                    Err(_) => false,
+                }
+            }
+        };
+        let _ = drive(self.args.concurrency, 1, call.clone()).await; // warm-up
+        let cpu = server.cpu_us();
+        let (ok, errors, histogram, elapsed) =
+            drive(self.args.concurrency, self.args.seconds, call).await;
+        let authz_cpu = server.cpu_us() - cpu;
+        Ok(outcome(
+            ok,
+            errors,
+            &histogram,
+            elapsed,
+            None,
+            Some(authz_cpu),
+        ))
+    }
+
+    async fn envoy(&self, authz: Authz, jwt_authn: bool, distinct: bool) -> Result<Outcome, Error> {
+        let authz_server = self.start_authz(authz)?;
+        let authz_port = authz_server.as_ref().map_or(9001, |(_, p)| *p);
+        if let Some((_, port)) = &authz_server {
+            wait_tcp(*port).await?;
+        }
+        let listen = free_port()?;
+        let admin = free_port()?;
+        let yaml = if authz == Authz::None {
+            envoy_plain(
+                listen,
+                self.upstream_port,
+                admin,
+                jwt_authn.then(|| (self.issuer.issuer(), self.jwks.as_str())),
+            )
+        } else {
+            let shipped = std::fs::read_to_string("envoy/front-proxy.yaml")?;
+            demo::envoy_config(
+                &shipped,
+                [listen, authz_port, self.upstream_port, admin],
+                None,
+            )
+            .ok_or("envoy/front-proxy.yaml ports")?
+            .replace("access_log:", "access_log_disabled_for_bench:")
+        };
+        let yaml = strip_access_log(&yaml);
+        let config = self.dir.join(format!("envoy-{listen}.yaml"));
+        std::fs::write(&config, yaml)?;
+        let config = config.display().to_string();
+        let envoy = Server::start(
+            &self.args.envoy,
+            &[
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "--log-level",
+                "error",
+                "-c",
+                &config,
+            ],
+        )?;
+        wait_tcp(listen).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(self.args.concurrency)
+            .build()?;
+        let tokens = self.tokens.clone();
+        let url = format!("http://127.0.0.1:{listen}/api/orders/42");
+        let call = move |n: u64| {
+            let index = if distinct {
+                (n as usize) % tokens.len()
+            } else {
+                0
+            };
+            let request = client.get(&url).bearer_auth(&tokens[index]);
+            async move { request.send().await.is_ok_and(|r| r.status() == 200) }
+        };
+        let _ = drive(self.args.concurrency, 1, call.clone()).await; // warm-up
+        let envoy_cpu = envoy.cpu_us();
+        let authz_cpu = authz_server.as_ref().map(|(s, _)| s.cpu_us());
+        let (ok, errors, histogram, elapsed) =
+            drive(self.args.concurrency, self.args.seconds, call).await;
+        let envoy_cpu = envoy.cpu_us() - envoy_cpu;
+        let authz_cpu = authz_cpu
+            .zip(authz_server.as_ref())
+            .map(|(before, (s, _))| s.cpu_us() - before);
+        Ok(outcome(
+            ok,
+            errors,
+            &histogram,
+            elapsed,
+            Some(envoy_cpu),
+            authz_cpu,
+        ))
+    }
+}
+
+fn outcome(
+    ok: u64,
+    errors: u64,
+    h: &Histogram<u64>,
+    elapsed: f64,
+    envoy_cpu: Option<u64>,
+    authz_cpu: Option<u64>,
+) -> Outcome {
+    let requests = ok + errors;
+    let per = |cpu: u64| cpu as f64 / requests.max(1) as f64;
+    Outcome {
+        requests,
+        errors,
+        rps: requests as f64 / elapsed,
+        p50_us: h.value_at_quantile(0.5),
+        p99_us: h.value_at_quantile(0.99),
+        p999_us: h.value_at_quantile(0.999),
+        envoy_cpu_us_per_req: envoy_cpu.map(per),
+        authz_cpu_us_per_req: authz_cpu.map(per),
+    }
+}
+
+/// Access logs cost CPU and are not what is measured.
+fn strip_access_log(yaml: &str) -> String {
+    let mut out = Vec::new();
+    let mut skipping: Option<usize> = None;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(level) = skipping {
+            if line.trim().is_empty() || indent > level {
+                continue;
+            }
+            skipping = None;
+        }
+        if line.trim_start().starts_with("access_log") {
+            skipping = Some(indent);
+            continue;
+        }
+        out.push(line);
+    }
+    out.join("\n")
+}
+
+/// Envoy without ext_authz: plain routing, or jwt_authn + RBAC requiring `Orders.Read`.
+fn envoy_plain(listen: u16, upstream: u16, admin: u16, jwt: Option<(&str, &str)>) -> String {
+    let filters = match jwt {
+        None => String::new(),
+        Some((issuer, jwks)) => format!(
+            r#"                  - name: envoy.filters.http.jwt_authn
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
+                      providers:
+                        demo:
+                          issuer: "{issuer}"
+                          audiences: ["{aud}"]
+                          local_jwks: {{ inline_string: '{jwks}' }}
+                          payload_in_metadata: jwt_payload
+                      rules:
+                        - match: {{ prefix: / }}
+                          requires: {{ provider_name: demo }}
+                  - name: envoy.filters.http.rbac
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                      rules:
+                        action: ALLOW
+                        policies:
+                          orders-read:
+                            permissions: [{{ any: true }}]
+                            principals:
+                              - sourced_metadata:
+                                  metadata_matcher:
+                                    filter: envoy.filters.http.jwt_authn
+                                    path: [{{ key: jwt_payload }}, {{ key: scp }}]
+                                    value: {{ string_match: {{ contains: Orders.Read }} }}
+"#,
+            aud = demo::DEMO_AUDIENCE
+        ),
+    };
+    format!(
+        r#"admin:
+  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}
+static_resources:
+  listeners:
+    - name: ingress
+      address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listen} }} }}
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                stat_prefix: ingress
+                route_config:
+                  virtual_hosts:
+                    - name: api
+                      domains: ["*"]
+                      routes: [{{ match: {{ prefix: / }}, route: {{ cluster: api }} }}]
+                http_filters:
+{filters}                  - name: envoy.filters.http.router
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+    - name: api
+      type: STATIC
+      load_assignment:
+        cluster_name: api
+        endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream} }} }} }} }}] }}]
+"#
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> Result<(), Error> {
+    let args = args()?;
+    let key = SigningKey::rsa("bench-rs256", Algorithm::RS256)?;
+    let issuer = DemoIssuer::start(0, &[&key]).await?;
+    let jwks = json!({ "keys": [key.jwk()] }).to_string();
+    let tokens: Vec<String> = (0..1000)
+        .map(|i| {
+            let mut claims =
+                demo::access_token_claims(issuer.issuer(), Grant::Scopes("Orders.Read"), 7200);
+            claims["jti"] = json!(format!("bench-{i}"));
+            key.sign(&claims)
+        })
+        .collect::<Result<_, _>>()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let upstream_port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().fallback(|| async { "ok" })).await
+    });
+    let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let env = Env {
+        args,
+        issuer,
+        tokens: Arc::new(tokens),
+        jwks,
+        upstream_port,
+        dir,
+    };
+
+    let scenarios: Vec<&str> = vec![
+        "grpc-zero",
+        "grpc-portcullis",
+        "grpc-portcullis-distinct",
+        "envoy-noauth",
+        "envoy-jwt-authn",
+        "envoy-extauthz-zero",
+        "envoy-extauthz-portcullis",
+        "envoy-extauthz-portcullis-distinct",
+    ];
+    let mut results: BTreeMap<String, Vec<Outcome>> = BTreeMap::new();
+    for round in 0..env.args.rounds {
+        for name in &scenarios {
+            if env
+                .args
+                .only
+                .as_deref()
+                .is_some_and(|only| !name.contains(only))
+            {
+                continue;
+            }
+            let outcome = match *name {
+                "grpc-zero" => env.grpc(Authz::Zero, false).await?,
+                "grpc-portcullis" => env.grpc(Authz::Portcullis { cache: true }, false).await?,
+                "grpc-portcullis-distinct" => {
+                    env.grpc(Authz::Portcullis { cache: false }, true).await?
+                }
+                "envoy-noauth" => env.envoy(Authz::None, false, false).await?,
+                "envoy-jwt-authn" => env.envoy(Authz::None, true, false).await?,
+                "envoy-extauthz-zero" => env.envoy(Authz::Zero, false, false).await?,
+                "envoy-extauthz-portcullis" => {
+                    env.envoy(Authz::Portcullis { cache: true }, false, false)
+                        .await?
+                }
+                _ => {
+                    env.envoy(Authz::Portcullis { cache: false }, false, true)
+                        .await?
+                }
+            };
+            eprintln!(
+                "round {round} {name}: {:.0} rps, {} errors",
+                outcome.rps, outcome.errors
+            );
+            results.entry(name.to_string()).or_default().push(outcome);
+        }
+    }
+    // Median of the rounds, per figure.
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(0.0)
+    };
+    println!(
+        "{:<38} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7}",
+        "scenario", "rps", "p50 us", "p99 us", "p99.9", "envoy us", "authz us", "errors"
+    );
+    let mut summary = BTreeMap::new();
+    for name in &scenarios {
+        let Some(runs) = results.get(*name) else {
+            continue;
+        };
+        let pick = |f: &dyn Fn(&Outcome) -> Option<f64>| {
+            let mut v: Vec<f64> = runs.iter().filter_map(f).collect();
+            (!v.is_empty()).then(|| median(&mut v))
+        };
+        let row = json!({
+            "rps": pick(&|o| Some(o.rps)),
+            "p50_us": pick(&|o| Some(o.p50_us as f64)),
+            "p99_us": pick(&|o| Some(o.p99_us as f64)),
+            "p999_us": pick(&|o| Some(o.p999_us as f64)),
+            "envoy_cpu_us_per_req": pick(&|o| o.envoy_cpu_us_per_req),
+            "authz_cpu_us_per_req": pick(&|o| o.authz_cpu_us_per_req),
+            "errors": runs.iter().map(|o| o.errors).sum::<u64>(),
+            "runs": runs,
+        });
+        let cell = |key: &str| {
+            row[key]
+                .as_f64()
+                .map_or("-".to_owned(), |v| format!("{v:.1}"))
+        };
+        println!(
+            "{:<38} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7}",
+            name,
+            cell("rps"),
+            cell("p50_us"),
+            cell("p99_us"),
+            cell("p999_us"),
+            cell("envoy_cpu_us_per_req"),
+            cell("authz_cpu_us_per_req"),
+            row["errors"]
+        );
+        summary.insert(name.to_string(), row);
+    }
+    std::fs::create_dir_all("target/bench")?;
+    std::fs::write(
+        "target/bench/results.json",
+        serde_json::to_string_pretty(&summary)?,
+    )?;
+    Ok(())
+}
