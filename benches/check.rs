@@ -9,35 +9,19 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use portcullis::{
     config::Config,
     demo::{self, DemoIssuer, Grant, SigningKey},
-    pb::auth::{
-        AttributeContext, CheckRequest,
-        attribute_context::{HttpRequest, Request},
-    },
+    pb::auth::CheckRequest,
     server,
     state::AppState,
 };
 use serde_json::Value;
 
 fn request(token: Option<&str>) -> CheckRequest {
-    let mut http = HttpRequest {
-        method: "GET".into(),
-        host: "api.local".into(),
-        path: "/api/orders/42".into(),
-        ..Default::default()
-    };
-    if let Some(token) = token {
-        http.headers
-            .insert("authorization".into(), format!("Bearer {token}"));
-    }
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                time: None,
-                http: Some(http),
-            }),
-            ..Default::default()
-        }),
-    }
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("authorization", b.as_str()))
+        .collect();
+    demo::check_request("GET", "api.local", "/api/orders/42", &headers)
 }
 
 struct Setup {

@@ -30,10 +30,7 @@ use jsonwebtoken::Algorithm;
 use portcullis::{
     demo::{self, DemoIssuer, Grant, SigningKey},
     pb::auth::{
-        AttributeContext, CheckRequest,
-        attribute_context::{HttpRequest, Request},
-        authorization_client::AuthorizationClient,
-        check_response::HttpResponse,
+        CheckRequest, authorization_client::AuthorizationClient, check_response::HttpResponse,
     },
 };
 use serde_json::json;
@@ -189,23 +186,13 @@ where
 }
 
 fn check_request(token: &str) -> CheckRequest {
-    let mut http = HttpRequest {
-        method: "GET".into(),
-        host: "api.local".into(),
-        path: "/api/orders/42".into(),
-        ..Default::default()
-    };
-    http.headers
-        .insert("authorization".into(), format!("Bearer {token}"));
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                time: None,
-                http: Some(http),
-            }),
-            ..Default::default()
-        }),
-    }
+    let bearer = format!("Bearer {token}");
+    demo::check_request(
+        "GET",
+        "api.local",
+        "/api/orders/42",
+        &[("authorization", &bearer)],
+    )
 }
 
 struct Env {

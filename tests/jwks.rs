@@ -5,12 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{World, allowed, check_request, denied, with_header};
+use common::{World, allowed, denied, with_header};
 use jsonwebtoken::Algorithm;
-use portcullis::{
-    demo::{Behaviour, Grant, SigningKey},
-    pb::auth::authorization_client::AuthorizationClient,
-};
+use portcullis::demo::{Behaviour, Grant, SigningKey};
 use serde_json::{Value, json};
 
 const READ: Grant<'static> = Grant::Scopes("Orders.Read");
@@ -28,9 +25,6 @@ fn jwks_settings(settings: &'static str) -> impl FnOnce(String) -> String {
 #[tokio::test]
 async fn rotation_mid_traffic_denies_nothing_that_should_pass() {
     let world = World::start().await.ready().await;
-    let client = AuthorizationClient::connect(format!("http://{}", world.addr))
-        .await
-        .unwrap();
     let new_key = SigningKey::rsa("key-2", Algorithm::RS256).unwrap();
     let old_token = world.token(READ);
     let new_token = new_key.sign(&world.claims(READ)).unwrap();
@@ -38,21 +32,17 @@ async fn rotation_mid_traffic_denies_nothing_that_should_pass() {
 
     // The issuer starts signing with key-2 (publishing both) while traffic flows.
     world.issuer.publish(&[&world.key, &new_key]);
-    let mut tasks = Vec::new();
-    for i in 0..400 {
-        let token = if i % 2 == 0 { &old_token } else { &new_token };
-        let request = check_request(
-            "GET",
-            "/api/orders",
-            &[("authorization", &format!("Bearer {token}"))],
-        );
-        let mut client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            client.check(request).await.unwrap().into_inner()
-        }));
-    }
-    for task in tasks {
-        allowed(&task.await.unwrap());
+    let tokens = (0..400)
+        .map(|i| {
+            if i % 2 == 0 {
+                old_token.clone()
+            } else {
+                new_token.clone()
+            }
+        })
+        .collect();
+    for response in world.concurrent_checks(tokens).await {
+        allowed(&response);
     }
     assert_eq!(
         world.issuer.jwks_fetches(),
@@ -72,28 +62,16 @@ async fn ten_thousand_invented_kids_cost_the_issuer_one_fetch() {
     let before = world.issuer.jwks_fetches();
     // Invented kids never reach signature checking, so one signed token re-headed will do.
     let signed = world.token(READ);
-    let client = AuthorizationClient::connect(format!("http://{}", world.addr))
-        .await
-        .unwrap();
     let mut outcomes = Vec::new();
     for batch in 0..100 {
-        let mut tasks = Vec::new();
-        for i in 0..100 {
-            let header =
-                json!({"alg": "RS256", "typ": "JWT", "kid": format!("invented-{batch}-{i}")});
-            let token = with_header(&signed, &header);
-            let request = check_request(
-                "GET",
-                "/api/orders",
-                &[("authorization", &format!("Bearer {token}"))],
-            );
-            let mut client = client.clone();
-            tasks.push(tokio::spawn(async move {
-                client.check(request).await.unwrap().into_inner()
-            }));
-        }
-        for task in tasks {
-            outcomes.push(denied(&task.await.unwrap()).reason);
+        let tokens = (0..100)
+            .map(|i| {
+                let kid = format!("invented-{batch}-{i}");
+                with_header(&signed, &json!({"alg": "RS256", "typ": "JWT", "kid": kid}))
+            })
+            .collect();
+        for response in world.concurrent_checks(tokens).await {
+            outcomes.push(denied(&response).reason);
         }
     }
     assert_eq!(outcomes.len(), 10_000);

@@ -125,3 +125,36 @@ pub fn envoy_config(yaml: &str, ports: [u16; 4], certs: Option<&str>) -> Option<
     }
     Some(out)
 }
+
+/// A CheckRequest as Envoy sends it for `method host path` with these (lower-case)
+/// headers: for tests, benchmarks and tools.
+pub fn check_request(
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> crate::pb::auth::CheckRequest {
+    use crate::pb::auth::{
+        AttributeContext, CheckRequest,
+        attribute_context::{HttpRequest, Request},
+    };
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                time: None,
+                http: Some(HttpRequest {
+                    id: "demo-request".into(),
+                    method: method.into(),
+                    host: host.into(),
+                    path: path.into(),
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }),
+    }
+}

@@ -10,9 +10,7 @@ use portcullis::{
     config::Config,
     demo::{self, DemoIssuer, Grant, SigningKey},
     pb::auth::{
-        AttributeContext, CheckRequest, CheckResponse,
-        attribute_context::{HttpRequest, Request},
-        authorization_client::AuthorizationClient,
+        CheckRequest, CheckResponse, authorization_client::AuthorizationClient,
         check_response::HttpResponse,
     },
     server,
@@ -135,6 +133,27 @@ impl World {
             .await
     }
 
+    /// `GET /api/orders` with each token, all at once; the responses in token order.
+    pub async fn concurrent_checks(&self, tokens: Vec<String>) -> Vec<CheckResponse> {
+        let tasks: Vec<_> = tokens
+            .into_iter()
+            .map(|token| {
+                let mut client = self.client.clone();
+                let request = check_request(
+                    "GET",
+                    "/api/orders",
+                    &[("authorization", &format!("Bearer {token}"))],
+                );
+                tokio::spawn(async move { client.check(request).await.unwrap().into_inner() })
+            })
+            .collect();
+        let mut responses = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            responses.push(task.await.unwrap());
+        }
+        responses
+    }
+
     /// GET on the admin port: status and body.
     pub async fn admin(&self, path: &str) -> (u16, String) {
         let url = format!("http://{}{path}", self.admin_addr);
@@ -183,25 +202,7 @@ pub async fn wait_for(mut condition: impl FnMut() -> bool) {
 }
 
 pub fn check_request(method: &str, path: &str, headers: &[(&str, &str)]) -> CheckRequest {
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                time: None,
-                http: Some(HttpRequest {
-                    id: "test-request".into(),
-                    method: method.into(),
-                    host: "api.local".into(),
-                    path: path.into(),
-                    headers: headers
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                    ..Default::default()
-                }),
-            }),
-            ..Default::default()
-        }),
-    }
+    demo::check_request(method, "api.local", path, headers)
 }
 
 /// What a denied response says: HTTP status, problem+json `reason`, `WWW-Authenticate`.
