@@ -138,7 +138,12 @@ pub fn allow(
         }
         metadata.push(("scopes", list(&claims.scopes)));
         metadata.push(("roles", list(&claims.roles)));
-        metadata.push(("claims", pb_value(&Value::Object(claims.claims.clone()))));
+        metadata.push((
+            "claims",
+            PbValue {
+                kind: Some(Kind::StructValue(pb_struct(&claims.claims))),
+            },
+        ));
     }
     CheckResponse {
         status: Some(Status {
@@ -272,11 +277,16 @@ fn pb_value(value: &Value) -> PbValue {
         Value::Array(items) => Kind::ListValue(ListValue {
             values: items.iter().map(pb_value).collect(),
         }),
-        Value::Object(map) => Kind::StructValue(Struct {
-            fields: map.iter().map(|(k, v)| (k.clone(), pb_value(v))).collect(),
-        }),
+        Value::Object(map) => Kind::StructValue(pb_struct(map)),
     };
     PbValue { kind: Some(kind) }
+}
+
+/// A JSON object as a protobuf `Struct`, read in place (no copy of the claims first).
+fn pb_struct(map: &serde_json::Map<String, Value>) -> Struct {
+    Struct {
+        fields: map.iter().map(|(k, v)| (k.clone(), pb_value(v))).collect(),
+    }
 }
 
 fn string(s: &str) -> PbValue {

@@ -121,6 +121,8 @@ impl TlsState {
                 if tx.is_closed() {
                     return;
                 }
+                // See server::serve: no Nagle delay on responses.
+                let _ = tcp.set_nodelay(true);
                 let acceptor = TlsAcceptor::from(state.current.load_full());
                 let tx = tx.clone();
                 tokio::spawn(async move {
