@@ -44,6 +44,8 @@ struct Args {
     only: Option<String>,
     bin: String,
     envoy: String,
+    /// Top-level YAML appended to portcullis's config (e.g. `metadata_claims: false`).
+    extra_config: String,
 }
 
 fn args() -> Result<Args, Error> {
@@ -54,6 +56,7 @@ fn args() -> Result<Args, Error> {
         only: None,
         bin: "target/release".into(),
         envoy: ".venv/bin/envoy".into(),
+        extra_config: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,6 +68,9 @@ fn args() -> Result<Args, Error> {
             "--only" => args.only = Some(value),
             "--bin" => args.bin = value,
             "--envoy" => args.envoy = value,
+            "--portcullis-config" => {
+                args.extra_config = format!("{}\n", value.replace("\\n", "\n"))
+            }
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -229,8 +235,9 @@ impl Env {
                     "limits:\n  token_cache_entries: 0\n"
                 };
                 let yaml = format!(
-                    "{}{limits}",
-                    demo::demo_config_yaml(&self.issuer, addr.parse()?)
+                    "{}{limits}{}",
+                    demo::demo_config_yaml(&self.issuer, addr.parse()?),
+                    self.args.extra_config
                 );
                 std::fs::write(&config, yaml)?;
                 let admin = format!("127.0.0.1:{}", free_port()?);

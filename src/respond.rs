@@ -46,6 +46,8 @@ pub struct Forwarding {
     pub payload_header: Option<String>,
     /// Remove `authorization` before the upstream.
     pub strip_authorization: bool,
+    /// Put the whole verified payload in the dynamic metadata.
+    pub metadata_claims: bool,
 }
 
 impl Forwarding {
@@ -72,6 +74,7 @@ impl Forwarding {
             managed,
             payload_header: config.payload_header.clone(),
             strip_authorization: config.strip_authorization,
+            metadata_claims: config.metadata_claims,
         }
     }
 }
@@ -138,12 +141,14 @@ pub fn allow(
         }
         metadata.push(("scopes", list(&claims.scopes)));
         metadata.push(("roles", list(&claims.roles)));
-        metadata.push((
-            "claims",
-            PbValue {
-                kind: Some(Kind::StructValue(pb_struct(&claims.claims))),
-            },
-        ));
+        if forwarding.metadata_claims {
+            metadata.push((
+                "claims",
+                PbValue {
+                    kind: Some(Kind::StructValue(pb_struct(&claims.claims))),
+                },
+            ));
+        }
     }
     CheckResponse {
         status: Some(Status {
@@ -451,7 +456,7 @@ identity_headers: {x-sub: sub, x-scopes: scopes, x-roles: roles, x-client: clien
 
     #[test]
     fn dynamic_metadata_carries_identity_claims_and_audit() {
-        let (route, forwarding) = setup("r", "");
+        let (route, forwarding) = setup("r", "metadata_claims: true\n");
         let c =
             claims(json!({"sub": "u", "tid": "t", "scp": "A", "n": 5, "nested": {"x": [true]}}));
         let resp = allow(
@@ -477,6 +482,16 @@ identity_headers: {x-sub: sub, x-scopes: scopes, x-roles: roles, x-client: clien
             claims.fields["nested"].kind,
             Some(Kind::StructValue(_))
         ));
+        let (route, forwarding) = setup("r", "");
+        let fields = allow(&route, Some(&c), &forwarding, None)
+            .dynamic_metadata
+            .unwrap()
+            .fields;
+        assert!(
+            !fields.contains_key("claims"),
+            "the whole payload is opt-in"
+        );
+        assert!(fields.contains_key("tenant_id"));
     }
 
     #[test]

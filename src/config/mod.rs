@@ -85,6 +85,8 @@ pub struct Config {
     pub payload_header: Option<String>,
     /// Remove `authorization` before the request goes upstream.
     pub strip_authorization: bool,
+    /// Whether dynamic metadata carries the whole verified payload (`claims`).
+    pub metadata_claims: bool,
     pub limits: Limits,
 }
 

@@ -24,6 +24,9 @@ pub struct RawConfig {
     /// Remove the `authorization` header before the request goes upstream.
     #[serde(default)]
     pub strip_authorization: bool,
+    /// Put the whole verified payload in Envoy's dynamic metadata (`claims`); off by
+    /// default because it roughly doubles the response Envoy has to process.
+    pub metadata_claims: Option<bool>,
     #[serde(default)]
     pub limits: RawLimits,
 }

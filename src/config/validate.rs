@@ -168,6 +168,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
             identity_headers,
             payload_header,
             strip_authorization: raw.strip_authorization,
+            metadata_claims: raw.metadata_claims.unwrap_or(false),
             limits,
         })
     } else {
