@@ -5,8 +5,10 @@
 //! Scenarios (each `--seconds` long, after a warm-up, in rounds that alternate them):
 //! - gRPC, straight to the authorizer (a tonic client at fixed concurrency):
 //!   `grpc-zero` (a server that allows everything: the floor of the hop),
-//!   `grpc-portcullis` (one repeated token), `grpc-portcullis-distinct` (token cache off,
-//!   so every Check verifies a signature: the cost of never-seen tokens);
+//!   `grpc-zero-distinct` (the same with 1,000 distinct tokens, whose headers HTTP/2
+//!   cannot compress away), `grpc-portcullis` (one repeated token),
+//!   `grpc-portcullis-distinct` (the distinct tokens with the token cache off, so every
+//!   Check verifies a signature: the cost of never-seen tokens);
 //! - HTTP through Envoy (`--concurrency 1`): `envoy-noauth`, `envoy-jwt-authn` (Envoy's
 //!   jwt_authn + RBAC requiring the same scope), `envoy-extauthz-zero`,
 //!   `envoy-extauthz-portcullis`, `envoy-extauthz-portcullis-distinct`.
@@ -511,6 +513,7 @@ async fn main() -> Result<(), Error> {
 
     let scenarios: Vec<&str> = vec![
         "grpc-zero",
+        "grpc-zero-distinct",
         "grpc-portcullis",
         "grpc-portcullis-distinct",
         "envoy-noauth",
@@ -532,6 +535,7 @@ async fn main() -> Result<(), Error> {
             }
             let outcome = match *name {
                 "grpc-zero" => env.grpc(Authz::Zero, false).await?,
+                "grpc-zero-distinct" => env.grpc(Authz::Zero, true).await?,
                 "grpc-portcullis" => env.grpc(Authz::Portcullis { cache: true }, false).await?,
                 "grpc-portcullis-distinct" => {
                     env.grpc(Authz::Portcullis { cache: false }, true).await?
