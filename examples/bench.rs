@@ -11,7 +11,8 @@
 //!   Check verifies a signature: the cost of never-seen tokens);
 //! - HTTP through Envoy (`--concurrency 1`): `envoy-noauth`, `envoy-jwt-authn` (Envoy's
 //!   jwt_authn + RBAC requiring the same scope), `envoy-extauthz-zero`,
-//!   `envoy-extauthz-portcullis`, `envoy-extauthz-portcullis-distinct`.
+//!   `envoy-extauthz-portcullis`, `envoy-extauthz-portcullis-uds` (the hop over a Unix
+//!   socket, `envoy/sidecar-uds.yaml`), `envoy-extauthz-portcullis-distinct`.
 //!
 //! For each: requests/s, client-side p50/p99/p99.9 latency, errors, and CPU µs per request
 //! of Envoy and of the authorizer (from /proc/<pid>/stat). Printed as a table and written
@@ -217,10 +218,21 @@ struct Env {
 enum Authz {
     None,
     Zero,
-    Portcullis { cache: bool },
+    /// With `socket`, Envoy reaches it over a Unix domain socket.
+    Portcullis {
+        cache: bool,
+        socket: bool,
+    },
 }
 
 impl Env {
+    fn socket_path(&self, port: u16) -> String {
+        self.dir
+            .join(format!("grpc-{port}.sock"))
+            .display()
+            .to_string()
+    }
+
     fn start_authz(&self, authz: Authz) -> Result<Option<(Server, u16)>, Error> {
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
@@ -229,7 +241,7 @@ impl Env {
             Authz::Zero => {
                 Server::start(&format!("{}/examples/zero_authz", self.args.bin), &[&addr])?
             }
-            Authz::Portcullis { cache } => {
+            Authz::Portcullis { cache, socket } => {
                 let config = self.dir.join(format!("portcullis-{port}.yaml"));
                 let limits = if cache {
                     ""
@@ -244,10 +256,12 @@ impl Env {
                 std::fs::write(&config, yaml)?;
                 let admin = format!("127.0.0.1:{}", free_port()?);
                 let config = config.display().to_string();
-                Server::start(
-                    &format!("{}/portcullis", self.args.bin),
-                    &["serve", "--config", &config, "--admin-listen", &admin],
-                )?
+                let socket_path = self.socket_path(port);
+                let mut args = vec!["serve", "--config", &config, "--admin-listen", &admin];
+                if socket {
+                    args.extend(["--grpc-socket", &socket_path]);
+                }
+                Server::start(&format!("{}/portcullis", self.args.bin), &args)?
             }
         };
         Ok(Some((server, port)))
@@ -310,14 +324,27 @@ impl Env {
                 jwt_authn.then(|| (self.issuer.issuer(), self.jwks.as_str())),
             )
         } else {
-            let shipped = std::fs::read_to_string("envoy/front-proxy.yaml")?;
+            let (file, paths) = match authz {
+                Authz::Portcullis { socket: true, .. } => (
+                    "envoy/sidecar-uds.yaml",
+                    vec![(
+                        demo::ENVOY_GRPC_SOCKET.to_owned(),
+                        self.socket_path(authz_port),
+                    )],
+                ),
+                _ => ("envoy/front-proxy.yaml", Vec::new()),
+            };
+            let paths: Vec<(&str, &str)> = paths
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            let shipped = std::fs::read_to_string(file)?;
             demo::envoy_config(
                 &shipped,
                 [listen, authz_port, self.upstream_port, admin],
-                None,
+                &paths,
             )
-            .ok_or("envoy/front-proxy.yaml ports")?
-            .replace("access_log:", "access_log_disabled_for_bench:")
+            .ok_or("envoy config ports")?
         };
         let yaml = strip_access_log(&yaml);
         let config = self.dir.join(format!("envoy-{listen}.yaml"));
@@ -520,6 +547,7 @@ async fn main() -> Result<(), Error> {
         "envoy-jwt-authn",
         "envoy-extauthz-zero",
         "envoy-extauthz-portcullis",
+        "envoy-extauthz-portcullis-uds",
         "envoy-extauthz-portcullis-distinct",
     ];
     let mut results: BTreeMap<String, Vec<Outcome>> = BTreeMap::new();
@@ -533,24 +561,29 @@ async fn main() -> Result<(), Error> {
             {
                 continue;
             }
+            let cached = Authz::Portcullis {
+                cache: true,
+                socket: false,
+            };
+            let uncached = Authz::Portcullis {
+                cache: false,
+                socket: false,
+            };
+            let over_socket = Authz::Portcullis {
+                cache: true,
+                socket: true,
+            };
             let outcome = match *name {
                 "grpc-zero" => env.grpc(Authz::Zero, false).await?,
                 "grpc-zero-distinct" => env.grpc(Authz::Zero, true).await?,
-                "grpc-portcullis" => env.grpc(Authz::Portcullis { cache: true }, false).await?,
-                "grpc-portcullis-distinct" => {
-                    env.grpc(Authz::Portcullis { cache: false }, true).await?
-                }
+                "grpc-portcullis" => env.grpc(cached, false).await?,
+                "grpc-portcullis-distinct" => env.grpc(uncached, true).await?,
                 "envoy-noauth" => env.envoy(Authz::None, false, false).await?,
                 "envoy-jwt-authn" => env.envoy(Authz::None, true, false).await?,
                 "envoy-extauthz-zero" => env.envoy(Authz::Zero, false, false).await?,
-                "envoy-extauthz-portcullis" => {
-                    env.envoy(Authz::Portcullis { cache: true }, false, false)
-                        .await?
-                }
-                _ => {
-                    env.envoy(Authz::Portcullis { cache: false }, false, true)
-                        .await?
-                }
+                "envoy-extauthz-portcullis" => env.envoy(cached, false, false).await?,
+                "envoy-extauthz-portcullis-uds" => env.envoy(over_socket, false, false).await?,
+                _ => env.envoy(uncached, false, true).await?,
             };
             eprintln!(
                 "round {round} {name}: {:.0} rps, {} errors",

@@ -157,7 +157,7 @@ async fn run() -> Result<bool, String> {
     let listen = free_port().map_err(|e| error(&e))?;
     let envoy_admin = free_port().map_err(|e| error(&e))?;
     let shipped = std::fs::read_to_string("envoy/front-proxy.yaml").map_err(|e| error(&e))?;
-    let envoy_yaml = demo::envoy_config(&shipped, [listen, grpc, upstream_port, envoy_admin], None)
+    let envoy_yaml = demo::envoy_config(&shipped, [listen, grpc, upstream_port, envoy_admin], &[])
         .ok_or("envoy/front-proxy.yaml: unexpected ports")?;
     let envoy_config = dir.join("envoy.yaml");
     std::fs::write(&envoy_config, envoy_yaml).map_err(|e| error(&e))?;

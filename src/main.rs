@@ -53,6 +53,9 @@ enum Command {
         /// (default 0.0.0.0:9090).
         #[arg(long, env = "PORTCULLIS_ADMIN_LISTEN")]
         admin_listen: Option<SocketAddr>,
+        /// Also serve gRPC on this Unix domain socket; overrides `server.grpc_socket`.
+        #[arg(long, env = "PORTCULLIS_GRPC_SOCKET")]
+        grpc_socket: Option<PathBuf>,
         /// PEM server certificate (chain) for TLS on the gRPC port; overrides `server.tls`.
         #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -139,6 +142,7 @@ fn main() -> ExitCode {
                 config,
                 grpc_listen,
                 admin_listen,
+                grpc_socket,
                 tls_cert,
                 tls_key,
                 tls_client_ca,
@@ -149,7 +153,13 @@ fn main() -> ExitCode {
                     key_file,
                     client_ca_file: tls_client_ca,
                 });
-                serve(config, grpc_listen, admin_listen, tls, reload_interval)
+                let listen = Listen {
+                    grpc: grpc_listen,
+                    admin: admin_listen,
+                    socket: grpc_socket,
+                    tls,
+                };
+                serve(config, listen, reload_interval)
                     .await
                     .map(|()| ExitCode::SUCCESS)
             }
@@ -193,18 +203,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where `serve` listens, from flags or environment; each overrides the config file.
+struct Listen {
+    grpc: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+    socket: Option<PathBuf>,
+    tls: Option<TlsFiles>,
+}
+
 async fn serve(
     config_path: PathBuf,
-    grpc_listen: Option<SocketAddr>,
-    admin_listen: Option<SocketAddr>,
-    tls: Option<TlsFiles>,
+    listen: Listen,
     reload_interval: Duration,
 ) -> anyhow::Result<()> {
     let mut config = Config::load(&config_path)?;
     let in_file = (config.grpc_listen, config.admin_listen);
-    config.grpc_listen = grpc_listen.unwrap_or(config.grpc_listen);
-    config.admin_listen = admin_listen.unwrap_or(config.admin_listen);
-    config.tls = tls.or(config.tls);
+    config.grpc_listen = listen.grpc.unwrap_or(config.grpc_listen);
+    config.admin_listen = listen.admin.unwrap_or(config.admin_listen);
+    config.grpc_socket = listen.socket.or(config.grpc_socket);
+    config.tls = listen.tls.or(config.tls);
     run(config, Some((config_path, reload_interval, in_file))).await
 }
 
@@ -294,6 +311,14 @@ async fn run(
         admin_listener,
         wait(stopped.clone()),
     ));
+    let socket = match &config.grpc_socket {
+        None => None,
+        Some(path) => {
+            let incoming = unix_incoming(path)?;
+            let serving = server::serve_incoming(state.clone(), incoming, wait(stopped.clone()));
+            Some(tokio::spawn(serving))
+        }
+    };
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
@@ -310,6 +335,9 @@ async fn run(
         }
     }
     admin.await.context("admin server task")??;
+    if let Some(socket) = socket {
+        socket.await.context("Unix socket server task")??;
+    }
     if let Some(watcher) = watcher {
         watcher.abort();
     }
@@ -402,6 +430,20 @@ async fn run_demo(
     println!("Tokens are valid for one hour. Press Ctrl-C to stop.");
 
     run(config, None).await
+}
+
+/// Listens on the Unix socket `path`, replacing a stale socket file left by a previous run.
+fn unix_incoming(
+    path: &std::path::Path,
+) -> anyhow::Result<tokio_stream::wrappers::UnixListenerStream> {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    tracing::info!(socket = %path.display(), "Also serving gRPC on a Unix socket");
+    Ok(tokio_stream::wrappers::UnixListenerStream::new(listener))
 }
 
 async fn shutdown_signal() {

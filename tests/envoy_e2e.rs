@@ -63,8 +63,12 @@ fn envoy_config(file: &str, ports: [u16; 4], certs: Option<&std::path::Path>) ->
     let path = format!("{}/envoy/{file}", env!("CARGO_MANIFEST_DIR"));
     let yaml = std::fs::read_to_string(path).unwrap();
     let certs = certs.map(|dir| dir.display().to_string());
-    portcullis::demo::envoy_config(&yaml, ports, certs.as_deref())
-        .unwrap_or_else(|| panic!("each port must appear once in {file}"))
+    let paths: Vec<(&str, &str)> = certs
+        .iter()
+        .map(|dir| (portcullis::demo::ENVOY_CERTS_DIR, dir.as_str()))
+        .collect();
+    portcullis::demo::envoy_config(&yaml, ports, &paths)
+        .unwrap_or_else(|| panic!("each port must appear at most once in {file}"))
 }
 
 /// Starts Envoy on `envoy/<file>` with free ports.
@@ -538,5 +542,110 @@ async fn envoy_reaches_portcullis_over_mtls_and_rotated_certificates_are_picked_
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
+    upstream_task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_reaches_a_sidecar_portcullis_over_a_unix_socket() {
+    let Some(envoy_bin) = external_tool("envoy") else {
+        return;
+    };
+    let key = SigningKey::rsa("key-1", Algorithm::RS256).unwrap();
+    let issuer = portcullis::demo::DemoIssuer::start(0, &[&key])
+        .await
+        .unwrap();
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("uds-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("grpc.sock");
+    let (grpc, admin) = (free_port(), free_port());
+    let config = dir.join("portcullis.yaml");
+    std::fs::write(
+        &config,
+        portcullis::demo::demo_config_yaml(&issuer, format!("127.0.0.1:{grpc}").parse().unwrap()),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "serve",
+            "--admin-listen",
+            &format!("127.0.0.1:{admin}"),
+            "--grpc-socket",
+        ])
+        .arg(&socket)
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _portcullis = ChildGuard(child);
+    common::wait_until_ok(&format!("http://127.0.0.1:{admin}/readyz")).await;
+
+    let upstream = Upstream::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_port = listener.local_addr().unwrap().port();
+    let app = Router::new().fallback(echo).with_state(upstream.clone());
+    let upstream_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let listen = free_port();
+    let envoy_admin = free_port();
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/envoy/sidecar-uds.yaml"
+    ))
+    .unwrap();
+    let socket_text = socket.display().to_string();
+    let yaml = portcullis::demo::envoy_config(
+        &shipped,
+        [listen, 9001, upstream_port, envoy_admin],
+        &[(portcullis::demo::ENVOY_GRPC_SOCKET, &socket_text)],
+    )
+    .unwrap();
+    assert!(
+        !yaml.contains("port_value: 9001 "),
+        "the portcullis hop is the socket"
+    );
+    let envoy_config = dir.join("envoy.yaml");
+    std::fs::write(&envoy_config, yaml).unwrap();
+    let child = Command::new(&envoy_bin)
+        .args([
+            "--disable-hot-restart",
+            "--concurrency",
+            "1",
+            "--log-level",
+            "warn",
+            "-c",
+        ])
+        .arg(&envoy_config)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _envoy = ChildGuard(child);
+    let base = format!("http://127.0.0.1:{listen}");
+    common::wait_until_ok(&format!("{base}/envoy-health")).await;
+
+    let token = key
+        .sign(&portcullis::demo::access_token_claims(
+            issuer.issuer(),
+            READ,
+            600,
+        ))
+        .unwrap();
+    let reply = get(
+        &base,
+        "/api/orders/1",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        upstream.header("x-auth-subject"),
+        Some(vec!["demo-subject-AAbbCC".to_owned()])
+    );
+    let reply = get(&base, "/api/orders/1", &[]).await;
+    assert_eq!(
+        (reply.status, reply.reason.as_deref()),
+        (StatusCode::UNAUTHORIZED, Some("missing_token"))
+    );
     upstream_task.abort();
 }

@@ -73,6 +73,9 @@ pub const DEFAULT_IDENTITY_HEADERS: &[(&str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct Config {
     pub grpc_listen: SocketAddr,
+    /// Also serve gRPC (plaintext) on this Unix domain socket: the cheaper hop for a
+    /// sidecar sharing the pod with Envoy.
+    pub grpc_socket: Option<PathBuf>,
     pub admin_listen: SocketAddr,
     /// TLS (and mTLS) on the gRPC listener; plaintext when `None`.
     pub tls: Option<TlsFiles>,

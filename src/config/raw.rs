@@ -45,6 +45,7 @@ pub struct RawLimits {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub grpc_listen: Option<String>,
+    pub grpc_socket: Option<String>,
     pub admin_listen: Option<String>,
     pub realm: Option<String>,
     pub tls: Option<RawTls>,

@@ -77,6 +77,10 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         .tls
         .as_ref()
         .and_then(|t| tls_files(t, &mut problems));
+    let grpc_socket = raw.server.grpc_socket.as_ref().map(PathBuf::from);
+    if grpc_socket.as_ref().is_some_and(|p| !p.is_absolute()) {
+        problems.add("server.grpc_socket", "must be an absolute path");
+    }
     let realm = raw.server.realm.unwrap_or_else(|| DEFAULT_REALM.to_owned());
     if realm.is_empty()
         || !realm
@@ -159,6 +163,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     if problems.0.is_empty() {
         Ok(Config {
             grpc_listen,
+            grpc_socket,
             admin_listen,
             tls,
             realm,

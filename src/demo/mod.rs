@@ -108,20 +108,25 @@ pub fn tamper(token: &str, issuer: &str) -> String {
 /// The ports `envoy/*.yaml` are written with: listener, portcullis, upstream API, admin.
 pub const ENVOY_CONFIG_PORTS: [u16; 4] = [10000, 9001, 8080, 9901];
 
+/// Paths the shipped Envoy configurations use, which tests and tools replace.
+pub const ENVOY_CERTS_DIR: &str = "/etc/envoy/certs";
+pub const ENVOY_GRPC_SOCKET: &str = "/run/portcullis/grpc.sock";
+
 /// An `envoy/*.yaml` file with its ports replaced by `ports` (same order as
-/// [`ENVOY_CONFIG_PORTS`]) and `/etc/envoy/certs` by `certs`, for running the shipped
-/// configuration on loopback. `None` when a port does not appear exactly once.
-pub fn envoy_config(yaml: &str, ports: [u16; 4], certs: Option<&str>) -> Option<String> {
+/// [`ENVOY_CONFIG_PORTS`]; a file may lack some, e.g. the Unix-socket one has no
+/// portcullis port) and the given paths replaced, for running the shipped configuration
+/// on loopback. `None` when a port appears more than once.
+pub fn envoy_config(yaml: &str, ports: [u16; 4], paths: &[(&str, &str)]) -> Option<String> {
     let mut out = yaml.to_owned();
     for (from, to) in ENVOY_CONFIG_PORTS.iter().zip(ports) {
         let needle = format!("port_value: {from} ");
-        if out.matches(&needle).count() != 1 {
+        if out.matches(&needle).count() > 1 {
             return None;
         }
         out = out.replace(&needle, &format!("port_value: {to} "));
     }
-    if let Some(dir) = certs {
-        out = out.replace("/etc/envoy/certs", dir);
+    for (from, to) in paths {
+        out = out.replace(from, to);
     }
     Some(out)
 }
