@@ -5,11 +5,13 @@
 //! a malformed request, is a `CheckResponse`: a gRPC error would let Envoy apply
 //! `failure_mode_allow`.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
+use futures_util::FutureExt;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpListener,
+    sync::Semaphore,
 };
 use tokio_stream::Stream;
 use tonic::{
@@ -17,11 +19,7 @@ use tonic::{
     transport::server::{Connected, TcpIncoming},
 };
 use tonic_health::ServingStatus;
-
-use std::{panic::AssertUnwindSafe, sync::Arc};
-
-use futures_util::FutureExt;
-use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::{
     config::Access,
@@ -40,7 +38,6 @@ use crate::{
     state::{AppState, Engine},
     telemetry,
 };
-use tracing::Instrument;
 
 /// Fully qualified name of the ext_authz service, as health checks name it.
 pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
