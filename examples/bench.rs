@@ -12,7 +12,9 @@
 //! - HTTP through Envoy (`--concurrency 1`): `envoy-noauth`, `envoy-jwt-authn` (Envoy's
 //!   jwt_authn + RBAC requiring the same scope), `envoy-extauthz-zero`,
 //!   `envoy-extauthz-portcullis`, `envoy-extauthz-portcullis-uds` (the hop over a Unix
-//!   socket, `envoy/sidecar-uds.yaml`), `envoy-extauthz-portcullis-distinct`.
+//!   socket, `envoy/sidecar-uds.yaml`), `envoy-extauthz-portcullis-distinct`, and at a
+//!   fixed 2,000 requests/s (open loop, latency from each request's scheduled start):
+//!   `envoy-extauthz-zero@2000rps`, `envoy-extauthz-portcullis@2000rps`.
 //!
 //! For each: requests/s, client-side p50/p99/p99.9 latency, errors, and CPU µs per request
 //! of Envoy and of the authorizer (from /proc/<pid>/stat). Printed as a table and written
@@ -194,6 +196,40 @@ where
     (ok, errors, total, started.elapsed().as_secs_f64())
 }
 
+/// Open loop: starts `rate` calls a second on schedule, whatever the answers' latency,
+/// and measures each from its scheduled start (no coordinated omission).
+async fn drive_at_rate<F, Fut>(rate: u64, seconds: u64, one: F) -> (u64, u64, Histogram<u64>, f64)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..rate * seconds {
+        let scheduled = started + interval * u32::try_from(n).unwrap_or(u32::MAX);
+        tokio::time::sleep_until(scheduled).await;
+        let call = one(n);
+        tasks.push(tokio::spawn(async move {
+            let ok = call.await;
+            (ok, scheduled.elapsed().as_micros() as u64)
+        }));
+    }
+    let mut histogram = Histogram::<u64>::new(3).expect("valid");
+    let (mut ok, mut errors) = (0, 0);
+    for task in tasks {
+        if let Ok((good, latency)) = task.await {
+            if good {
+                ok += 1;
+            } else {
+                errors += 1;
+            }
+            let _ = histogram.record(latency);
+        }
+    }
+    (ok, errors, histogram, started.elapsed().as_secs_f64())
+}
+
 fn check_request(token: &str) -> CheckRequest {
     let bearer = format!("Bearer {token}");
     demo::check_request(
@@ -206,6 +242,8 @@ fn check_request(token: &str) -> CheckRequest {
 
 struct Env {
     args: Args,
+    /// Set for the fixed-rate scenarios.
+    rate: Option<u64>,
     issuer: DemoIssuer,
     tokens: Arc<Vec<String>>,
     jwks: String,
@@ -381,8 +419,10 @@ impl Env {
         let _ = drive(self.args.concurrency, 1, call.clone()).await; // warm-up
         let envoy_cpu = envoy.cpu_us();
         let authz_cpu = authz_server.as_ref().map(|(s, _)| s.cpu_us());
-        let (ok, errors, histogram, elapsed) =
-            drive(self.args.concurrency, self.args.seconds, call).await;
+        let (ok, errors, histogram, elapsed) = match self.rate {
+            None => drive(self.args.concurrency, self.args.seconds, call).await,
+            Some(rate) => drive_at_rate(rate, self.args.seconds, call).await,
+        };
         let envoy_cpu = envoy.cpu_us() - envoy_cpu;
         let authz_cpu = authz_cpu
             .zip(authz_server.as_ref())
@@ -529,7 +569,8 @@ async fn main() -> Result<(), Error> {
     });
     let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let env = Env {
+    let mut env = Env {
+        rate: None,
         args,
         issuer,
         tokens: Arc::new(tokens),
@@ -549,6 +590,8 @@ async fn main() -> Result<(), Error> {
         "envoy-extauthz-portcullis",
         "envoy-extauthz-portcullis-uds",
         "envoy-extauthz-portcullis-distinct",
+        "envoy-extauthz-zero@2000rps",
+        "envoy-extauthz-portcullis@2000rps",
     ];
     let mut results: BTreeMap<String, Vec<Outcome>> = BTreeMap::new();
     for round in 0..env.args.rounds {
@@ -573,6 +616,7 @@ async fn main() -> Result<(), Error> {
                 cache: true,
                 socket: true,
             };
+            env.rate = name.ends_with("@2000rps").then_some(2000);
             let outcome = match *name {
                 "grpc-zero" => env.grpc(Authz::Zero, false).await?,
                 "grpc-zero-distinct" => env.grpc(Authz::Zero, true).await?,
@@ -581,7 +625,10 @@ async fn main() -> Result<(), Error> {
                 "envoy-noauth" => env.envoy(Authz::None, false, false).await?,
                 "envoy-jwt-authn" => env.envoy(Authz::None, true, false).await?,
                 "envoy-extauthz-zero" => env.envoy(Authz::Zero, false, false).await?,
-                "envoy-extauthz-portcullis" => env.envoy(cached, false, false).await?,
+                "envoy-extauthz-portcullis" | "envoy-extauthz-portcullis@2000rps" => {
+                    env.envoy(cached, false, false).await?
+                }
+                "envoy-extauthz-zero@2000rps" => env.envoy(Authz::Zero, false, false).await?,
                 "envoy-extauthz-portcullis-uds" => env.envoy(over_socket, false, false).await?,
                 _ => env.envoy(uncached, false, true).await?,
             };
