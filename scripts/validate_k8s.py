@@ -223,6 +223,30 @@ def check_semantics(name, docs, problems):
                     problems.append(f"{name}: unexpected egress pod selector {selector}")
 
 
+# The metric names portcullis exports (src/metrics.rs), with Prometheus's suffixes.
+METRICS = {
+    "portcullis_check_duration_seconds_count", "portcullis_check_duration_seconds_bucket",
+    "portcullis_jwks_fetches_total", "portcullis_jwks_keys", "portcullis_jwks_age_seconds",
+    "portcullis_config_reloads_total", "portcullis_audit_would_deny_total",
+    "portcullis_token_cache_entries", "portcullis_token_cache_lookups_total",
+}
+
+
+def check_dashboard(problems):
+    """The Grafana dashboard is JSON and queries only metrics portcullis exports."""
+    import json
+    import re
+
+    path = pathlib.Path("k8s/grafana/portcullis-dashboard.json")
+    dashboard = json.loads(path.read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for name in re.findall(r"portcullis_[a-z_]+", target["expr"]):
+                if name not in METRICS:
+                    problems.append(f"{path}: panel {panel['title']!r} queries unknown metric {name}")
+    print(f"{path}: {len(dashboard['panels'])} panels checked")
+
+
 def main():
     binary = sys.argv[1]
     problems = []
@@ -264,6 +288,7 @@ def main():
     policy = yaml.safe_load(pathlib.Path("k8s/overlays/istio/authorizationpolicy.yaml").read_text())
     if policy["spec"]["provider"]["name"] not in providers:
         problems.append("the AuthorizationPolicy names a provider the mesh config does not define")
+    check_dashboard(problems)
     for problem in problems:
         print(f"PROBLEM {problem}")
     if not kustomizations:
