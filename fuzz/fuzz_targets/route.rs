@@ -18,10 +18,15 @@ routes:
 
 fuzz_target!(|input: (&str, &str, &str)| {
     static POLICY_CELL: OnceLock<Policy> = OnceLock::new();
-    let policy = POLICY_CELL.get_or_init(|| Policy::new(&Config::from_yaml(POLICY, "fuzz").unwrap()));
+    let policy =
+        POLICY_CELL.get_or_init(|| Policy::new(&Config::from_yaml(POLICY, "fuzz").unwrap()));
     let (method, host, path) = input;
     if let Ok(normal) = normalize_path(path) {
-        assert_eq!(normalize_path(&normal).unwrap(), normal, "normalisation is idempotent");
+        assert_eq!(
+            normalize_path(&normal).unwrap(),
+            normal,
+            "normalisation is idempotent"
+        );
         let direct = policy.route(method, host, path).map(|r| r.name.clone());
         let via_normal = policy.route(method, host, &normal).map(|r| r.name.clone());
         assert_eq!(direct, via_normal);
