@@ -22,7 +22,7 @@
 
 use std::{
     collections::BTreeMap,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -82,11 +82,15 @@ fn args() -> Result<Args, Error> {
     Ok(args)
 }
 
-/// A child process pinned to CPU 0, killed when dropped.
-struct Server(Child);
+mod support;
+
+use support::{Guard, free_port, wait_tcp};
+
+/// A server under test: a child process pinned to CPU 0, killed when dropped.
+struct Server;
 
 impl Server {
-    fn start(program: &str, args: &[&str]) -> Result<Server, Error> {
+    fn start(program: &str, args: &[&str]) -> Result<Guard, Error> {
         let child = Command::new("taskset")
             .args(["-c", "0", program])
             .args(args)
@@ -94,50 +98,8 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        Ok(Server(child))
+        Ok(Guard(child))
     }
-
-    /// user + system CPU time so far, in microseconds.
-    fn cpu_us(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, rest)| rest)
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
-            .sum();
-        ticks * 1_000_000 / 100 // USER_HZ is 100 on Linux
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16, Error> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-async fn wait_tcp(port: u16) -> Result<(), Error> {
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(format!("port {port} never opened").into())
 }
 
 #[derive(Default, Clone, serde::Serialize)]
@@ -271,7 +233,7 @@ impl Env {
             .to_string()
     }
 
-    fn start_authz(&self, authz: Authz) -> Result<Option<(Server, u16)>, Error> {
+    fn start_authz(&self, authz: Authz) -> Result<Option<(Guard, u16)>, Error> {
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
         let server = match authz {

@@ -9,7 +9,7 @@
 //! (401, or 431 when Envoy refuses the header first), and no token (401).
 
 use std::{
-    process::{Child, Command, ExitCode, Stdio},
+    process::{Command, ExitCode, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -51,47 +51,9 @@ fn args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Kills the child process when dropped.
-struct Guard(Child);
+mod support;
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-async fn wait_ok(url: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(format!("{url} never answered 200"))
-}
+use support::{Guard, free_port, wait_ok};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -212,7 +174,7 @@ async fn run() -> Result<bool, String> {
             .send()
             .await;
     }
-    let rss_start = rss_kib(portcullis.0.id());
+    let rss_start = portcullis.rss_kib();
     let fetches_start = issuer.jwks_fetches();
     let hits_start = upstream_hits.load(Ordering::Relaxed);
     let stop = Arc::new(AtomicBool::new(false));
@@ -259,7 +221,7 @@ async fn run() -> Result<bool, String> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_end = rss_kib(portcullis.0.id());
+    let rss_end = portcullis.rss_kib();
     let fetches = issuer.jwks_fetches() - fetches_start;
     let upstream = upstream_hits.load(Ordering::Relaxed) - hits_start;
     total.latencies_us.sort_unstable();
