@@ -59,6 +59,38 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
     })
 }
 
+/// The CheckRequest Envoy would send for `method host path` with these (lower-case)
+/// headers: how the HTTP check mode and the tools enter the same pipeline.
+pub fn check_request(
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> CheckRequest {
+    use crate::pb::auth::{
+        AttributeContext,
+        attribute_context::{HttpRequest, Request},
+    };
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                time: None,
+                http: Some(HttpRequest {
+                    method: method.into(),
+                    host: host.into(),
+                    path: path.into(),
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
 /// RFC 6750 §2.1: `Bearer` (any case), one or more spaces, one b64token. `Ok(None)` when
 /// there is no header; `UnsupportedScheme` for another scheme; `MalformedAuthorization`
 /// for anything else, including two headers joined by Envoy with `,`.

@@ -11,6 +11,7 @@
 //! - [`deny`]: the typed deny reason and its status / challenge / label mappings.
 //!
 //! Around them: [`config`] (YAML → validated types), [`state`] (what Checks share),
+//! [`http_check`] (Envoy's HTTP ext_authz mode on the same pipeline),
 //! [`reload`] (watch the config file, swap engines), [`explain`] (`portcullis check`),
 //! [`admin`] (HTTP `/readyz`, `/livez`, `/metrics`), [`metrics`] (Prometheus),
 //! [`telemetry`] (logs, traces), [`tls`] (TLS/mTLS listener), [`demo`] (a self-contained identity provider and policy for
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod deny;
 pub mod explain;
 pub mod extract;
+pub mod http_check;
 pub mod jwt;
 pub mod metrics;
 pub mod path;

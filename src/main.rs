@@ -9,7 +9,7 @@ use portcullis::{
     admin,
     config::{Config, TlsFiles},
     demo::{self, DemoIssuer, Grant, SigningKey},
-    explain, reload, server,
+    explain, http_check, reload, server,
     state::AppState,
     telemetry::{self, LogFormat},
     tls::TlsState,
@@ -56,6 +56,9 @@ enum Command {
         /// Also serve gRPC on this Unix domain socket; overrides `server.grpc_socket`.
         #[arg(long, env = "PORTCULLIS_GRPC_SOCKET")]
         grpc_socket: Option<PathBuf>,
+        /// Also serve Envoy's HTTP ext_authz mode here; overrides `server.http_listen`.
+        #[arg(long, env = "PORTCULLIS_HTTP_LISTEN")]
+        http_listen: Option<SocketAddr>,
         /// PEM server certificate (chain) for TLS on the gRPC port; overrides `server.tls`.
         #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
                 grpc_listen,
                 admin_listen,
                 grpc_socket,
+                http_listen,
                 tls_cert,
                 tls_key,
                 tls_client_ca,
@@ -157,6 +161,7 @@ fn main() -> ExitCode {
                     grpc: grpc_listen,
                     admin: admin_listen,
                     socket: grpc_socket,
+                    http: http_listen,
                     tls,
                 };
                 serve(config, listen, reload_interval)
@@ -208,6 +213,7 @@ struct Listen {
     grpc: Option<SocketAddr>,
     admin: Option<SocketAddr>,
     socket: Option<PathBuf>,
+    http: Option<SocketAddr>,
     tls: Option<TlsFiles>,
 }
 
@@ -221,6 +227,7 @@ async fn serve(
     config.grpc_listen = listen.grpc.unwrap_or(config.grpc_listen);
     config.admin_listen = listen.admin.unwrap_or(config.admin_listen);
     config.grpc_socket = listen.socket.or(config.grpc_socket);
+    config.http_listen = listen.http.or(config.http_listen);
     config.tls = listen.tls.or(config.tls);
     run(config, Some((config_path, reload_interval, in_file))).await
 }
@@ -311,6 +318,20 @@ async fn run(
         admin_listener,
         wait(stopped.clone()),
     ));
+    let http = match config.http_listen {
+        None => None,
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!(http_listen = %addr, "Also serving Envoy's HTTP check mode");
+            Some(tokio::spawn(http_check::serve(
+                state.clone(),
+                listener,
+                wait(stopped.clone()),
+            )))
+        }
+    };
     let socket = match &config.grpc_socket {
         None => None,
         Some(path) => {
@@ -337,6 +358,9 @@ async fn run(
     admin.await.context("admin server task")??;
     if let Some(socket) = socket {
         socket.await.context("Unix socket server task")??;
+    }
+    if let Some(http) = http {
+        http.await.context("HTTP check server task")??;
     }
     if let Some(watcher) = watcher {
         watcher.abort();

@@ -649,3 +649,126 @@ async fn envoy_reaches_a_sidecar_portcullis_over_a_unix_socket() {
     );
     upstream_task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_http_check_mode_makes_the_same_decisions() {
+    let Some(envoy_bin) = external_tool("envoy") else {
+        return;
+    };
+    let key = SigningKey::rsa("key-1", Algorithm::RS256).unwrap();
+    let issuer = portcullis::demo::DemoIssuer::start(0, &[&key])
+        .await
+        .unwrap();
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("http-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (grpc, http, admin) = (free_port(), free_port(), free_port());
+    let config = dir.join("portcullis.yaml");
+    std::fs::write(
+        &config,
+        portcullis::demo::demo_config_yaml(&issuer, format!("127.0.0.1:{grpc}").parse().unwrap()),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args(["--http-listen", &format!("127.0.0.1:{http}"), "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _portcullis = ChildGuard(child);
+    common::wait_until_ok(&format!("http://127.0.0.1:{admin}/readyz")).await;
+
+    let upstream = Upstream::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_port = listener.local_addr().unwrap().port();
+    let app = Router::new().fallback(echo).with_state(upstream.clone());
+    let upstream_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (listen, envoy_admin) = (free_port(), free_port());
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/envoy/front-proxy-http.yaml"
+    ))
+    .unwrap();
+    let http_port = format!("port_value: {http} ");
+    let yaml = portcullis::demo::envoy_config(
+        &shipped,
+        [listen, grpc, upstream_port, envoy_admin],
+        &[("port_value: 9002 ", &http_port)],
+    )
+    .unwrap();
+    let envoy_config = dir.join("envoy.yaml");
+    std::fs::write(&envoy_config, yaml).unwrap();
+    let child = Command::new(&envoy_bin)
+        .args([
+            "--disable-hot-restart",
+            "--concurrency",
+            "1",
+            "--log-level",
+            "warn",
+            "-c",
+        ])
+        .arg(&envoy_config)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _envoy = ChildGuard(child);
+    let base = format!("http://127.0.0.1:{listen}");
+    common::wait_until_ok(&format!("{base}/envoy-health")).await;
+
+    let token = key
+        .sign(&portcullis::demo::access_token_claims(
+            issuer.issuer(),
+            READ,
+            600,
+        ))
+        .unwrap();
+    let reply = get(
+        &base,
+        "/api/orders/1",
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("x-auth-subject", "admin"),
+            ("x-auth-roles", "Orders.ReadWrite.All"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        upstream.header("x-auth-subject"),
+        Some(vec!["demo-subject-AAbbCC".to_owned()])
+    );
+    assert_eq!(
+        upstream.header("x-auth-roles"),
+        None,
+        "spoofed header removed"
+    );
+    let reply = get(&base, "/api/orders/1", &[]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.challenge.as_deref(),
+        Some("Bearer realm=\"portcullis-demo\"")
+    );
+    assert_eq!(
+        reply.content_type.as_deref(),
+        Some("application/problem+json")
+    );
+    assert_eq!(reply.reason.as_deref(), Some("missing_token"));
+    let weak = key
+        .sign(&portcullis::demo::access_token_claims(
+            issuer.issuer(),
+            Grant::Scopes("Profile.Read"),
+            600,
+        ))
+        .unwrap();
+    let reply = get(
+        &base,
+        "/api/orders/1",
+        &[("authorization", &format!("Bearer {weak}"))],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.challenge.unwrap().contains("insufficient_scope"));
+    upstream_task.abort();
+}

@@ -76,6 +76,8 @@ pub struct Config {
     /// Also serve gRPC (plaintext) on this Unix domain socket: the cheaper hop for a
     /// sidecar sharing the pod with Envoy.
     pub grpc_socket: Option<PathBuf>,
+    /// Also serve Envoy's HTTP ext_authz mode (`http_service`) on this address.
+    pub http_listen: Option<SocketAddr>,
     pub admin_listen: SocketAddr,
     /// TLS (and mTLS) on the gRPC listener; plaintext when `None`.
     pub tls: Option<TlsFiles>,

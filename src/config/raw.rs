@@ -46,6 +46,7 @@ pub struct RawLimits {
 pub struct RawServer {
     pub grpc_listen: Option<String>,
     pub grpc_socket: Option<String>,
+    pub http_listen: Option<String>,
     pub admin_listen: Option<String>,
     pub realm: Option<String>,
     pub tls: Option<RawTls>,

@@ -78,6 +78,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         .as_ref()
         .and_then(|t| tls_files(t, &mut problems));
     let grpc_socket = raw.server.grpc_socket.as_ref().map(PathBuf::from);
+    let http_listen = raw
+        .server
+        .http_listen
+        .as_deref()
+        .map(|text| listen_address(&mut problems, "server.http_listen", text));
     if grpc_socket.as_ref().is_some_and(|p| !p.is_absolute()) {
         problems.add("server.grpc_socket", "must be an absolute path");
     }
@@ -164,6 +169,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         Ok(Config {
             grpc_listen,
             grpc_socket,
+            http_listen,
             admin_listen,
             tls,
             realm,

@@ -139,27 +139,5 @@ pub fn check_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> crate::pb::auth::CheckRequest {
-    use crate::pb::auth::{
-        AttributeContext, CheckRequest,
-        attribute_context::{HttpRequest, Request},
-    };
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                time: None,
-                http: Some(HttpRequest {
-                    id: "demo-request".into(),
-                    method: method.into(),
-                    host: host.into(),
-                    path: path.into(),
-                    headers: headers
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                    ..Default::default()
-                }),
-            }),
-            ..Default::default()
-        }),
-    }
+    crate::extract::check_request(method, host, path, headers)
 }
