@@ -12,7 +12,8 @@
 //! - HTTP through Envoy (`--concurrency 1`): `envoy-noauth`, `envoy-jwt-authn` (Envoy's
 //!   jwt_authn + RBAC requiring the same scope), `envoy-extauthz-zero`,
 //!   `envoy-extauthz-portcullis`, `envoy-extauthz-portcullis-uds` (the hop over a Unix
-//!   socket, `envoy/sidecar-uds.yaml`), `envoy-extauthz-portcullis-distinct`, and at a
+//!   socket, `envoy/sidecar-uds.yaml`), `envoy-extauthz-portcullis-http` (Envoy's HTTP
+//!   check mode, `envoy/front-proxy-http.yaml`), `envoy-extauthz-portcullis-distinct`, and at a
 //!   fixed 2,000 requests/s (open loop, latency from each request's scheduled start):
 //!   `envoy-extauthz-zero@2000rps`, `envoy-extauthz-portcullis@2000rps`.
 //!
@@ -218,11 +219,17 @@ struct Env {
 enum Authz {
     None,
     Zero,
-    /// With `socket`, Envoy reaches it over a Unix domain socket.
-    Portcullis {
-        cache: bool,
-        socket: bool,
-    },
+    Portcullis { cache: bool, hop: Hop },
+}
+
+/// How Envoy reaches portcullis.
+#[derive(Clone, Copy, PartialEq)]
+enum Hop {
+    Grpc,
+    /// gRPC over a Unix domain socket (`envoy/sidecar-uds.yaml`).
+    Socket,
+    /// Envoy's HTTP check mode (`envoy/front-proxy-http.yaml`).
+    Http,
 }
 
 impl Env {
@@ -241,7 +248,7 @@ impl Env {
             Authz::Zero => {
                 Server::start(&format!("{}/examples/zero_authz", self.args.bin), &[&addr])?
             }
-            Authz::Portcullis { cache, socket } => {
+            Authz::Portcullis { cache, hop } => {
                 let config = self.dir.join(format!("portcullis-{port}.yaml"));
                 let limits = if cache {
                     ""
@@ -257,9 +264,12 @@ impl Env {
                 let admin = format!("127.0.0.1:{}", free_port()?);
                 let config = config.display().to_string();
                 let socket_path = self.socket_path(port);
+                let http_listen = format!("127.0.0.1:{}", port + 1);
                 let mut args = vec!["serve", "--config", &config, "--admin-listen", &admin];
-                if socket {
-                    args.extend(["--grpc-socket", &socket_path]);
+                match hop {
+                    Hop::Grpc => {}
+                    Hop::Socket => args.extend(["--grpc-socket", &socket_path]),
+                    Hop::Http => args.extend(["--http-listen", &http_listen]),
                 }
                 Server::start(&format!("{}/portcullis", self.args.bin), &args)?
             }
@@ -325,11 +335,20 @@ impl Env {
             )
         } else {
             let (file, paths) = match authz {
-                Authz::Portcullis { socket: true, .. } => (
+                Authz::Portcullis {
+                    hop: Hop::Socket, ..
+                } => (
                     "envoy/sidecar-uds.yaml",
                     vec![(
                         demo::ENVOY_GRPC_SOCKET.to_owned(),
                         self.socket_path(authz_port),
+                    )],
+                ),
+                Authz::Portcullis { hop: Hop::Http, .. } => (
+                    "envoy/front-proxy-http.yaml",
+                    vec![(
+                        "port_value: 9002 ".to_owned(),
+                        format!("port_value: {} ", authz_port + 1),
                     )],
                 ),
                 _ => ("envoy/front-proxy.yaml", Vec::new()),
@@ -551,6 +570,7 @@ async fn main() -> Result<(), Error> {
         "envoy-extauthz-zero",
         "envoy-extauthz-portcullis",
         "envoy-extauthz-portcullis-uds",
+        "envoy-extauthz-portcullis-http",
         "envoy-extauthz-portcullis-distinct",
         "envoy-extauthz-zero@2000rps",
         "envoy-extauthz-portcullis@2000rps",
@@ -568,15 +588,19 @@ async fn main() -> Result<(), Error> {
             }
             let cached = Authz::Portcullis {
                 cache: true,
-                socket: false,
+                hop: Hop::Grpc,
             };
             let uncached = Authz::Portcullis {
                 cache: false,
-                socket: false,
+                hop: Hop::Grpc,
             };
             let over_socket = Authz::Portcullis {
                 cache: true,
-                socket: true,
+                hop: Hop::Socket,
+            };
+            let over_http = Authz::Portcullis {
+                cache: true,
+                hop: Hop::Http,
             };
             env.rate = name.ends_with("@2000rps").then_some(2000);
             let outcome = match *name {
@@ -592,6 +616,7 @@ async fn main() -> Result<(), Error> {
                 }
                 "envoy-extauthz-zero@2000rps" => env.envoy(Authz::Zero, false, false).await?,
                 "envoy-extauthz-portcullis-uds" => env.envoy(over_socket, false, false).await?,
+                "envoy-extauthz-portcullis-http" => env.envoy(over_http, false, false).await?,
                 _ => env.envoy(uncached, false, true).await?,
             };
             eprintln!(
