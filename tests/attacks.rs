@@ -444,6 +444,7 @@ async fn a_flood_past_the_concurrency_cap_is_answered_overloaded_not_queued() {
     .ready()
     .await;
     world.issuer.set_behaviour(Behaviour::Hang);
+    let fetches = world.issuer.jwks_fetches();
     let stranger = SigningKey::rsa("stranger", Algorithm::RS256).unwrap();
     let slow = stranger.sign(&world.claims(READ)).unwrap();
     let busy = {
@@ -459,7 +460,8 @@ async fn a_flood_past_the_concurrency_cap_is_answered_overloaded_not_queued() {
         .unwrap();
         tokio::spawn(async move { client.check(request).await.unwrap().into_inner() })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The slot is taken once the hanging JWKS fetch has started.
+    common::wait_for(|| world.issuer.jwks_fetches() > fetches).await;
     let started = std::time::Instant::now();
     let d = denied(&world.bearer("GET", "/api/orders", &world.token(READ)).await);
     assert_eq!((d.status, d.reason.as_str()), (503, "overloaded"));
