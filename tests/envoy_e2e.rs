@@ -57,31 +57,26 @@ struct Envoy {
     log: std::path::PathBuf,
 }
 
-/// `envoy/<file>` — the file users copy — with free ports and, for the TLS variant, the
-/// test's certificate directory substituted.
-fn envoy_config(file: &str, ports: [u16; 4], certs: Option<&std::path::Path>) -> String {
+/// `envoy/<file>` — the file users copy — with free ports and the given paths (test
+/// certificates, socket, extra ports) substituted.
+fn envoy_config(file: &str, ports: [u16; 4], paths: &[(&str, &str)]) -> String {
     let path = format!("{}/envoy/{file}", env!("CARGO_MANIFEST_DIR"));
     let yaml = std::fs::read_to_string(path).unwrap();
-    let certs = certs.map(|dir| dir.display().to_string());
-    let paths: Vec<(&str, &str)> = certs
-        .iter()
-        .map(|dir| (portcullis::demo::ENVOY_CERTS_DIR, dir.as_str()))
-        .collect();
-    portcullis::demo::envoy_config(&yaml, ports, &paths)
+    portcullis::demo::envoy_config(&yaml, ports, paths)
         .unwrap_or_else(|| panic!("each port must appear at most once in {file}"))
 }
 
-/// Starts Envoy on `envoy/<file>` with free ports.
+/// Starts Envoy on `envoy/<file>` with free ports and `paths` substituted.
 async fn start_envoy(
     envoy: &std::path::Path,
     file: &str,
     authz_port: u16,
     upstream_port: u16,
-    certs: Option<&std::path::Path>,
+    paths: &[(&str, &str)],
 ) -> Envoy {
     let listen = free_port();
     let admin = free_port();
-    let yaml = envoy_config(file, [listen, authz_port, upstream_port, admin], certs);
+    let yaml = envoy_config(file, [listen, authz_port, upstream_port, admin], paths);
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("envoy-{listen}"));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("front-proxy.yaml");
@@ -125,6 +120,56 @@ async fn start_envoy(
     }
 }
 
+/// The upstream API on a free port, recording what reaches it.
+async fn start_upstream() -> (Upstream, u16, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let upstream = Upstream::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new().fallback(echo).with_state(upstream.clone());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    (upstream, port, task)
+}
+
+/// The real portcullis binary serving `config` (YAML) with `args` added, once ready.
+struct Portcullis {
+    _child: ChildGuard,
+    grpc: String,
+}
+
+async fn start_portcullis(
+    dir: &std::path::Path,
+    config: impl FnOnce(std::net::SocketAddr) -> String,
+    args: &[&str],
+) -> Portcullis {
+    let grpc: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let path = dir.join("portcullis.yaml");
+    std::fs::write(&path, config(grpc)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--admin-listen", &admin])
+        .args(args)
+        .arg("--config")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Portcullis {
+        _child: ChildGuard(child),
+        grpc: grpc.to_string(),
+    };
+    common::wait_until_ok(&format!("http://{admin}/readyz")).await;
+    server
+}
+
+/// A fresh directory under the test target directory.
+fn test_dir(name: &str) -> std::path::PathBuf {
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 struct Reply {
     status: StatusCode,
     challenge: Option<String>,
@@ -164,17 +209,13 @@ async fn envoy_lets_through_only_what_the_policy_allows() {
         return;
     };
     let world = World::start().await.ready().await;
-    let upstream = Upstream::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_port = listener.local_addr().unwrap().port();
-    let app = Router::new().fallback(echo).with_state(upstream.clone());
-    let upstream_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (upstream, upstream_port, upstream_task) = start_upstream().await;
     let envoy = start_envoy(
         &envoy_bin,
         "front-proxy.yaml",
         world.addr.port(),
         upstream_port,
-        None,
+        &[],
     )
     .await;
     let base = envoy.base.as_str();
@@ -375,41 +416,20 @@ fn every_envoy_config_in_the_repo_validates() {
 }
 
 /// portcullis serving gRPC over mTLS (the real binary, `server.tls` in its config).
-struct TlsPortcullis {
-    _child: ChildGuard,
-    grpc: String,
-}
-
 async fn start_tls_portcullis(
     pki: &common::Pki,
     issuer: &portcullis::demo::DemoIssuer,
-) -> TlsPortcullis {
-    let grpc = format!("127.0.0.1:{}", free_port());
-    let admin = format!("127.0.0.1:{}", free_port());
-    let config = portcullis::demo::demo_config_yaml(issuer, grpc.parse().unwrap()).replace(
-        "  realm: portcullis-demo\n",
-        &format!(
-            "  realm: portcullis-demo\n  tls:\n    cert_file: {}\n    key_file: {}\n    client_ca_file: {}\n",
-            pki.path("server.crt"),
-            pki.path("server.key"),
-            pki.path("ca.crt")
-        ),
+) -> Portcullis {
+    let tls = format!(
+        "  realm: portcullis-demo\n  tls:\n    cert_file: {}\n    key_file: {}\n    client_ca_file: {}\n",
+        pki.path("server.crt"),
+        pki.path("server.key"),
+        pki.path("ca.crt")
     );
-    let path = pki.dir.join("portcullis.yaml");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--admin-listen", &admin, "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = TlsPortcullis {
-        _child: ChildGuard(child),
-        grpc,
+    let config = |grpc| {
+        portcullis::demo::demo_config_yaml(issuer, grpc).replace("  realm: portcullis-demo\n", &tls)
     };
-    common::wait_until_ok(&format!("http://{admin}/readyz")).await;
-    server
+    start_portcullis(&pki.dir, config, &[]).await
 }
 
 /// Connects with TLS as a client holding `client` (`None`: no client certificate) and
@@ -471,18 +491,16 @@ async fn envoy_reaches_portcullis_over_mtls_and_rotated_certificates_are_picked_
         .await
         .unwrap();
     let portcullis = start_tls_portcullis(&pki, &issuer).await;
-    let upstream = Upstream::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_port = listener.local_addr().unwrap().port();
-    let app = Router::new().fallback(echo).with_state(upstream.clone());
-    let upstream_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (upstream, upstream_port, upstream_task) = start_upstream().await;
     let authz_port = portcullis.grpc.rsplit(':').next().unwrap().parse().unwrap();
+    let certs = pki.dir.display().to_string();
+    let paths = [(portcullis::demo::ENVOY_CERTS_DIR, certs.as_str())];
     let envoy = start_envoy(
         &envoy_bin,
         "front-proxy-mtls.yaml",
         authz_port,
         upstream_port,
-        Some(&pki.dir),
+        &paths,
     )
     .await;
 
@@ -554,75 +572,23 @@ async fn envoy_reaches_a_sidecar_portcullis_over_a_unix_socket() {
     let issuer = portcullis::demo::DemoIssuer::start(0, &[&key])
         .await
         .unwrap();
-    let dir =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("uds-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("grpc.sock");
-    let (grpc, admin) = (free_port(), free_port());
-    let config = dir.join("portcullis.yaml");
-    std::fs::write(
-        &config,
-        portcullis::demo::demo_config_yaml(&issuer, format!("127.0.0.1:{grpc}").parse().unwrap()),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
-            "serve",
-            "--admin-listen",
-            &format!("127.0.0.1:{admin}"),
-            "--grpc-socket",
-        ])
-        .arg(&socket)
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _portcullis = ChildGuard(child);
-    common::wait_until_ok(&format!("http://127.0.0.1:{admin}/readyz")).await;
-
-    let upstream = Upstream::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_port = listener.local_addr().unwrap().port();
-    let app = Router::new().fallback(echo).with_state(upstream.clone());
-    let upstream_task = tokio::spawn(async move { axum::serve(listener, app).await });
-    let listen = free_port();
-    let envoy_admin = free_port();
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/envoy/sidecar-uds.yaml"
-    ))
-    .unwrap();
-    let socket_text = socket.display().to_string();
-    let yaml = portcullis::demo::envoy_config(
-        &shipped,
-        [listen, 9001, upstream_port, envoy_admin],
-        &[(portcullis::demo::ENVOY_GRPC_SOCKET, &socket_text)],
-    )
-    .unwrap();
+    let dir = test_dir("uds");
+    let socket = dir.join("grpc.sock").display().to_string();
+    let config = |grpc| portcullis::demo::demo_config_yaml(&issuer, grpc);
+    let _portcullis = start_portcullis(&dir, config, &["--grpc-socket", &socket]).await;
+    let (upstream, upstream_port, upstream_task) = start_upstream().await;
+    let shipped = envoy_config(
+        "sidecar-uds.yaml",
+        portcullis::demo::ENVOY_CONFIG_PORTS,
+        &[],
+    );
     assert!(
-        !yaml.contains("port_value: 9001 "),
+        !shipped.contains("port_value: 9001 "),
         "the portcullis hop is the socket"
     );
-    let envoy_config = dir.join("envoy.yaml");
-    std::fs::write(&envoy_config, yaml).unwrap();
-    let child = Command::new(&envoy_bin)
-        .args([
-            "--disable-hot-restart",
-            "--concurrency",
-            "1",
-            "--log-level",
-            "warn",
-            "-c",
-        ])
-        .arg(&envoy_config)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _envoy = ChildGuard(child);
-    let base = format!("http://127.0.0.1:{listen}");
-    common::wait_until_ok(&format!("{base}/envoy-health")).await;
+    let paths = [(portcullis::demo::ENVOY_GRPC_SOCKET, socket.as_str())];
+    let envoy = start_envoy(&envoy_bin, "sidecar-uds.yaml", 9001, upstream_port, &paths).await;
+    let base = envoy.base.as_str();
 
     let token = key
         .sign(&portcullis::demo::access_token_claims(
@@ -632,7 +598,7 @@ async fn envoy_reaches_a_sidecar_portcullis_over_a_unix_socket() {
         ))
         .unwrap();
     let reply = get(
-        &base,
+        base,
         "/api/orders/1",
         &[("authorization", &format!("Bearer {token}"))],
     )
@@ -642,7 +608,7 @@ async fn envoy_reaches_a_sidecar_portcullis_over_a_unix_socket() {
         upstream.header("x-auth-subject"),
         Some(vec!["demo-subject-AAbbCC".to_owned()])
     );
-    let reply = get(&base, "/api/orders/1", &[]).await;
+    let reply = get(base, "/api/orders/1", &[]).await;
     assert_eq!(
         (reply.status, reply.reason.as_deref()),
         (StatusCode::UNAUTHORIZED, Some("missing_token"))
@@ -659,63 +625,24 @@ async fn envoy_http_check_mode_makes_the_same_decisions() {
     let issuer = portcullis::demo::DemoIssuer::start(0, &[&key])
         .await
         .unwrap();
-    let dir =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("http-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (grpc, http, admin) = (free_port(), free_port(), free_port());
-    let config = dir.join("portcullis.yaml");
-    std::fs::write(
-        &config,
-        portcullis::demo::demo_config_yaml(&issuer, format!("127.0.0.1:{grpc}").parse().unwrap()),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--admin-listen", &format!("127.0.0.1:{admin}")])
-        .args(["--http-listen", &format!("127.0.0.1:{http}"), "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _portcullis = ChildGuard(child);
-    common::wait_until_ok(&format!("http://127.0.0.1:{admin}/readyz")).await;
-
-    let upstream = Upstream::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_port = listener.local_addr().unwrap().port();
-    let app = Router::new().fallback(echo).with_state(upstream.clone());
-    let upstream_task = tokio::spawn(async move { axum::serve(listener, app).await });
-    let (listen, envoy_admin) = (free_port(), free_port());
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/envoy/front-proxy-http.yaml"
-    ))
-    .unwrap();
+    let dir = test_dir("http");
+    let http = free_port();
+    let config = |grpc| portcullis::demo::demo_config_yaml(&issuer, grpc);
+    let http_listen = format!("127.0.0.1:{http}");
+    let portcullis = start_portcullis(&dir, config, &["--http-listen", &http_listen]).await;
+    let grpc = portcullis.grpc.rsplit(':').next().unwrap().parse().unwrap();
+    let (upstream, upstream_port, upstream_task) = start_upstream().await;
     let http_port = format!("port_value: {http} ");
-    let yaml = portcullis::demo::envoy_config(
-        &shipped,
-        [listen, grpc, upstream_port, envoy_admin],
-        &[("port_value: 9002 ", &http_port)],
+    let paths = [("port_value: 9002 ", http_port.as_str())];
+    let envoy = start_envoy(
+        &envoy_bin,
+        "front-proxy-http.yaml",
+        grpc,
+        upstream_port,
+        &paths,
     )
-    .unwrap();
-    let envoy_config = dir.join("envoy.yaml");
-    std::fs::write(&envoy_config, yaml).unwrap();
-    let child = Command::new(&envoy_bin)
-        .args([
-            "--disable-hot-restart",
-            "--concurrency",
-            "1",
-            "--log-level",
-            "warn",
-            "-c",
-        ])
-        .arg(&envoy_config)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _envoy = ChildGuard(child);
-    let base = format!("http://127.0.0.1:{listen}");
-    common::wait_until_ok(&format!("{base}/envoy-health")).await;
+    .await;
+    let base = envoy.base.as_str();
 
     let token = key
         .sign(&portcullis::demo::access_token_claims(
@@ -725,7 +652,7 @@ async fn envoy_http_check_mode_makes_the_same_decisions() {
         ))
         .unwrap();
     let reply = get(
-        &base,
+        base,
         "/api/orders/1",
         &[
             ("authorization", &format!("Bearer {token}")),
@@ -744,7 +671,7 @@ async fn envoy_http_check_mode_makes_the_same_decisions() {
         None,
         "spoofed header removed"
     );
-    let reply = get(&base, "/api/orders/1", &[]).await;
+    let reply = get(base, "/api/orders/1", &[]).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         reply.challenge.as_deref(),
@@ -763,7 +690,7 @@ async fn envoy_http_check_mode_makes_the_same_decisions() {
         ))
         .unwrap();
     let reply = get(
-        &base,
+        base,
         "/api/orders/1",
         &[("authorization", &format!("Bearer {weak}"))],
     )
