@@ -18,6 +18,7 @@
 //! `portcullis demo` and the tests), [`pb`] (generated protobuf code).
 
 pub mod admin;
+pub mod coalesce;
 pub mod config;
 pub mod demo;
 pub mod deny;

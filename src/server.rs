@@ -7,7 +7,7 @@
 
 use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
-use futures_util::FutureExt;
+use futures_util::{FutureExt, TryStreamExt};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpListener,
@@ -22,6 +22,7 @@ use tonic_health::ServingStatus;
 use tracing::Instrument;
 
 use crate::{
+    coalesce::Coalesced,
     config::Access,
     deny::{Deny, DenyReason, Fault},
     extract::{bearer_token, extract},
@@ -207,8 +208,8 @@ impl Authorization for AuthorizationService {
         } else {
             tracing::Span::none()
         };
-        let request = request.into_inner();
-        let (response, decision) = self.decide_guarded(&request).instrument(span.clone()).await;
+        let request = request.get_ref();
+        let (response, decision) = self.decide_guarded(request).instrument(span.clone()).await;
         let http = request
             .attributes
             .as_ref()
@@ -387,7 +388,7 @@ where
         .add_service(health_service)
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(incoming, shutdown)
+        .serve_with_incoming_shutdown(incoming.map_ok(Coalesced), shutdown)
         .await;
     readiness.abort();
     result

@@ -21,7 +21,8 @@ use jsonwebtoken::Algorithm;
 
 use super::{VerifiedClaims, jwks::JwksCache, keyset::VerifyingKey};
 
-type Key = [u8; 32];
+/// The SHA-256 digest of a whole token, under which its verified claims are cached.
+pub type Key = [u8; 32];
 
 /// The key that verified a cached token, to notice when it leaves the key set.
 #[derive(Clone)]

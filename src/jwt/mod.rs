@@ -23,7 +23,7 @@ use jsonwebtoken::{
 };
 use serde_json::{Map, Value};
 
-pub use cache::{KeyBinding, TokenCache};
+pub use cache::{Key, KeyBinding, TokenCache};
 pub use claims::VerifiedClaims;
 pub use fetch::FetchError;
 pub use jwks::{JwksCache, KeyStatus};
@@ -118,7 +118,9 @@ impl Verifier {
     }
 
     /// Verifies `token` and returns its claims — from the cache of verified tokens when it
-    /// was verified before and is still valid.
+    /// was verified before and is still valid. A cache hit completes without suspending;
+    /// the verification (which may wait for a key fetch) is boxed, so that the future of
+    /// every Check stays small.
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedClaims>, DenyReason> {
         if token.len() > self.max_token_bytes {
             return Err(DenyReason::TokenTooLarge);
@@ -129,6 +131,14 @@ impl Verifier {
         {
             return Ok(claims);
         }
+        Box::pin(self.verify_uncached(token, cache_key)).await
+    }
+
+    async fn verify_uncached(
+        &self,
+        token: &str,
+        cache_key: Option<Key>,
+    ) -> Result<Arc<VerifiedClaims>, DenyReason> {
         let parsed = token::parse(token, self.max_token_bytes)?;
         let (issuer, tenant) = self
             .issuer_for(&parsed.iss)
