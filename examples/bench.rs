@@ -6,14 +6,17 @@
 //! - gRPC, straight to the authorizer (a tonic client at fixed concurrency):
 //!   `grpc-zero` (a server that allows everything: the floor of the hop),
 //!   `grpc-zero-distinct` (the same with 1,000 distinct tokens, whose headers HTTP/2
-//!   cannot compress away), `grpc-portcullis` (one repeated token),
+//!   cannot compress away), `grpc-naive-distinct` (the naive verifying server: bare
+//!   `jsonwebtoken` RS256 verification of each of the distinct tokens, nothing else — the
+//!   floor for never-seen tokens), `grpc-portcullis` (one repeated token),
 //!   `grpc-portcullis-distinct` (the distinct tokens with the token cache off, so every
 //!   Check verifies a signature: the cost of never-seen tokens);
 //! - HTTP through Envoy (`--concurrency 1`): `envoy-noauth`, `envoy-jwt-authn` (Envoy's
 //!   jwt_authn + RBAC requiring the same scope), `envoy-extauthz-zero`,
 //!   `envoy-extauthz-portcullis`, `envoy-extauthz-portcullis-uds` (the hop over a Unix
 //!   socket, `envoy/sidecar-uds.yaml`), `envoy-extauthz-portcullis-http` (Envoy's HTTP
-//!   check mode, `envoy/front-proxy-http.yaml`), `envoy-extauthz-portcullis-distinct`, and at a
+//!   check mode, `envoy/front-proxy-http.yaml`), `envoy-extauthz-naive-distinct`,
+//!   `envoy-extauthz-portcullis-distinct`, and at a
 //!   fixed 2,000 requests/s (open loop, latency from each request's scheduled start):
 //!   `envoy-extauthz-zero@2000rps`, `envoy-extauthz-portcullis@2000rps`.
 //!
@@ -210,6 +213,8 @@ struct Env {
     issuer: DemoIssuer,
     tokens: Arc<Vec<String>>,
     jwks: String,
+    /// The signing key's public JWK, for the naive verifying server.
+    jwk: String,
     upstream_port: u16,
     dir: std::path::PathBuf,
 }
@@ -219,6 +224,8 @@ struct Env {
 enum Authz {
     None,
     Zero,
+    /// The naive verifying server: bare `jsonwebtoken` verification, no cache.
+    Naive,
     Portcullis { cache: bool, hop: Hop },
 }
 
@@ -248,6 +255,16 @@ impl Env {
             Authz::Zero => {
                 Server::start(&format!("{}/examples/zero_authz", self.args.bin), &[&addr])?
             }
+            Authz::Naive => Server::start(
+                &format!("{}/examples/zero_authz", self.args.bin),
+                &[
+                    &addr,
+                    "--verify",
+                    &self.jwk,
+                    self.issuer.issuer(),
+                    demo::DEMO_AUDIENCE,
+                ],
+            )?,
             Authz::Portcullis { cache, hop } => {
                 let config = self.dir.join(format!("portcullis-{port}.yaml"));
                 let limits = if cache {
@@ -556,6 +573,7 @@ async fn main() -> Result<(), Error> {
         issuer,
         tokens: Arc::new(tokens),
         jwks,
+        jwk: key.jwk().to_string(),
         upstream_port,
         dir,
     };
@@ -563,6 +581,7 @@ async fn main() -> Result<(), Error> {
     let scenarios: Vec<&str> = vec![
         "grpc-zero",
         "grpc-zero-distinct",
+        "grpc-naive-distinct",
         "grpc-portcullis",
         "grpc-portcullis-distinct",
         "envoy-noauth",
@@ -571,6 +590,7 @@ async fn main() -> Result<(), Error> {
         "envoy-extauthz-portcullis",
         "envoy-extauthz-portcullis-uds",
         "envoy-extauthz-portcullis-http",
+        "envoy-extauthz-naive-distinct",
         "envoy-extauthz-portcullis-distinct",
         "envoy-extauthz-zero@2000rps",
         "envoy-extauthz-portcullis@2000rps",
@@ -606,6 +626,7 @@ async fn main() -> Result<(), Error> {
             let outcome = match *name {
                 "grpc-zero" => env.grpc(Authz::Zero, false).await?,
                 "grpc-zero-distinct" => env.grpc(Authz::Zero, true).await?,
+                "grpc-naive-distinct" => env.grpc(Authz::Naive, true).await?,
                 "grpc-portcullis" => env.grpc(cached, false).await?,
                 "grpc-portcullis-distinct" => env.grpc(uncached, true).await?,
                 "envoy-noauth" => env.envoy(Authz::None, false, false).await?,
@@ -617,6 +638,7 @@ async fn main() -> Result<(), Error> {
                 "envoy-extauthz-zero@2000rps" => env.envoy(Authz::Zero, false, false).await?,
                 "envoy-extauthz-portcullis-uds" => env.envoy(over_socket, false, false).await?,
                 "envoy-extauthz-portcullis-http" => env.envoy(over_http, false, false).await?,
+                "envoy-extauthz-naive-distinct" => env.envoy(Authz::Naive, false, true).await?,
                 _ => env.envoy(uncached, false, true).await?,
             };
             eprintln!(
