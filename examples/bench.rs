@@ -226,7 +226,10 @@ enum Authz {
     Zero,
     /// The naive verifying server: bare `jsonwebtoken` verification, no cache.
     Naive,
-    Portcullis { cache: bool, hop: Hop },
+    Portcullis {
+        cache: bool,
+        hop: Hop,
+    },
 }
 
 /// How Envoy reaches portcullis.

@@ -20,7 +20,10 @@ use tonic::Request;
 
 use crate::{
     extract::check_request,
-    pb::auth::{CheckResponse, authorization_server::Authorization, check_response::HttpResponse},
+    pb::{
+        answering::authorization_server::Authorization,
+        auth::{CheckResponse, check_response::HttpResponse},
+    },
     server::AuthorizationService,
     state::AppState,
 };
@@ -34,7 +37,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = Arc::new(AuthorizationService::new(state));
+    let service = Arc::new(AuthorizationService::new(state).without_memo());
     let app = Router::new().fallback(check).with_state(service);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -69,10 +72,14 @@ async fn check(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let request = check_request(method.as_str(), host, path, &pairs);
-    match service.check(Request::new(request)).await {
-        Ok(response) => http_response(response.into_inner()),
+    match service
+        .check(Request::new(request))
+        .await
+        .map(|r| r.into_inner().into_response())
+    {
+        Ok(Ok(response)) => http_response(response),
         // AuthorizationService always answers a CheckResponse; deny if that ever changes.
-        Err(_) => status_only(StatusCode::FORBIDDEN),
+        _ => status_only(StatusCode::FORBIDDEN),
     }
 }
 

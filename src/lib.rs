@@ -18,6 +18,7 @@
 //! `portcullis demo` and the tests), [`pb`] (generated protobuf code).
 
 pub mod admin;
+pub mod answer;
 pub mod coalesce;
 pub mod config;
 pub mod demo;
@@ -26,6 +27,7 @@ pub mod explain;
 pub mod extract;
 pub mod http_check;
 pub mod jwt;
+pub mod memo;
 pub mod metrics;
 pub mod path;
 pub mod pb;

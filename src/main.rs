@@ -115,6 +115,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    portcullis::jwt::crypto::install();
     let cli = Cli::parse();
     if let Command::Validate { config } = &cli.command {
         return match Config::load(config) {

@@ -33,6 +33,17 @@ pub mod google {
     }
 }
 
+/// The `envoy.service.auth.v3.Authorization` server as portcullis runs it: the same
+/// route and messages on the wire, but Check answers with [`crate::answer::Answer`], so
+/// that an answer encoded once can be sent again as it is. (The server in [`auth`] is the
+/// plain generated one, for examples and tests.)
+pub mod answering {
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/answering/envoy.service.auth.v3.Authorization.rs"
+    ));
+}
+
 /// Encoded `FileDescriptorSet` of every proto above, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/portcullis_descriptor.bin"));

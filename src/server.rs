@@ -22,6 +22,7 @@ use tonic_health::ServingStatus;
 use tracing::Instrument;
 
 use crate::{
+    answer::{self, Answer},
     coalesce::Coalesced,
     config::Access,
     deny::{Deny, DenyReason, Fault},
@@ -29,10 +30,8 @@ use crate::{
     jwt::VerifiedClaims,
     pb::{
         self,
-        auth::{
-            CheckRequest, CheckResponse,
-            authorization_server::{Authorization, AuthorizationServer},
-        },
+        answering::authorization_server::{Authorization, AuthorizationServer},
+        auth::CheckRequest,
     },
     policy::{Route, evaluate},
     respond,
@@ -60,8 +59,10 @@ pub struct Decision {
     pub subject_hash: Option<String>,
 }
 
-/// Runs the whole pipeline for one request, on the engine current when it starts.
-pub async fn check(state: &AppState, request: &CheckRequest) -> (CheckResponse, Decision) {
+/// Runs the whole pipeline for one request, on the engine current when it starts. With
+/// `memo`, a plain allow for a cached token is encoded once per route and then reused
+/// ([`crate::memo`]).
+pub async fn check(state: &AppState, request: &CheckRequest, memo: bool) -> (Answer, Decision) {
     let engine = state.engine();
     let mut decision = Decision {
         route: None,
@@ -70,12 +71,13 @@ pub async fn check(state: &AppState, request: &CheckRequest) -> (CheckResponse, 
         audit: None,
         subject_hash: None,
     };
-    let response = match decide(&engine, request, &mut decision).await {
+    let memo = memo && engine.verifier.token_cache().enabled();
+    let response = match decide(&engine, request, &mut decision, memo).await {
         Ok(response) => response,
         Err(deny) => {
             let response = respond::deny(&deny, &engine.realm, decision.route.as_deref());
             decision.result = Err(deny);
-            response
+            response.into()
         }
     };
     (response, decision)
@@ -85,12 +87,13 @@ async fn decide(
     engine: &Engine,
     request: &CheckRequest,
     decision: &mut Decision,
-) -> Result<CheckResponse, Deny> {
+    memo: bool,
+) -> Result<Answer, Deny> {
     let view = extract(request, engine.limits.max_headers)?;
     let route = engine.policy.route(view.method, view.host, view.path)?;
     decision.route = Some(route.name.clone());
     if matches!(route.access, Access::Anonymous) {
-        return Ok(respond::allow(route, None, &engine.forwarding, None));
+        return Ok(respond::allow(route, None, &engine.forwarding, None).into());
     }
     let claims = match authenticate(engine, view.authorization).await {
         Ok(claims) => claims,
@@ -106,12 +109,8 @@ async fn decide(
             .map(telemetry::subject_hash);
     }
     match evaluate(route, &claims) {
-        Ok(()) => Ok(respond::allow(
-            route,
-            Some(&claims),
-            &engine.forwarding,
-            None,
-        )),
+        Ok(()) if memo => Ok(answer::allow(route, &claims, &engine.forwarding)),
+        Ok(()) => Ok(respond::allow(route, Some(&claims), &engine.forwarding, None).into()),
         Err(deny) if route.audit => Ok(audited(engine, route, Some(&claims), &deny, decision)),
         Err(deny) => Err(deny),
     }
@@ -132,9 +131,9 @@ fn audited(
     claims: Option<&VerifiedClaims>,
     deny: &Deny,
     decision: &mut Decision,
-) -> CheckResponse {
+) -> Answer {
     decision.audit = Some(deny.reason);
-    respond::allow(route, claims, &engine.forwarding, Some(deny.reason))
+    respond::allow(route, claims, &engine.forwarding, Some(deny.reason)).into()
 }
 
 /// The tonic service; all logic is in [`check`]. It bounds how many Checks run at once:
@@ -146,6 +145,8 @@ pub struct AuthorizationService {
     state: AppState,
     slots: Arc<Semaphore>,
     overload_wait: Duration,
+    /// Reuse encoded allows ([`crate::memo`]); off where answers are not sent as protobuf.
+    memo: bool,
 }
 
 impl AuthorizationService {
@@ -155,11 +156,21 @@ impl AuthorizationService {
             state,
             slots: Arc::new(Semaphore::new(limits.max_concurrent_checks)),
             overload_wait: limits.overload_wait,
+            memo: true,
+        }
+    }
+
+    /// For a front that reads the answers as messages (the HTTP check API): nothing is
+    /// kept encoded, as it would only be decoded again.
+    pub fn without_memo(self) -> Self {
+        AuthorizationService {
+            memo: false,
+            ..self
         }
     }
 
     /// Decides one request within a Check slot; every outcome is a CheckResponse.
-    async fn decide_guarded(&self, request: &CheckRequest) -> (CheckResponse, Decision) {
+    async fn decide_guarded(&self, request: &CheckRequest) -> (Answer, Decision) {
         let slot = match self.slots.try_acquire() {
             Ok(slot) => Ok(slot),
             Err(_) => tokio::time::timeout(self.overload_wait, self.slots.acquire())
@@ -169,7 +180,7 @@ impl AuthorizationService {
         };
         let outcome = match slot {
             Ok(_slot) => {
-                AssertUnwindSafe(check(&self.state, request))
+                AssertUnwindSafe(check(&self.state, request, self.memo))
                     .catch_unwind()
                     .await
             }
@@ -183,9 +194,9 @@ impl AuthorizationService {
 }
 
 /// The deny for a Check that could not be decided.
-fn failed(state: &AppState, reason: DenyReason) -> (CheckResponse, Decision) {
+fn failed(state: &AppState, reason: DenyReason) -> (Answer, Decision) {
     let deny = Deny::from(reason);
-    let response = respond::deny(&deny, &state.engine().realm, None);
+    let response = respond::deny(&deny, &state.engine().realm, None).into();
     let decision = Decision {
         route: None,
         issuer: None,
@@ -198,10 +209,7 @@ fn failed(state: &AppState, reason: DenyReason) -> (CheckResponse, Decision) {
 
 #[tonic::async_trait]
 impl Authorization for AuthorizationService {
-    async fn check(
-        &self,
-        request: Request<CheckRequest>,
-    ) -> Result<Response<CheckResponse>, Status> {
+    async fn check(&self, request: Request<CheckRequest>) -> Result<Response<Answer>, Status> {
         let started = std::time::Instant::now();
         let span = if telemetry::tracing_enabled() {
             check_span(&request)

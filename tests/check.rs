@@ -399,3 +399,33 @@ async fn audit_mode_allows_what_it_would_deny_and_counts_it() {
         "missing_token"
     );
 }
+
+#[tokio::test]
+async fn a_repeated_token_is_answered_per_route_and_per_configuration() {
+    let world = World::start().await.ready().await;
+    let token = world.token(Grant::Scopes("Orders.Read Orders.ReadWrite"));
+    let first = world.bearer("GET", "/api/orders/1", &token).await;
+    assert_eq!(first, world.bearer("GET", "/api/orders/1", &token).await);
+    let route = |response: &portcullis::pb::auth::CheckResponse| {
+        let metadata = response.dynamic_metadata.as_ref().unwrap();
+        match &metadata.fields["route"].kind {
+            Some(prost_types::value::Kind::StringValue(route)) => route.clone(),
+            other => panic!("route metadata: {other:?}"),
+        }
+    };
+    assert_eq!(route(&first), "orders-read");
+    let write = world.bearer("POST", "/api/orders", &token).await;
+    assert_eq!(route(&write), "orders-write", "another route, its own answer");
+
+    // A reloaded configuration answers with its own headers, for the same token.
+    let yaml = format!(
+        "{}identity_headers:\n  x-caller: sub\n",
+        portcullis::demo::demo_config_yaml(&world.issuer, "127.0.0.1:0".parse().unwrap())
+    );
+    let config = portcullis::config::Config::from_yaml(&yaml, "reloaded").unwrap();
+    world.state.reload(&config).unwrap();
+    let (set, removed) = allowed(&world.bearer("GET", "/api/orders/1", &token).await);
+    assert_eq!(set["x-caller"], "demo-subject-AAbbCC");
+    assert!(!set.contains_key("x-auth-subject"), "{set:?}");
+    assert!(removed.is_empty(), "{removed:?}");
+}

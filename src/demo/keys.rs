@@ -105,6 +105,9 @@ impl SigningKey {
 
     /// Signs with a caller-built header (tests use it for missing `kid`, `crit`, `typ`…).
     pub fn sign_with_header(&self, header: &Header, claims: &Value) -> Result<String, KeyError> {
+        // jsonwebtoken settles its process-wide provider at first use: make it portcullis's
+        // (which signs exactly as the stock one), so that verification here uses it too.
+        crate::jwt::crypto::install();
         Ok(jsonwebtoken::encode(header, claims, &self.encoding)?)
     }
 }

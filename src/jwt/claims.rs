@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::deny::DenyReason;
+use crate::{deny::DenyReason, memo::AnswerMemo};
 
 /// The claims of a token whose signature, issuer, audience and lifetime were verified.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,8 @@ pub struct VerifiedClaims {
     pub scopes: Vec<String>,
     /// Application permissions: `roles` (Entra app roles), array of names.
     pub roles: Vec<String>,
+    /// The allow answers already encoded for this token, by route.
+    pub answers: AnswerMemo,
 }
 
 impl VerifiedClaims {
@@ -42,6 +44,7 @@ impl VerifiedClaims {
             claims,
             scopes,
             roles,
+            answers: AnswerMemo::default(),
         })
     }
 

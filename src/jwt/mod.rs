@@ -11,6 +11,7 @@
 
 mod cache;
 mod claims;
+pub mod crypto;
 mod fetch;
 pub mod jwks;
 mod keyset;
@@ -70,6 +71,7 @@ impl Verifier {
         previous: Option<&Verifier>,
         refresh: bool,
     ) -> Result<Verifier, reqwest::Error> {
+        crypto::install();
         let client = reqwest::Client::builder()
             .timeout(config.jwks.fetch_timeout)
             .connect_timeout(config.jwks.fetch_timeout)

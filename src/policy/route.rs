@@ -2,16 +2,24 @@
 //! requires, which identity headers it sends, and the strings its responses need,
 //! precomputed once at load.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use crate::{
     config::{Access, Condition, HeaderMapping, HostMatch, PathMatch, RouteConfig},
     path::{prefix_matches, template_matches},
 };
 
+static NEXT_ROUTE_ID: AtomicU64 = AtomicU64::new(1);
+
 /// One access rule, ready for matching.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// Unique for the life of the process (a reloaded configuration's routes get new
+    /// ids), so that what is remembered per route never outlives the route.
+    pub id: u64,
     pub name: Arc<str>,
     methods: Option<Vec<String>>,
     hosts: Option<Vec<HostMatch>>,
@@ -41,6 +49,7 @@ impl Route {
             }
         }
         Route {
+            id: NEXT_ROUTE_ID.fetch_add(1, Ordering::Relaxed),
             name: Arc::from(config.name.as_str()),
             methods: config.methods.clone(),
             hosts: config.hosts.clone(),

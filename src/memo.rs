@@ -1,0 +1,88 @@
+//! The encoded allow answers remembered with a verified token, per route.
+//!
+//! An allow is a function of the token's claims, the route and the forwarding settings
+//! alone, so for a token held in the verified-token cache it is built and encoded once per
+//! route and then sent as it is: a repeated token costs no response building, allocation
+//! or protobuf encoding. Routes are told apart by [`crate::policy::Route::id`], unique for
+//! the life of the process, so a reloaded configuration (new routes, new ids) never gets an
+//! answer built under the old one. A memo lives and dies with its cache entry (`exp`, key
+//! rotation, eviction), and holds at most [`MAX_ROUTES`] answers.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use prost::bytes::Bytes;
+
+/// How many routes' answers one token remembers; further routes are answered unmemoised.
+pub const MAX_ROUTES: usize = 4;
+
+/// Encoded answers by route id. Reads take no lock; adding one copies the few entries.
+#[derive(Default)]
+pub struct AnswerMemo {
+    answers: ArcSwapOption<Vec<(u64, Bytes)>>,
+}
+
+impl AnswerMemo {
+    /// The answer remembered for route `route_id`.
+    pub fn get(&self, route_id: u64) -> Option<Bytes> {
+        let answers = self.answers.load();
+        let answers = answers.as_ref()?;
+        answers
+            .iter()
+            .find(|(id, _)| *id == route_id)
+            .map(|(_, answer)| answer.clone())
+    }
+
+    /// Remembers `answer` for route `route_id`, unless [`MAX_ROUTES`] are remembered already.
+    pub fn remember(&self, route_id: u64, answer: Bytes) {
+        self.answers.rcu(|current| {
+            let mut answers = current.as_deref().cloned().unwrap_or_default();
+            if answers.len() < MAX_ROUTES && !answers.iter().any(|(id, _)| *id == route_id) {
+                answers.push((route_id, answer.clone()));
+            }
+            Some(Arc::new(answers))
+        });
+    }
+}
+
+/// A copy of the claims starts with no answers: they are a cache, not part of the value.
+impl Clone for AnswerMemo {
+    fn clone(&self) -> Self {
+        AnswerMemo::default()
+    }
+}
+
+/// Claims compare equal whatever answers they remember.
+impl PartialEq for AnswerMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for AnswerMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let routes = self.answers.load().as_ref().map_or(0, |a| a.len());
+        f.debug_struct("AnswerMemo")
+            .field("routes", &routes)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_per_route_up_to_the_limit_and_never_overwrites() {
+        let memo = AnswerMemo::default();
+        assert_eq!(memo.get(1), None);
+        memo.remember(1, Bytes::from_static(b"one"));
+        memo.remember(1, Bytes::from_static(b"other"));
+        assert_eq!(memo.get(1).as_deref(), Some(&b"one"[..]));
+        for id in 2..10 {
+            memo.remember(id, Bytes::from(format!("{id}")));
+        }
+        assert_eq!(memo.get(4).as_deref(), Some(&b"4"[..]));
+        assert_eq!(memo.get(5), None, "only {MAX_ROUTES} routes are remembered");
+    }
+}
