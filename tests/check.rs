@@ -415,7 +415,11 @@ async fn a_repeated_token_is_answered_per_route_and_per_configuration() {
     };
     assert_eq!(route(&first), "orders-read");
     let write = world.bearer("POST", "/api/orders", &token).await;
-    assert_eq!(route(&write), "orders-write", "another route, its own answer");
+    assert_eq!(
+        route(&write),
+        "orders-write",
+        "another route, its own answer"
+    );
 
     // A reloaded configuration answers with its own headers, for the same token.
     let yaml = format!(
