@@ -6,13 +6,16 @@
 //!   one key `JWK`, issuer, audience and lifetime; no cache) and answers OK or 403.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
-use portcullis::pb::{
-    auth::{
-        CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
-        authorization_server::{Authorization, AuthorizationServer},
-        check_response::HttpResponse,
+use portcullis::{
+    extract::extract,
+    pb::{
+        auth::{
+            CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
+            authorization_server::{Authorization, AuthorizationServer},
+            check_response::HttpResponse,
+        },
+        google::rpc::Status,
     },
-    google::rpc::Status,
 };
 use tonic::{Request, Response};
 
@@ -25,18 +28,11 @@ impl Zero {
         let Some((key, validation)) = &self.verify else {
             return true;
         };
-        let http = request
-            .attributes
-            .as_ref()
-            .and_then(|a| a.request.as_ref())
-            .and_then(|r| r.http.as_ref());
-        // Envoy sends `header_map` (raw values) when the filter sets `encode_raw_headers`.
-        let raw = http
-            .and_then(|h| h.header_map.as_ref())
-            .and_then(|m| m.headers.iter().find(|h| h.key == "authorization"))
-            .and_then(|h| std::str::from_utf8(&h.raw_value).ok());
-        let token = raw
-            .or_else(|| http.and_then(|h| h.headers.get("authorization").map(String::as_str)))
+        // Where Envoy puts the header (`headers`, or `header_map` with raw values) is
+        // portcullis's extraction; the rest is as naive as it gets.
+        let token = extract(request, usize::MAX)
+            .ok()
+            .and_then(|view| view.authorization)
             .and_then(|v| v.strip_prefix("Bearer "));
         token.is_some_and(|token| {
             jsonwebtoken::decode::<serde_json::Value>(token, key, validation).is_ok()

@@ -35,6 +35,15 @@ impl AnswerMemo {
 
     /// Remembers `answer` for route `route_id`, unless [`MAX_ROUTES`] are remembered already.
     pub fn remember(&self, route_id: u64, answer: Bytes) {
+        // A full memo stays as it is, without copying it on every Check.
+        if self
+            .answers
+            .load()
+            .as_ref()
+            .is_some_and(|a| a.len() >= MAX_ROUTES)
+        {
+            return;
+        }
         self.answers.rcu(|current| {
             let mut answers = current.as_deref().cloned().unwrap_or_default();
             if answers.len() < MAX_ROUTES && !answers.iter().any(|(id, _)| *id == route_id) {

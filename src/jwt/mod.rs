@@ -24,7 +24,8 @@ use jsonwebtoken::{
 };
 use serde_json::{Map, Value};
 
-pub use cache::{Key, KeyBinding, TokenCache};
+use cache::Key;
+pub use cache::{KeyBinding, TokenCache};
 pub use claims::VerifiedClaims;
 pub use fetch::FetchError;
 pub use jwks::{JwksCache, KeyStatus};
