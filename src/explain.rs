@@ -47,9 +47,8 @@ pub async fn explain(engine: &Engine, request: &Request<'_>, credentials: Creden
         "request:  {} {} (host {:?})",
         request.method, request.path, request.host
     );
-    let route = match engine
-        .policy
-        .route(request.method, request.host, request.path)
+    let route = match crate::extract::canonical_host(request.host)
+        .and_then(|host| engine.policy.route(request.method, &host, request.path))
     {
         Ok(route) => route,
         Err(reason) => return finish(text, engine, None, Err(reason.into())),

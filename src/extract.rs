@@ -1,24 +1,53 @@
-//! Step 1 of a Check: read what the decision needs from Envoy's `CheckRequest` — method,
-//! host, path and the bearer token — borrowing from the request, copying nothing. Works
-//! with both ways Envoy can send headers (`headers` map, or `header_map` when the filter
-//! sets `encode_raw_headers: true`).
+//! Step 1 of a Check: read what the decision needs from Envoy's `CheckRequest` in one
+//! visit — method, canonical host, path and query, the `authorization` header, a method
+//! override, and header names that only differ from significant ones by `_` — borrowing
+//! from the request. Works with both ways Envoy sends headers (`headers` map, or
+//! `header_map` when the filter sets `encode_raw_headers: true`).
+//!
+//! The host is validated here, because an upstream may read a spelling the policy would
+//! not match (`admin.example.com.`, `a@admin.example.com`, two `Host` headers joined as
+//! `a,b`): only an RFC 3986 reg-name (letters, digits, `-`, `_`, dots), an IPv4 address
+//! or a bracketed IPv6 address, with an optional numeric port, is accepted.
 
-use crate::{deny::DenyReason, pb::auth::CheckRequest};
+use std::borrow::Cow;
+
+use crate::{deny::DenyReason, path::split_query, pb::auth::CheckRequest};
+
+/// Request headers (and the query parameter) by which frameworks let a client replace the
+/// method: Express `method-override`, Rails/Rack, Laravel, Symfony, ASP.NET, Spring's
+/// `HiddenHttpMethodFilter` (`_method`).
+pub const METHOD_OVERRIDE_HEADERS: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+/// The query parameter (and form field) frameworks read as a method override.
+pub const METHOD_OVERRIDE_PARAMETER: &str = "_method";
 
 /// The parts of an HTTP request that authorization looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestView<'a> {
     pub method: &'a str,
-    pub host: &'a str,
-    /// As sent by Envoy: may carry a query string; normalised by the policy step.
+    /// Lower case, without port or trailing dot; empty when the request named none.
+    pub host: Cow<'a, str>,
+    /// The path as Envoy sent it, without the query; canonicalised by the policy step.
     pub path: &'a str,
     /// The raw `authorization` header value, if any.
     pub authorization: Option<&'a str>,
+    /// The method a client asked the upstream to use instead (a method-override header or
+    /// `_method` query parameter).
+    pub method_override: Option<&'a str>,
+    /// Header names containing `_`: CGI, WSGI, Rack and PHP read `x_auth_roles` as
+    /// `X-Auth-Roles`, so the check step refuses those that stand for a managed header.
+    pub underscored: Vec<&'a str>,
+    /// Envoy's request id (`x-request-id`), for the decision event.
+    pub request_id: &'a str,
 }
 
-/// Extracts the request view, or `InvalidRequest` when Envoy sent no HTTP attributes or
-/// more than `max_headers` headers, or `MalformedAuthorization` when `header_map`
-/// carries several `authorization` headers.
+/// Extracts the request view. `InvalidRequest` when Envoy sent no HTTP attributes, more
+/// than `max_headers` headers, a host that is not a plain host name or address, or
+/// conflicting method overrides; `MalformedAuthorization` when `header_map` carries
+/// several `authorization` headers.
 pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView<'_>, DenyReason> {
     let http = request
         .attributes
@@ -30,33 +59,168 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
     if http.headers.len().max(raw_count) > max_headers {
         return Err(DenyReason::InvalidRequest);
     }
-    let authorization = match &http.header_map {
+    let (path, query) = split_query(&http.path);
+    let mut view = RequestView {
+        method: &http.method,
+        host: canonical_host(&http.host)?,
+        path,
+        authorization: None,
+        method_override: None,
+        underscored: Vec::new(),
+        request_id: &http.id,
+    };
+    match &http.header_map {
         Some(map) if http.headers.is_empty() => {
-            let mut found = map
-                .headers
-                .iter()
-                .filter(|h| h.key.eq_ignore_ascii_case("authorization"));
-            let first = found.next();
-            if found.next().is_some() {
-                return Err(DenyReason::MalformedAuthorization);
-            }
-            match first {
-                None => None,
-                Some(h) if h.raw_value.is_empty() => Some(h.value.as_str()),
-                Some(h) => Some(
-                    std::str::from_utf8(&h.raw_value)
-                        .map_err(|_| DenyReason::MalformedAuthorization)?,
-                ),
+            for header in &map.headers {
+                view.visit(&header.key, || {
+                    if header.raw_value.is_empty() {
+                        Ok(header.value.as_str())
+                    } else {
+                        std::str::from_utf8(&header.raw_value)
+                            .map_err(|_| DenyReason::MalformedAuthorization)
+                    }
+                })?;
             }
         }
-        _ => http.headers.get("authorization").map(String::as_str),
+        _ => {
+            for (name, value) in &http.headers {
+                view.visit(name, || Ok(value.as_str()))?;
+            }
+        }
+    }
+    if let Some(query) = query {
+        for (name, value) in query
+            .split('&')
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+        {
+            if percent_decoded(name) == METHOD_OVERRIDE_PARAMETER {
+                view.set_override(value)?;
+            }
+        }
+    }
+    Ok(view)
+}
+
+impl<'a> RequestView<'a> {
+    /// Reads one header; `value` is only decoded for the headers the view keeps.
+    fn visit(
+        &mut self,
+        name: &'a str,
+        value: impl FnOnce() -> Result<&'a str, DenyReason>,
+    ) -> Result<(), DenyReason> {
+        if name.eq_ignore_ascii_case("authorization") {
+            if self.authorization.is_some() {
+                return Err(DenyReason::MalformedAuthorization);
+            }
+            self.authorization = Some(value()?);
+        } else if METHOD_OVERRIDE_HEADERS
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h))
+        {
+            self.set_override(value().map_err(|_| DenyReason::InvalidRequest)?)?;
+        } else if name.contains('_') {
+            self.underscored.push(name);
+        }
+        Ok(())
+    }
+
+    /// Several overrides must agree, or the request is refused.
+    fn set_override(&mut self, value: &'a str) -> Result<(), DenyReason> {
+        let value = value.trim();
+        match self.method_override {
+            Some(seen) if !seen.eq_ignore_ascii_case(value) => Err(DenyReason::InvalidRequest),
+            _ => {
+                self.method_override = Some(value);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The host as routes compare it: lower case, without the port and one trailing dot.
+/// Refuses anything but a reg-name of letters, digits, `-` and `_` in dot-separated
+/// labels, or a bracketed IPv6 address, each with an optional port of 1–5 digits.
+pub fn canonical_host(authority: &str) -> Result<Cow<'_, str>, DenyReason> {
+    if authority.is_empty() {
+        return Ok(Cow::Borrowed(""));
+    }
+    let (name, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (address, after) = rest.split_once(']').ok_or(DenyReason::InvalidRequest)?;
+        address
+            .parse::<std::net::Ipv6Addr>()
+            .map_err(|_| DenyReason::InvalidRequest)?;
+        let port = match after {
+            "" => None,
+            after => Some(after.strip_prefix(':').ok_or(DenyReason::InvalidRequest)?),
+        };
+        (&authority[..address.len() + 2], port)
+    } else {
+        match authority.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (authority, None),
+        }
     };
-    Ok(RequestView {
-        method: &http.method,
-        host: &http.host,
-        path: &http.path,
-        authorization,
-    })
+    if let Some(port) = port
+        && (port.is_empty()
+            || port.len() > 5
+            || !port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u32>().map_or(true, |p| p > 65_535))
+    {
+        return Err(DenyReason::InvalidRequest);
+    }
+    if name.starts_with('[') {
+        return Ok(lower(name));
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !valid {
+        return Err(DenyReason::InvalidRequest);
+    }
+    Ok(lower(name))
+}
+
+fn lower(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// A query parameter name as frameworks read it (`%5Fmethod` is `_method`).
+fn percent_decoded(text: &str) -> Cow<'_, str> {
+    if !text.contains('%') {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The CheckRequest Envoy would send for `method host path` with these (lower-case)
@@ -136,121 +300,4 @@ const B64TOKEN: [bool; 256] = {
 };
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::pb::{
-        auth::{
-            AttributeContext,
-            attribute_context::{HttpRequest, Request},
-        },
-        core::{HeaderMap, HeaderValue},
-    };
-
-    fn request(http: HttpRequest) -> CheckRequest {
-        CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(Request {
-                    time: None,
-                    http: Some(http),
-                }),
-                ..Default::default()
-            }),
-        }
-    }
-
-    #[test]
-    fn reads_method_host_path_and_header_map_form() {
-        let mut http = HttpRequest {
-            method: "GET".into(),
-            host: "api.example.com".into(),
-            path: "/api/orders?x=1".into(),
-            ..Default::default()
-        };
-        http.headers
-            .insert("authorization".into(), "Bearer abc".into());
-        let req = request(http.clone());
-        let view = extract(&req, 100).unwrap();
-        assert_eq!(view.method, "GET");
-        assert_eq!(view.host, "api.example.com");
-        assert_eq!(view.path, "/api/orders?x=1");
-        assert_eq!(view.authorization, Some("Bearer abc"));
-
-        http.headers.clear();
-        http.header_map = Some(HeaderMap {
-            headers: vec![HeaderValue {
-                key: "authorization".into(),
-                value: String::new(),
-                raw_value: b"Bearer raw".to_vec(),
-            }],
-        });
-        let req = request(http);
-        assert_eq!(
-            extract(&req, 100).unwrap().authorization,
-            Some("Bearer raw")
-        );
-    }
-
-    #[test]
-    fn two_raw_authorization_headers_are_malformed() {
-        let header = HeaderValue {
-            key: "Authorization".into(),
-            value: "Bearer a".into(),
-            raw_value: Vec::new(),
-        };
-        let req = request(HttpRequest {
-            header_map: Some(HeaderMap {
-                headers: vec![header.clone(), header],
-            }),
-            ..Default::default()
-        });
-        assert_eq!(extract(&req, 100), Err(DenyReason::MalformedAuthorization));
-    }
-
-    #[test]
-    fn too_many_headers_are_an_invalid_request() {
-        let mut http = HttpRequest::default();
-        for i in 0..11 {
-            http.headers.insert(format!("x-{i}"), "v".into());
-        }
-        let req = request(http);
-        assert_eq!(extract(&req, 10), Err(DenyReason::InvalidRequest));
-        assert!(extract(&req, 11).is_ok());
-    }
-
-    #[test]
-    fn missing_http_attributes_are_an_invalid_request() {
-        assert_eq!(
-            extract(&CheckRequest::default(), 100),
-            Err(DenyReason::InvalidRequest)
-        );
-    }
-
-    #[test]
-    fn bearer_scheme_is_case_insensitive_and_exactly_one_token() {
-        assert_eq!(bearer_token(Some("Bearer a.b.c")), Ok("a.b.c"));
-        assert_eq!(bearer_token(Some("bearer   a.b.c ")), Ok("a.b.c"));
-        assert_eq!(
-            bearer_token(Some("BEARER a-b_c~d+e/f==")),
-            Ok("a-b_c~d+e/f==")
-        );
-        let cases = [
-            (None, DenyReason::MissingToken),
-            (Some(""), DenyReason::MissingToken),
-            (Some("Basic dXNlcjpwYXNz"), DenyReason::UnsupportedScheme),
-            (Some("Bearer"), DenyReason::MalformedAuthorization),
-            (Some("Bearer "), DenyReason::MalformedAuthorization),
-            (Some("Bearer a b"), DenyReason::MalformedAuthorization),
-            (
-                Some("Bearer a.b.c,Bearer d.e.f"),
-                DenyReason::MalformedAuthorization,
-            ),
-            (Some("Bearer,Bearer x"), DenyReason::MalformedAuthorization),
-            (Some("Bearer a\"b"), DenyReason::MalformedAuthorization),
-            (Some("Bearer ===="), DenyReason::MalformedAuthorization),
-            (Some("Bearer\ta.b.c"), DenyReason::UnsupportedScheme),
-        ];
-        for (header, reason) in cases {
-            assert_eq!(bearer_token(header), Err(reason), "{header:?}");
-        }
-    }
-}
+mod tests;

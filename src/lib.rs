@@ -19,6 +19,7 @@
 
 pub mod admin;
 pub mod answer;
+pub mod check;
 pub mod coalesce;
 pub mod config;
 pub mod demo;

@@ -18,7 +18,7 @@ use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::Value;
 
 use crate::{
-    config::{ClaimSource, Config},
+    config::{Access, ClaimSource, Config},
     deny::{Deny, DenyReason},
     jwt::VerifiedClaims,
     pb::{
@@ -91,8 +91,8 @@ pub fn allow(
     let mut headers = Vec::with_capacity(route.identity_headers.len() + 1);
     if let Some(claims) = claims {
         for mapping in route.identity_headers.iter() {
-            if let Some(value) =
-                claim_value(claims, &mapping.claim).filter(|v| is_safe_header_value(v))
+            if let Some(value) = claim_value(claims, &mapping.header, &mapping.claim)
+                .filter(|v| is_safe_header_value(v))
             {
                 headers.push(header(&mapping.header, value));
             }
@@ -117,7 +117,10 @@ pub fn allow(
         .filter(|name| !is_set(name))
         .cloned()
         .collect();
-    if forwarding.strip_authorization {
+    // An anonymous route verified nothing: the client's credential must not reach the
+    // upstream looking like a checked one, unless the route says so.
+    let anonymous = matches!(route.access, Access::Anonymous) && !route.forward_authorization;
+    if forwarding.strip_authorization || anonymous {
         headers_to_remove.push("authorization".to_owned());
     }
 
@@ -235,11 +238,13 @@ fn status_title(status: u16) -> &'static str {
 }
 
 /// The text a header gets from a claim, or `None` when the claim is absent, empty or not
-/// representable as one header value.
-fn claim_value(claims: &VerifiedClaims, source: &ClaimSource) -> Option<String> {
+/// representable as one header value. Lists are space-separated; an item containing a
+/// space or a comma would read as several items to whoever splits the header (on spaces,
+/// or on commas as HTTP lists are), so it is left out, with a warning.
+fn claim_value(claims: &VerifiedClaims, header: &str, source: &ClaimSource) -> Option<String> {
     let text = match source {
-        ClaimSource::Scopes => claims.scopes.join(" "),
-        ClaimSource::Roles => claims.roles.join(" "),
+        ClaimSource::Scopes => list_value(header, claims.scopes.iter().map(String::as_str)),
+        ClaimSource::Roles => list_value(header, claims.roles.iter().map(String::as_str)),
         ClaimSource::ClientId => claims.client_id()?.to_owned(),
         ClaimSource::Claim(name) => match claims.claims.get(name)? {
             Value::String(s) => s.clone(),
@@ -247,12 +252,36 @@ fn claim_value(claims: &VerifiedClaims, source: &ClaimSource) -> Option<String> 
             Value::Bool(b) => b.to_string(),
             Value::Array(items) => {
                 let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-                parts?.join(" ")
+                list_value(header, parts?.into_iter())
             }
             Value::Null | Value::Object(_) => return None,
         },
     };
     (!text.is_empty()).then_some(text)
+}
+
+/// Items joined by one space, leaving out (and reporting) those that hold a separator.
+fn list_value<'a>(header: &str, items: impl Iterator<Item = &'a str>) -> String {
+    let mut text = String::new();
+    let mut dropped = 0usize;
+    for item in items {
+        if item.contains([' ', ',']) {
+            dropped += 1;
+            continue;
+        }
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(item);
+    }
+    if dropped > 0 {
+        tracing::warn!(
+            header,
+            dropped,
+            "Claim values containing a space or comma left out of an identity header"
+        );
+    }
+    text
 }
 
 /// No control characters (CR/LF header injection, NUL) and a sane length.
@@ -441,17 +470,45 @@ identity_headers: {x-sub: sub, x-scopes: scopes, x-roles: roles, x-client: clien
     }
 
     #[test]
-    fn anonymous_allow_removes_every_identity_header() {
+    fn anonymous_allow_removes_every_identity_header_and_the_unverified_credential() {
         let config = Config::from_yaml(
-            "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\nroutes: [{name: r, path: {prefix: /}, anonymous: true}]",
+            "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\nroutes: [{name: r, path: {prefix: /r}, anonymous: true}, {name: f, path: {prefix: /f}, anonymous: true, forward_authorization: true}]",
             "t",
         )
         .unwrap();
-        let route = Policy::new(&config).routes()[0].clone();
-        let resp = allow(&route, None, &Forwarding::new(&config), None);
+        let policy = Policy::new(&config);
+        let resp = allow(&policy.routes()[0], None, &Forwarding::new(&config), None);
         let ok = ok(&resp);
         assert!(ok.headers.is_empty());
-        assert_eq!(ok.headers_to_remove.len(), DEFAULT_IDENTITY_HEADERS.len());
+        let mut expected: Vec<&str> = DEFAULT_IDENTITY_HEADERS.iter().map(|(h, _)| *h).collect();
+        expected.push("authorization");
+        assert_eq!(ok.headers_to_remove, expected);
+        let resp = allow(&policy.routes()[1], None, &Forwarding::new(&config), None);
+        assert!(
+            !self::ok(&resp)
+                .headers_to_remove
+                .contains(&"authorization".to_owned()),
+            "forward_authorization keeps it"
+        );
+    }
+
+    #[test]
+    fn list_items_holding_a_separator_are_left_out() {
+        let (route, forwarding) = setup("r", "");
+        let c = claims(json!({
+            "sub": "u", "roles": ["Orders.Viewer Admin", "Reader", "a,b"],
+            "scp": "A", "groups": ["g 1", "g2"]
+        }));
+        let resp = allow(&route, Some(&c), &forwarding, None);
+        let set = set_headers(ok(&resp));
+        assert!(
+            set.contains(&("x-roles".to_owned(), "Reader".to_owned())),
+            "{set:?}"
+        );
+        assert!(
+            set.contains(&("x-groups".to_owned(), "g2".to_owned())),
+            "{set:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The gRPC front: the `envoy.service.auth.v3.Authorization` implementation, which runs
-//! the Check pipeline (extract → route → verify → evaluate → respond) and logs one
+//! the Check pipeline ([`crate::check`]) within a bounded number of slots and logs one
 //! decision event, plus the standard health service (SERVING once every issuer's keys are
 //! loaded) and server reflection (v1 and v1alpha, for grpcurl). Every outcome, including
 //! a malformed request, is a `CheckResponse`: a gRPC error would let Envoy apply
@@ -22,20 +22,17 @@ use tonic_health::ServingStatus;
 use tracing::Instrument;
 
 use crate::{
-    answer::{self, Answer},
+    answer::Answer,
+    check::{Decision, check},
     coalesce::Coalesced,
-    config::Access,
     deny::{Deny, DenyReason, Fault},
-    extract::{bearer_token, extract},
-    jwt::VerifiedClaims,
     pb::{
         self,
         answering::authorization_server::{Authorization, AuthorizationServer},
         auth::CheckRequest,
     },
-    policy::{Route, evaluate},
     respond,
-    state::{AppState, Engine},
+    state::AppState,
     telemetry,
 };
 
@@ -46,95 +43,6 @@ pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
 pub const LIVENESS_SERVICE: &str = "portcullis.liveness";
 /// How often readiness is re-checked until every issuer has keys.
 const READINESS_POLL: Duration = Duration::from_millis(100);
-
-/// The outcome of one Check, for logging and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub route: Option<Arc<str>>,
-    pub issuer: Option<Arc<str>>,
-    pub result: Result<(), Deny>,
-    /// On an audit-mode route: what would have been denied (the request was allowed).
-    pub audit: Option<DenyReason>,
-    /// [`telemetry::subject_hash`] of `sub`, when decision events are logged.
-    pub subject_hash: Option<String>,
-}
-
-/// Runs the whole pipeline for one request, on the engine current when it starts. With
-/// `memo`, a plain allow for a cached token is encoded once per route and then reused
-/// ([`crate::memo`]).
-pub async fn check(state: &AppState, request: &CheckRequest, memo: bool) -> (Answer, Decision) {
-    let engine = state.engine();
-    let mut decision = Decision {
-        route: None,
-        issuer: None,
-        result: Ok(()),
-        audit: None,
-        subject_hash: None,
-    };
-    let memo = memo && engine.verifier.token_cache().enabled();
-    let response = match decide(&engine, request, &mut decision, memo).await {
-        Ok(response) => response,
-        Err(deny) => {
-            let response = respond::deny(&deny, &engine.realm, decision.route.as_deref());
-            decision.result = Err(deny);
-            response.into()
-        }
-    };
-    (response, decision)
-}
-
-async fn decide(
-    engine: &Engine,
-    request: &CheckRequest,
-    decision: &mut Decision,
-    memo: bool,
-) -> Result<Answer, Deny> {
-    let view = extract(request, engine.limits.max_headers)?;
-    let route = engine.policy.route(view.method, view.host, view.path)?;
-    decision.route = Some(route.name.clone());
-    if matches!(route.access, Access::Anonymous) {
-        return Ok(respond::allow(route, None, &engine.forwarding, None).into());
-    }
-    let claims = match authenticate(engine, view.authorization).await {
-        Ok(claims) => claims,
-        Err(deny) if route.audit => return Ok(audited(engine, route, None, &deny, decision)),
-        Err(deny) => return Err(deny),
-    };
-    decision.issuer = Some(claims.issuer.clone());
-    if tracing::enabled!(tracing::Level::INFO) {
-        decision.subject_hash = claims
-            .claims
-            .get("sub")
-            .and_then(serde_json::Value::as_str)
-            .map(telemetry::subject_hash);
-    }
-    match evaluate(route, &claims) {
-        Ok(()) if memo => Ok(answer::allow(route, &claims, &engine.forwarding)),
-        Ok(()) => Ok(respond::allow(route, Some(&claims), &engine.forwarding, None).into()),
-        Err(deny) if route.audit => Ok(audited(engine, route, Some(&claims), &deny, decision)),
-        Err(deny) => Err(deny),
-    }
-}
-
-async fn authenticate(
-    engine: &Engine,
-    authorization: Option<&str>,
-) -> Result<Arc<VerifiedClaims>, Deny> {
-    let token = bearer_token(authorization)?;
-    Ok(engine.verifier.verify(token).await?)
-}
-
-/// An audit-mode route allows what it would deny, and records the would-be reason.
-fn audited(
-    engine: &Engine,
-    route: &Route,
-    claims: Option<&VerifiedClaims>,
-    deny: &Deny,
-    decision: &mut Decision,
-) -> Answer {
-    decision.audit = Some(deny.reason);
-    respond::allow(route, claims, &engine.forwarding, Some(deny.reason)).into()
-}
 
 /// The tonic service; all logic is in [`check`]. It bounds how many Checks run at once:
 /// past `limits.max_concurrent_checks`, a Check waits up to `limits.overload_wait` for a
@@ -195,16 +103,8 @@ impl AuthorizationService {
 
 /// The deny for a Check that could not be decided.
 fn failed(state: &AppState, reason: DenyReason) -> (Answer, Decision) {
-    let deny = Deny::from(reason);
-    let response = respond::deny(&deny, &state.engine().realm, None).into();
-    let decision = Decision {
-        route: None,
-        issuer: None,
-        result: Err(deny),
-        audit: None,
-        subject_hash: None,
-    };
-    (response, decision)
+    let response = respond::deny(&Deny::from(reason), &state.engine().realm, None).into();
+    (response, Decision::failed(reason))
 }
 
 #[tonic::async_trait]
@@ -218,12 +118,12 @@ impl Authorization for AuthorizationService {
         };
         let request = request.get_ref();
         let (response, decision) = self.decide_guarded(request).instrument(span.clone()).await;
-        let http = request
+        let request_id = request
             .attributes
             .as_ref()
             .and_then(|a| a.request.as_ref())
-            .and_then(|r| r.http.as_ref());
-        let request_id = http.map_or("", |h| h.id.as_str());
+            .and_then(|r| r.http.as_ref())
+            .map_or("", |h| h.id.as_str());
         record(&self.state, &span, &decision, request_id, started.elapsed());
         Ok(Response::new(response))
     }

@@ -58,7 +58,11 @@ async fn anonymous_route_needs_no_token_and_strips_identity_headers() {
     let world = World::start().await.ready().await;
     let (set, removed) = allowed(&world.check("GET", "/healthz", None).await);
     assert!(set.is_empty());
-    assert_eq!(removed.len(), 7);
+    assert_eq!(removed.len(), 8);
+    assert!(
+        removed.contains(&"authorization".to_owned()),
+        "an anonymous route forwards no unverified credential"
+    );
     // Dot segments cannot borrow the anonymous route to reach a protected one.
     let denied = denied(&world.check("GET", "/healthz/../api/orders", None).await);
     assert_eq!(

@@ -275,6 +275,24 @@ pub struct RouteConfig {
     pub audit: bool,
     /// Replaces the global `identity_headers` on this route.
     pub identity_headers: Option<Vec<HeaderMapping>>,
+    /// Request shapes refused by default that this route accepts.
+    pub tolerates: Tolerance,
+    /// On an anonymous route: pass the client's `authorization` header on, unverified
+    /// (by default it is removed, so the upstream never mistakes it for a checked one).
+    pub forward_authorization: bool,
+}
+
+/// Request shapes that upstreams read in more than one way, refused unless every route the
+/// request may reach accepts them. Accepting one never loosens the decision: the request
+/// is still judged under every reading (see [`crate::path`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tolerance {
+    /// `%2F` / `%5C` in the path.
+    pub encoded_slashes: bool,
+    /// `;` (or `%3B`) path parameters.
+    pub path_parameters: bool,
+    /// `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` or `_method`.
+    pub method_override: bool,
 }
 
 /// A host name pattern, lower case, compared without the port.

@@ -116,6 +116,18 @@ pub struct RawRoute {
     /// Alternatives of which at least one must hold.
     pub require_any: Option<Vec<RawRequirement>>,
     pub identity_headers: Option<BTreeMap<String, String>>,
+    /// Accept `%2F`/`%5C` in the path (refused by default).
+    #[serde(default)]
+    pub allow_encoded_slashes: bool,
+    /// Accept `;` path parameters (refused by default).
+    #[serde(default)]
+    pub allow_path_parameters: bool,
+    /// Accept a method-override header or `_method` parameter (refused by default).
+    #[serde(default)]
+    pub allow_method_override: bool,
+    /// On an anonymous route, pass the client's `authorization` header on unverified.
+    #[serde(default)]
+    pub forward_authorization: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

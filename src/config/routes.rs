@@ -2,7 +2,7 @@
 //! pattern) and what it requires (`anonymous`, or `require` and/or `require_any`).
 
 use super::{
-    Access, Condition, HostMatch, PathMatch, PathSegment, RouteConfig, TokenKind,
+    Access, Condition, HostMatch, PathMatch, PathSegment, RouteConfig, TokenKind, Tolerance,
     raw::{RawClaimCondition, RawPath, RawRequirement, RawRoute},
     validate::{Problems, header_mappings},
 };
@@ -69,6 +69,13 @@ pub(super) fn validate_route(
         Some(p) => path_match(&format!("{field}.path"), p, problems),
     };
     let access = access(field, raw, problems);
+    if raw.forward_authorization && !raw.anonymous {
+        problems.add(
+            format!("{field}.forward_authorization"),
+            "only applies to `anonymous: true` routes (protected routes forward the verified \
+             token unless `strip_authorization` is set)",
+        );
+    }
     let identity_headers = raw
         .identity_headers
         .as_ref()
@@ -81,6 +88,12 @@ pub(super) fn validate_route(
         access: access?,
         audit: raw.audit,
         identity_headers,
+        tolerates: Tolerance {
+            encoded_slashes: raw.allow_encoded_slashes,
+            path_parameters: raw.allow_path_parameters,
+            method_override: raw.allow_method_override,
+        },
+        forward_authorization: raw.forward_authorization,
     })
 }
 

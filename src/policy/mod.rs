@@ -1,12 +1,23 @@
-//! Steps 3 and 5 of a Check: find the route a request falls under (first match in file
-//! order, after path normalisation; none matching is a deny), and decide whether verified
-//! claims satisfy it. Scope and role comparison is exact: `Orders.ReadWrite` never
-//! satisfies `Orders.Read`.
+//! Steps 2 and 4 of a Check: find the routes a request falls under, and decide whether
+//! verified claims satisfy a route. Scope and role comparison is exact:
+//! `Orders.ReadWrite` never satisfies `Orders.Read`.
+//!
+//! **The request the upstream serves is the request judged.** Routes are first-match in
+//! file order, but an upstream may read the request in more than one way: it may decode
+//! `%2F`, drop `;parameters` or a trailing slash ([`crate::path::readings`]), route
+//! case-insensitively, answer `HEAD` with its `GET` handler, or honour a method override.
+//! [`Policy::resolve`] therefore returns every route the request reaches under any of
+//! those readings, and the check step allows only when each of them allows: the decision
+//! is the strictest of the decisions for every request the upstream may see.
+//! Escaped separators, path parameters and method overrides are refused outright
+//! (`invalid_request`) unless every route reached accepts them (`allow_*` on the route).
 
 mod route;
 mod rules;
 
 use std::sync::Arc;
+
+use smallvec::SmallVec;
 
 pub use route::Route;
 pub use rules::describe;
@@ -15,24 +26,50 @@ use crate::{
     config::{Access, Condition, Config, HeaderMapping},
     deny::{Deny, DenyReason},
     jwt::VerifiedClaims,
-    path::normalize_path,
+    path::{PathTraits, readings},
 };
 
 /// The compiled routes of one configuration.
 #[derive(Debug, Clone)]
 pub struct Policy {
     routes: Vec<Route>,
+    /// Some route's path pattern has capitals: every path gets a case-folded reading.
+    capitals: bool,
+}
+
+/// The routes one request reaches.
+#[derive(Debug)]
+pub struct Reached<'p> {
+    /// The route of the request as portcullis reads it (canonical path, own method).
+    pub primary: Option<&'p Route>,
+    /// Every distinct route some reading reaches, `primary` first.
+    pub routes: SmallVec<[&'p Route; 4]>,
+    /// Some reading reaches no route.
+    pub unmatched: bool,
+}
+
+/// What the policy needs to know of a request (see [`crate::extract::RequestView`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub method: &'a str,
+    /// Canonical host.
+    pub host: &'a str,
+    /// Path without query, as received.
+    pub path: &'a str,
+    pub method_override: Option<&'a str>,
 }
 
 impl Policy {
     pub fn new(config: &Config) -> Policy {
         let global: Arc<[HeaderMapping]> = Arc::from(config.identity_headers.as_slice());
+        let routes: Vec<Route> = config
+            .routes
+            .iter()
+            .map(|r| Route::new(r, &global))
+            .collect();
         Policy {
-            routes: config
-                .routes
-                .iter()
-                .map(|r| Route::new(r, &global))
-                .collect(),
+            capitals: routes.iter().any(Route::has_capitals),
+            routes,
         }
     }
 
@@ -40,13 +77,106 @@ impl Policy {
         &self.routes
     }
 
-    /// The first route matching the request, after path normalisation.
-    pub fn route(&self, method: &str, host: &str, raw_path: &str) -> Result<&Route, DenyReason> {
-        let path = normalize_path(raw_path).map_err(|_| DenyReason::InvalidRequest)?;
+    /// Every route `target` reaches under any reading an upstream may give it (see the
+    /// module doc). `InvalidRequest` for a path that cannot be read, and for an escaped
+    /// separator, a path parameter or a method override that some route reached does not
+    /// accept (or that reaches no route).
+    pub fn resolve(&self, target: &Target<'_>) -> Result<Reached<'_>, DenyReason> {
+        let readings = readings(target.path).map_err(|_| DenyReason::InvalidRequest)?;
+        let fold = self.capitals
+            || readings
+                .iter()
+                .any(|p| p.bytes().any(|b| b.is_ascii_uppercase()));
+        let folded: SmallVec<[String; 2]> = if fold {
+            readings.iter().map(str::to_ascii_lowercase).collect()
+        } else {
+            SmallVec::new()
+        };
+        let paths: SmallVec<[(&str, bool); 4]> = readings
+            .iter()
+            .map(|p| (p, false))
+            .chain(folded.iter().map(|p| (p.as_str(), true)))
+            .collect();
+        let mut reached = Reached {
+            primary: self.first(target.method, target.host, &readings.canonical, false),
+            routes: SmallVec::new(),
+            unmatched: false,
+        };
+        self.reach(&mut reached, target.method, target.host, &paths);
+        if target.method.eq_ignore_ascii_case("HEAD") {
+            self.reach(&mut reached, "GET", target.host, &paths);
+        }
+        check_tolerance(&reached, readings.traits, target.method_override.is_some())?;
+        if let Some(method) = target.method_override {
+            if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(DenyReason::InvalidRequest);
+            }
+            self.reach(&mut reached, method, target.host, &paths);
+            if method.eq_ignore_ascii_case("HEAD") {
+                self.reach(&mut reached, "GET", target.host, &paths);
+            }
+            check_tolerance(&reached, readings.traits, true)?;
+        }
+        // Keep the request's own route first: it names the decision in logs.
+        if let Some(primary) = reached.primary
+            && let Some(at) = reached.routes.iter().position(|r| r.id == primary.id)
+        {
+            reached.routes[..=at].rotate_right(1);
+        }
+        Ok(reached)
+    }
+
+    /// The first route matching the canonical reading of the request (no other reading):
+    /// for explanations and tests.
+    pub fn route(&self, method: &str, host: &str, path: &str) -> Result<&Route, DenyReason> {
+        let readings = readings(path).map_err(|_| DenyReason::InvalidRequest)?;
+        self.first(method, host, &readings.canonical, false)
+            .ok_or(DenyReason::NoRoute)
+    }
+
+    /// Adds the first route of each reading (`(path, folded)`) for `method` to `reached`.
+    fn reach<'p>(
+        &'p self,
+        reached: &mut Reached<'p>,
+        method: &str,
+        host: &str,
+        paths: &[(&str, bool)],
+    ) {
+        for &(path, folded) in paths {
+            match self.first(method, host, path, folded) {
+                Some(route) if !reached.routes.iter().any(|r| r.id == route.id) => {
+                    reached.routes.push(route);
+                }
+                Some(_) => {}
+                None => reached.unmatched = true,
+            }
+        }
+    }
+
+    fn first(&self, method: &str, host: &str, path: &str, folded: bool) -> Option<&Route> {
         self.routes
             .iter()
-            .find(|route| route.matches(method, host, &path))
-            .ok_or(DenyReason::NoRoute)
+            .find(|route| route.matches(method, host, path, folded))
+    }
+}
+
+/// Escaped separators, path parameters and method overrides pass only when every route
+/// the request reaches accepts them, and it reaches no unmatched reading.
+fn check_tolerance(
+    reached: &Reached<'_>,
+    traits: PathTraits,
+    method_override: bool,
+) -> Result<(), DenyReason> {
+    let accepted = |wanted: bool, accepts: fn(&Route) -> bool| {
+        !wanted || (!reached.unmatched && reached.routes.iter().all(|r| accepts(r)))
+    };
+    if accepted(traits.escaped_separator, |r| r.tolerates.encoded_slashes)
+        && accepted(traits.parameters, |r| r.tolerates.path_parameters)
+        && accepted(method_override, |r| r.tolerates.method_override)
+    {
+        Ok(())
+    } else {
+        Err(DenyReason::InvalidRequest)
     }
 }
 

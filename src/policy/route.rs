@@ -1,6 +1,6 @@
-//! A compiled route: what it matches (methods, hosts, normalised path pattern), what it
-//! requires, which identity headers it sends, and the strings its responses need,
-//! precomputed once at load.
+//! A compiled route: what it matches (methods, hosts, canonical path pattern, and the same
+//! pattern case-folded), what it requires, which identity headers it sends, and the
+//! strings its responses need, precomputed once at load.
 
 use std::sync::{
     Arc,
@@ -8,8 +8,8 @@ use std::sync::{
 };
 
 use crate::{
-    config::{Access, Condition, HeaderMapping, HostMatch, PathMatch, RouteConfig},
-    path::{prefix_matches, template_matches},
+    config::{Access, Condition, HeaderMapping, HostMatch, PathMatch, RouteConfig, Tolerance},
+    path::{PathSegment, prefix_matches, template_matches},
 };
 
 static NEXT_ROUTE_ID: AtomicU64 = AtomicU64::new(1);
@@ -24,6 +24,8 @@ pub struct Route {
     methods: Option<Vec<String>>,
     hosts: Option<Vec<HostMatch>>,
     path: PathMatch,
+    /// `path` in lower case, for upstreams that route case-insensitively.
+    folded: PathMatch,
     pub access: Access,
     /// Dry run: would-be denies are allowed, logged and counted.
     pub audit: bool,
@@ -32,6 +34,10 @@ pub struct Route {
     /// Space-separated scopes the route accepts, for the RFC 6750 `scope` attribute of a
     /// 403; `None` when no condition names a scope.
     pub scope_challenge: Option<Arc<str>>,
+    /// Request shapes refused by default that this route accepts.
+    pub tolerates: Tolerance,
+    /// Anonymous route: the client's `authorization` header goes upstream unverified.
+    pub forward_authorization: bool,
 }
 
 impl Route {
@@ -54,6 +60,7 @@ impl Route {
             methods: config.methods.clone(),
             hosts: config.hosts.clone(),
             path: config.path.clone(),
+            folded: fold(&config.path),
             access: config.access.clone(),
             audit: config.audit,
             identity_headers: config
@@ -61,24 +68,33 @@ impl Route {
                 .as_ref()
                 .map_or_else(|| global_headers.clone(), |own| Arc::from(own.as_slice())),
             scope_challenge: (!scopes.is_empty()).then(|| Arc::from(scopes.join(" "))),
+            tolerates: config.tolerates,
+            forward_authorization: config.forward_authorization,
         }
     }
 
-    /// `path` must already be normalised; `host` is compared without its port and case.
-    pub fn matches(&self, method: &str, host: &str, path: &str) -> bool {
+    /// Whether the route's path pattern has capital letters (then a case-folding upstream
+    /// may reach it with a path in another case).
+    pub fn has_capitals(&self) -> bool {
+        self.path != self.folded
+    }
+
+    /// `host` must be canonical ([`crate::extract::canonical_host`]) and `path` canonical
+    /// ([`crate::path`]); with `folded`, `path` is in lower case and compared with the
+    /// route's pattern in lower case.
+    pub fn matches(&self, method: &str, host: &str, path: &str, folded: bool) -> bool {
         self.methods
             .as_ref()
             .is_none_or(|methods| methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
             && self.hosts.as_ref().is_none_or(|hosts| {
-                let host = strip_port(host).to_ascii_lowercase();
                 hosts.iter().any(|wanted| match wanted {
-                    HostMatch::Exact(exact) => host == *exact,
+                    HostMatch::Exact(exact) => host == exact,
                     HostMatch::Suffix(suffix) => {
                         host.len() > suffix.len() && host.ends_with(suffix.as_str())
                     }
                 })
             })
-            && match &self.path {
+            && match if folded { &self.folded } else { &self.path } {
                 PathMatch::Exact(exact) => path == exact,
                 PathMatch::Prefix(prefix) => prefix_matches(prefix, path),
                 PathMatch::Template { segments, .. } => template_matches(segments, path),
@@ -86,11 +102,21 @@ impl Route {
     }
 }
 
-/// `host:port` -> `host`, leaving IPv6 literals (`[::1]:80` -> `[::1]`) intact.
-fn strip_port(host: &str) -> &str {
-    match host.rfind(':') {
-        Some(colon) if !host[colon..].contains(']') => &host[..colon],
-        _ => host,
+/// A path pattern in lower case.
+fn fold(path: &PathMatch) -> PathMatch {
+    match path {
+        PathMatch::Exact(p) => PathMatch::Exact(p.to_ascii_lowercase()),
+        PathMatch::Prefix(p) => PathMatch::Prefix(p.to_ascii_lowercase()),
+        PathMatch::Template { pattern, segments } => PathMatch::Template {
+            pattern: pattern.to_ascii_lowercase(),
+            segments: segments
+                .iter()
+                .map(|s| match s {
+                    PathSegment::Literal(l) => PathSegment::Literal(l.to_ascii_lowercase()),
+                    other => other.clone(),
+                })
+                .collect(),
+        },
     }
 }
 
@@ -113,10 +139,10 @@ mod tests {
     #[test]
     fn prefix_is_segment_aware() {
         let r = route("path: { prefix: /api/orders }");
-        assert!(r.matches("GET", "h", "/api/orders"));
-        assert!(r.matches("GET", "h", "/api/orders/7"));
-        assert!(!r.matches("GET", "h", "/api/ordersX"));
-        assert!(!r.matches("GET", "h", "/api"));
+        assert!(r.matches("GET", "h", "/api/orders", false));
+        assert!(r.matches("GET", "h", "/api/orders/7", false));
+        assert!(!r.matches("GET", "h", "/api/ordersX", false));
+        assert!(!r.matches("GET", "h", "/api", false));
     }
 
     #[test]
@@ -124,16 +150,16 @@ mod tests {
         let r = route(
             "methods: [GET, HEAD], hosts: [api.example.com, '*.example.org'], path: { template: '/orders/{id}' }",
         );
-        assert!(r.matches("GET", "api.example.com", "/orders/7"));
-        assert!(r.matches("HEAD", "API.example.com:8443", "/orders/7"));
-        assert!(r.matches("GET", "eu.api.example.org", "/orders/7"));
+        assert!(r.matches("GET", "api.example.com", "/orders/7", false));
+        assert!(r.matches("head", "api.example.com", "/orders/7", false));
+        assert!(r.matches("GET", "eu.api.example.org", "/orders/7", false));
         assert!(
-            !r.matches("GET", "example.org", "/orders/7"),
+            !r.matches("GET", "example.org", "/orders/7", false),
             "*.x needs a label before .x"
         );
-        assert!(!r.matches("POST", "api.example.com", "/orders/7"));
-        assert!(!r.matches("GET", "other.example.com", "/orders/7"));
-        assert!(!r.matches("GET", "api.example.com", "/orders/7/lines"));
+        assert!(!r.matches("POST", "api.example.com", "/orders/7", false));
+        assert!(!r.matches("GET", "other.example.com", "/orders/7", false));
+        assert!(!r.matches("GET", "api.example.com", "/orders/7/lines", false));
     }
 
     #[test]
@@ -146,10 +172,12 @@ mod tests {
     }
 
     #[test]
-    fn ports_are_stripped_from_hosts() {
-        assert_eq!(strip_port("a.example:80"), "a.example");
-        assert_eq!(strip_port("a.example"), "a.example");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-        assert_eq!(strip_port("[::1]"), "[::1]");
+    fn folded_matching_compares_lower_case() {
+        let r = route("path: { template: '/API/Orders/{id}/History' }");
+        assert!(r.has_capitals());
+        assert!(r.matches("GET", "h", "/API/Orders/7/History", false));
+        assert!(!r.matches("GET", "h", "/api/orders/7/history", false));
+        assert!(r.matches("GET", "h", "/api/orders/7/history", true));
+        assert!(!route("path: { prefix: /api }").has_capitals());
     }
 }

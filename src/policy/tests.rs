@@ -351,6 +351,8 @@ fn policy_of(routes: &[ModelRoute]) -> Policy {
             },
             audit: false,
             identity_headers: None,
+            tolerates: Default::default(),
+            forward_authorization: false,
         })
         .collect();
     Policy::new(&config)

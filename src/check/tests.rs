@@ -1,0 +1,547 @@
+//! The invariant of the pipeline: a request is allowed only when every request an upstream
+//! may derive from it would be — tested as a property over generated policies and
+//! hostile paths against a deliberately naive model of upstream behaviour, plus cases.
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::{
+    config::{Condition, Config, PathMatch, RouteConfig, TokenKind, Tolerance},
+    policy::Policy,
+};
+
+// === The naive model: string operations only, written independently of `path` ===
+
+/// One way an upstream reads a path.
+#[derive(Debug, Clone, Copy)]
+struct Upstream {
+    /// Drop `;params` from each raw segment before decoding (Tomcat).
+    params_before: bool,
+    /// Percent-decode everything, `\` being a separator afterwards.
+    decode: bool,
+    /// Drop `;params` from each segment after decoding.
+    params_after: bool,
+    /// Ignore one trailing slash.
+    trailing: bool,
+    /// Compare case-insensitively.
+    fold: bool,
+}
+
+fn all_upstreams() -> Vec<Upstream> {
+    let mut out = Vec::new();
+    for bits in 0..32u8 {
+        out.push(Upstream {
+            params_before: bits & 1 != 0,
+            decode: bits & 2 != 0,
+            params_after: bits & 4 != 0,
+            trailing: bits & 8 != 0,
+            fold: bits & 16 != 0,
+        });
+    }
+    out
+}
+
+fn percent_decode_all(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(Ok(b)) = text.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Only unreserved escapes decoded (what every upstream, and Envoy, does).
+fn decode_unreserved(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let hex = rest.get(at + 1..at + 3).unwrap_or("");
+        match u8::from_str_radix(hex, 16) {
+            Ok(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => {
+                out.push(char::from(b));
+                rest = &rest[at + 3..];
+            }
+            _ => {
+                out.push('%');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn cut_params(path: &str) -> String {
+    path.split('/')
+        .map(|s| s.split(';').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The segments the upstream serves for `raw`, and whether it ended with a slash.
+fn upstream_path(raw: &str, u: Upstream) -> (Vec<String>, bool) {
+    let mut path = raw.to_owned();
+    if u.params_before {
+        path = cut_params(&path);
+    }
+    path = if u.decode {
+        percent_decode_all(&path).replace('\\', "/")
+    } else {
+        decode_unreserved(&path)
+    };
+    if u.params_after {
+        path = cut_params(&path);
+    }
+    if u.fold {
+        path = path.to_ascii_lowercase();
+    }
+    let trailing = path.len() > 1 && path.ends_with('/') && !u.trailing;
+    let mut segments: Vec<String> = Vec::new();
+    for s in path.split('/') {
+        match s {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s.to_owned()),
+        }
+    }
+    (segments, trailing)
+}
+
+#[derive(Debug, Clone)]
+struct ModelRoute {
+    methods: Option<Vec<&'static str>>,
+    prefix: bool,
+    segments: Vec<&'static str>,
+    /// `None`: anonymous; `Some(scopes)`: a token with all of these.
+    scopes: Option<Vec<&'static str>>,
+    tolerant: bool,
+}
+
+fn model_matches(r: &ModelRoute, method: &str, path: &(Vec<String>, bool), fold: bool) -> bool {
+    let method_ok = r.methods.as_ref().is_none_or(|m| m.contains(&method));
+    let literal: Vec<String> = r
+        .segments
+        .iter()
+        .map(|s| {
+            if fold {
+                s.to_ascii_lowercase()
+            } else {
+                (*s).to_owned()
+            }
+        })
+        .collect();
+    let (segments, trailing) = path;
+    let path_ok = if r.prefix {
+        segments.len() >= literal.len() && segments[..literal.len()] == literal[..]
+    } else {
+        *segments == literal && (!*trailing || literal.is_empty())
+    };
+    method_ok && path_ok
+}
+
+/// Allowed by every upstream reading (the strictest decision).
+fn model_allows(
+    routes: &[ModelRoute],
+    method: &str,
+    raw: &str,
+    method_override: Option<&'static str>,
+    token: Option<&[&str]>,
+) -> bool {
+    let mut methods = vec![method];
+    methods.extend(method_override);
+    if methods.contains(&"HEAD") {
+        methods.push("GET");
+    }
+    all_upstreams().into_iter().all(|u| {
+        let path = upstream_path(raw, u);
+        methods.iter().all(
+            |m| match routes.iter().find(|r| model_matches(r, m, &path, u.fold)) {
+                None => false,
+                Some(ModelRoute { scopes: None, .. }) => true,
+                Some(ModelRoute {
+                    scopes: Some(needed),
+                    ..
+                }) => token.is_some_and(|t| needed.iter().all(|s| t.contains(s))),
+            },
+        )
+    })
+}
+
+// === Generators ===
+
+const LITERALS: [&str; 3] = ["a", "B", "admin"];
+const PIECES: [&str; 17] = [
+    "a",
+    "b",
+    "B",
+    "A",
+    "admin",
+    "ADMIN",
+    "..",
+    ".",
+    "..;",
+    "a;x=1",
+    "admin;x",
+    "%2e%2e",
+    "a%2Fb",
+    "a%2F..%2Fadmin",
+    "a%5C..%5Cadmin",
+    "a%3Bx",
+    "a;x=%2F..%2Fadmin",
+];
+const SCOPES: [&str; 2] = ["S1", "S2"];
+const METHODS: [&str; 4] = ["GET", "HEAD", "POST", "DELETE"];
+
+fn route_strategy() -> impl Strategy<Value = ModelRoute> {
+    (
+        prop::option::of(prop::sample::subsequence(&METHODS[..], 1..=3)),
+        any::<bool>(),
+        prop::collection::vec(prop::sample::select(&LITERALS[..]), 0..3),
+        prop::option::of(prop::sample::subsequence(&SCOPES[..], 0..=2)),
+        prop::bool::weighted(0.8),
+    )
+        .prop_map(|(methods, prefix, segments, scopes, tolerant)| ModelRoute {
+            methods,
+            prefix,
+            segments,
+            scopes,
+            tolerant,
+        })
+}
+
+/// A few routes, often ending with an anonymous catch-all (where bypasses land).
+fn routes_strategy() -> impl Strategy<Value = Vec<ModelRoute>> {
+    (prop::collection::vec(route_strategy(), 1..5), any::<bool>()).prop_map(
+        |(mut routes, catch_all)| {
+            if catch_all {
+                routes.push(ModelRoute {
+                    methods: None,
+                    prefix: true,
+                    segments: Vec::new(),
+                    scopes: None,
+                    tolerant: true,
+                });
+            }
+            routes
+        },
+    )
+}
+
+fn raw_path_strategy() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(prop::sample::select(&PIECES[..]), 0..4),
+        any::<bool>(),
+    )
+        .prop_map(|(pieces, slash)| {
+            format!("/{}{}", pieces.join("/"), if slash { "/" } else { "" })
+        })
+}
+
+fn policy_of(routes: &[ModelRoute]) -> Policy {
+    let base = "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\nroutes: [{name: x, path: {prefix: /}, anonymous: true}]\n";
+    let mut config = Config::from_yaml(base, "test").unwrap();
+    config.routes = routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let path = format!("/{}", r.segments.join("/"));
+            RouteConfig {
+                name: i.to_string(),
+                methods: r
+                    .methods
+                    .as_ref()
+                    .map(|m| m.iter().map(|s| s.to_string()).collect()),
+                hosts: None,
+                path: if r.prefix {
+                    PathMatch::Prefix(path)
+                } else {
+                    PathMatch::Exact(path)
+                },
+                access: match &r.scopes {
+                    None => Access::Anonymous,
+                    Some(scopes) => Access::Require {
+                        all: vec![if scopes.is_empty() {
+                            Condition::Token(TokenKind::Any)
+                        } else {
+                            Condition::Scopes(scopes.iter().map(|s| s.to_string()).collect())
+                        }],
+                        any: Vec::new(),
+                    },
+                },
+                audit: false,
+                identity_headers: None,
+                tolerates: Tolerance {
+                    encoded_slashes: r.tolerant,
+                    path_parameters: r.tolerant,
+                    method_override: r.tolerant,
+                },
+                forward_authorization: false,
+            }
+        })
+        .collect();
+    Policy::new(&config)
+}
+
+fn claims(value: Value) -> VerifiedClaims {
+    let Value::Object(map) = value else {
+        unreachable!("test claims are objects")
+    };
+    VerifiedClaims::new("https://idp.example.com/".into(), map).unwrap()
+}
+
+/// The pipeline's decision without the network: resolve, then judge with these claims.
+fn allows(
+    policy: &Policy,
+    method: &str,
+    path: &str,
+    method_override: Option<&str>,
+    token: Option<&VerifiedClaims>,
+) -> Result<String, DenyReason> {
+    let reached = policy.resolve(&Target {
+        method,
+        host: "api.example.com",
+        path,
+        method_override,
+    })?;
+    let claims = needs_token(&reached).then(|| token.ok_or(DenyReason::MissingToken.into()));
+    judge(&reached, claims)
+        .map(|j| j.route.name.to_string())
+        .map_err(|(_, deny)| deny.reason)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+    /// The invariant: portcullis allows only what every upstream reading allows.
+    #[test]
+    fn an_allowed_request_is_allowed_under_every_upstream_reading(
+        routes in routes_strategy(),
+        method in prop::sample::select(&METHODS[..]),
+        path in raw_path_strategy(),
+        method_override in prop::option::of(prop::sample::select(&["DELETE", "GET", "HEAD"][..])),
+        scopes in prop::option::of(prop::sample::subsequence(&SCOPES[..], 0..=2)),
+    ) {
+        let policy = policy_of(&routes);
+        let token = scopes.as_ref().map(|s| claims(json!({"scp": s.join(" ")})));
+        let decision = allows(&policy, method, &path, method_override, token.as_ref());
+        if decision.is_ok() {
+            prop_assert!(
+                model_allows(&routes, method, &path, method_override, scopes.as_deref()),
+                "portcullis allowed {} {} (override {:?}) on {:?}", method, path, method_override, decision
+            );
+        }
+    }
+
+    /// And it is no stricter than needed for plain requests: a canonical path, its own
+    /// method, is decided exactly as the model decides it.
+    #[test]
+    fn plain_requests_are_decided_as_the_model_decides(
+        routes in routes_strategy(),
+        method in prop::sample::select(&["GET", "POST", "DELETE"][..]),
+        segments in prop::collection::vec(prop::sample::select(&["a", "admin", "pub"][..]), 0..3),
+        scopes in prop::option::of(prop::sample::subsequence(&SCOPES[..], 0..=2)),
+    ) {
+        let policy = policy_of(&routes);
+        let path = format!("/{}", segments.join("/"));
+        let token = scopes.as_ref().map(|s| claims(json!({"scp": s.join(" ")})));
+        let decision = allows(&policy, method, &path, None, token.as_ref());
+        // No capitals anywhere: the folded readings are the plain one.
+        let capitals = routes.iter().any(|r| r.segments.contains(&"B"));
+        if !capitals {
+            prop_assert_eq!(
+                decision.is_ok(),
+                model_allows(&routes, method, &path, None, scopes.as_deref())
+            );
+        }
+    }
+}
+
+// === Cases from the issue, on the example policy ===
+
+const EXAMPLE: &str = r#"
+issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]
+routes:
+  - { name: health, methods: [GET], path: { exact: /healthz }, anonymous: true }
+  - { name: public, path: { prefix: /public }, anonymous: true }
+  - name: history
+    methods: [GET]
+    path: { template: "/api/orders/{id}/history" }
+    require: { scopes: [Orders.ReadFull] }
+  - name: read
+    methods: [GET, HEAD]
+    path: { prefix: /api/orders }
+    require: { scopes_any: [Orders.Read, Orders.ReadFull] }
+  - name: write
+    methods: [POST, PUT, PATCH, DELETE]
+    path: { prefix: /api/orders }
+    require: { scopes: [Orders.ReadWrite] }
+  - { name: files, methods: [GET], path: { template: "/files/**" }, require: { token: any }, allow_encoded_slashes: true, allow_path_parameters: true }
+  - { name: forms, methods: [POST], path: { exact: /forms }, require: { token: any }, allow_method_override: true }
+  - { name: admin, path: { prefix: /admin }, require: { scopes: [Admin] } }
+  - { name: everything-else, path: { prefix: / }, anonymous: true }
+"#;
+
+fn example() -> Policy {
+    Policy::new(&Config::from_yaml(EXAMPLE, "test").unwrap())
+}
+
+fn reader() -> VerifiedClaims {
+    claims(json!({"scp": "Orders.Read"}))
+}
+
+#[test]
+fn escaped_separators_are_refused_unless_every_route_reached_accepts_them() {
+    let p = example();
+    for path in [
+        "/public/..%2Fadmin/secret",
+        "/admin%2Fsecret",
+        "/admin%2fsecret",
+        "/public/..%5Cadmin",
+        "/api/orders/7%2Fhistory",
+    ] {
+        assert_eq!(
+            allows(&p, "GET", path, None, Some(&reader())),
+            Err(DenyReason::InvalidRequest),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        allows(&p, "GET", "/files/a%2Fb", None, Some(&reader())),
+        Ok("files".into())
+    );
+    // Accepted by /files, but decoded it leaves /files for /admin: still judged there.
+    assert_eq!(
+        allows(&p, "GET", "/files/..%2F..%2Fadmin", None, Some(&reader())),
+        Err(DenyReason::InvalidRequest)
+    );
+}
+
+#[test]
+fn path_parameters_case_and_trailing_slashes_reach_the_strict_route() {
+    let p = example();
+    for path in [
+        "/api/orders/7/history;x=1",
+        "/api/orders/7/history/",
+        "/api/orders/7/HISTORY",
+        "/API/ORDERS/7/history",
+    ] {
+        let decision = allows(&p, "GET", path, None, Some(&reader()));
+        assert!(
+            matches!(
+                decision,
+                Err(DenyReason::InsufficientPermission | DenyReason::InvalidRequest)
+            ),
+            "{path}: {decision:?}"
+        );
+    }
+    assert_eq!(
+        allows(&p, "GET", "/public/..;/api/orders", None, None),
+        Err(DenyReason::InvalidRequest)
+    );
+    assert_eq!(
+        allows(
+            &p,
+            "GET",
+            "/api/orders/7/history/",
+            None,
+            Some(&claims(json!({"scp": "Orders.ReadFull"})))
+        ),
+        Ok("read".into()),
+        "the full read may use either route"
+    );
+}
+
+#[test]
+fn head_is_judged_as_get_too() {
+    let p = example();
+    assert_eq!(
+        allows(&p, "HEAD", "/api/orders/7/history", None, Some(&reader())),
+        Err(DenyReason::InsufficientPermission)
+    );
+    assert_eq!(
+        allows(&p, "HEAD", "/api/orders/7", None, Some(&reader())),
+        Ok("read".into())
+    );
+}
+
+#[test]
+fn method_overrides_are_refused_or_judged_as_both_methods() {
+    let p = example();
+    let writer = claims(json!({"scp": "Orders.Read"}));
+    assert_eq!(
+        allows(&p, "POST", "/api/orders/7", Some("DELETE"), Some(&writer)),
+        Err(DenyReason::InvalidRequest)
+    );
+    // /forms accepts overrides, but DELETE /forms reaches the anonymous catch-all, which
+    // does not: refused too.
+    assert_eq!(
+        allows(&p, "POST", "/forms", Some("DELETE"), Some(&writer)),
+        Err(DenyReason::InvalidRequest)
+    );
+}
+
+#[test]
+fn unmatched_requests_are_authenticated_before_403() {
+    let p = Policy::new(
+        &Config::from_yaml(
+            "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\nroutes: [{name: r, methods: [GET], path: {prefix: /api}, require: {token: any}}]\n",
+            "test",
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        allows(&p, "GET", "/other", None, None),
+        Err(DenyReason::MissingToken)
+    );
+    assert_eq!(
+        allows(&p, "GET", "/other", None, Some(&reader())),
+        Err(DenyReason::NoRoute)
+    );
+}
+
+#[test]
+fn look_alike_header_names_are_refused() {
+    let managed = vec!["x-auth-roles".to_owned(), "x-jwt-payload".to_owned()];
+    let view = |names: Vec<&'static str>| RequestView {
+        method: "GET",
+        host: "h".into(),
+        path: "/",
+        authorization: None,
+        method_override: None,
+        underscored: names,
+        request_id: "",
+    };
+    assert_eq!(
+        refuse_lookalikes(&view(vec!["x_auth_roles"]), &managed),
+        Err(DenyReason::InvalidRequest)
+    );
+    assert_eq!(
+        refuse_lookalikes(&view(vec!["X_Auth-Roles"]), &managed),
+        Err(DenyReason::InvalidRequest)
+    );
+    assert_eq!(
+        refuse_lookalikes(&view(vec!["x_jwt_payload"]), &managed),
+        Err(DenyReason::InvalidRequest)
+    );
+    assert_eq!(
+        refuse_lookalikes(&view(vec!["x_http_method_override"]), &managed),
+        Err(DenyReason::InvalidRequest)
+    );
+    assert_eq!(
+        refuse_lookalikes(&view(vec!["x_trace_id"]), &managed),
+        Ok(())
+    );
+}

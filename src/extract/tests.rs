@@ -1,0 +1,219 @@
+use super::*;
+use crate::pb::{
+    auth::{
+        AttributeContext,
+        attribute_context::{HttpRequest, Request},
+    },
+    core::{HeaderMap, HeaderValue},
+};
+
+fn request(http: HttpRequest) -> CheckRequest {
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                time: None,
+                http: Some(http),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+fn with_headers(path: &str, headers: &[(&str, &str)]) -> CheckRequest {
+    check_request("GET", "api.example.com", path, headers)
+}
+
+#[test]
+fn reads_method_host_path_and_header_map_form() {
+    let mut http = HttpRequest {
+        method: "GET".into(),
+        host: "API.example.com:8443".into(),
+        path: "/api/orders?x=1".into(),
+        id: "req-1".into(),
+        ..Default::default()
+    };
+    http.headers
+        .insert("authorization".into(), "Bearer abc".into());
+    let req = request(http.clone());
+    let view = extract(&req, 100).unwrap();
+    assert_eq!(view.method, "GET");
+    assert_eq!(view.host, "api.example.com");
+    assert_eq!(view.path, "/api/orders");
+    assert_eq!(view.authorization, Some("Bearer abc"));
+    assert_eq!(view.request_id, "req-1");
+
+    http.headers.clear();
+    http.header_map = Some(HeaderMap {
+        headers: vec![
+            HeaderValue {
+                key: "x-latin1".into(),
+                value: String::new(),
+                raw_value: vec![0xe9],
+            },
+            HeaderValue {
+                key: "authorization".into(),
+                value: String::new(),
+                raw_value: b"Bearer raw".to_vec(),
+            },
+        ],
+    });
+    let req = request(http);
+    assert_eq!(
+        extract(&req, 100).unwrap().authorization,
+        Some("Bearer raw"),
+        "a header the view does not read may be any bytes"
+    );
+}
+
+#[test]
+fn two_raw_authorization_headers_are_malformed() {
+    let header = HeaderValue {
+        key: "Authorization".into(),
+        value: "Bearer a".into(),
+        raw_value: Vec::new(),
+    };
+    let req = request(HttpRequest {
+        header_map: Some(HeaderMap {
+            headers: vec![header.clone(), header],
+        }),
+        ..Default::default()
+    });
+    assert_eq!(extract(&req, 100), Err(DenyReason::MalformedAuthorization));
+}
+
+#[test]
+fn too_many_headers_are_an_invalid_request() {
+    let mut http = HttpRequest::default();
+    for i in 0..11 {
+        http.headers.insert(format!("x-{i}"), "v".into());
+    }
+    let req = request(http);
+    assert_eq!(extract(&req, 10), Err(DenyReason::InvalidRequest));
+    assert!(extract(&req, 11).is_ok());
+}
+
+#[test]
+fn missing_http_attributes_are_an_invalid_request() {
+    assert_eq!(
+        extract(&CheckRequest::default(), 100),
+        Err(DenyReason::InvalidRequest)
+    );
+}
+
+#[test]
+fn hosts_are_canonical_or_refused() {
+    let ok = [
+        ("api.example.com", "api.example.com"),
+        ("API.Example.COM", "api.example.com"),
+        ("api.example.com.", "api.example.com"),
+        ("api.example.com:443", "api.example.com"),
+        ("api.example.com.:8443", "api.example.com"),
+        ("internal_host", "internal_host"),
+        ("10.0.0.1:80", "10.0.0.1"),
+        ("[::1]:9001", "[::1]"),
+        ("[2001:DB8::1]", "[2001:db8::1]"),
+        ("", ""),
+    ];
+    for (authority, host) in ok {
+        assert_eq!(
+            canonical_host(authority).as_deref(),
+            Ok(host),
+            "{authority}"
+        );
+    }
+    for bad in [
+        "admin.example.com..",
+        "www.example.com:80@admin.example.com",
+        "admin%2eexample.com",
+        "a.example.com,b.example.com",
+        "host:80:80",
+        "host:",
+        "host:123456",
+        "host:70000",
+        "host:+80",
+        "[::1",
+        "[::1]80",
+        "[not-v6]",
+        ".example.com",
+        "a..b",
+        "exa mple.com",
+        "example.com/admin",
+        "ex\u{e4}mple.com",
+    ] {
+        assert_eq!(
+            canonical_host(bad),
+            Err(DenyReason::InvalidRequest),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn method_overrides_are_found_in_headers_and_the_query() {
+    let none = with_headers("/api/orders", &[]);
+    assert_eq!(extract(&none, 100).unwrap().method_override, None);
+    for name in METHOD_OVERRIDE_HEADERS {
+        let req = with_headers("/api/orders", &[(name, "DELETE")]);
+        assert_eq!(
+            extract(&req, 100).unwrap().method_override,
+            Some("DELETE"),
+            "{name}"
+        );
+    }
+    for query in ["_method=DELETE", "a=1&_method=DELETE", "%5Fmethod=DELETE"] {
+        let req = with_headers(&format!("/api/orders?{query}"), &[]);
+        assert_eq!(
+            extract(&req, 100).unwrap().method_override,
+            Some("DELETE"),
+            "{query}"
+        );
+    }
+    let agree = with_headers(
+        "/api/orders?_method=delete",
+        &[("x-http-method-override", "DELETE")],
+    );
+    assert_eq!(
+        extract(&agree, 100).unwrap().method_override,
+        Some("delete")
+    );
+    let conflict = with_headers(
+        "/api/orders?_method=GET",
+        &[("x-http-method-override", "DELETE")],
+    );
+    assert_eq!(extract(&conflict, 100), Err(DenyReason::InvalidRequest));
+}
+
+#[test]
+fn underscored_header_names_are_reported() {
+    let req = with_headers("/", &[("x_auth_roles", "Admin"), ("x-auth-roles", "x")]);
+    assert_eq!(extract(&req, 100).unwrap().underscored, ["x_auth_roles"]);
+}
+
+#[test]
+fn bearer_scheme_is_case_insensitive_and_exactly_one_token() {
+    assert_eq!(bearer_token(Some("Bearer a.b.c")), Ok("a.b.c"));
+    assert_eq!(bearer_token(Some("bearer   a.b.c ")), Ok("a.b.c"));
+    assert_eq!(
+        bearer_token(Some("BEARER a-b_c~d+e/f==")),
+        Ok("a-b_c~d+e/f==")
+    );
+    let cases = [
+        (None, DenyReason::MissingToken),
+        (Some(""), DenyReason::MissingToken),
+        (Some("Basic dXNlcjpwYXNz"), DenyReason::UnsupportedScheme),
+        (Some("Bearer"), DenyReason::MalformedAuthorization),
+        (Some("Bearer "), DenyReason::MalformedAuthorization),
+        (Some("Bearer a b"), DenyReason::MalformedAuthorization),
+        (
+            Some("Bearer a.b.c,Bearer d.e.f"),
+            DenyReason::MalformedAuthorization,
+        ),
+        (Some("Bearer,Bearer x"), DenyReason::MalformedAuthorization),
+        (Some("Bearer a\"b"), DenyReason::MalformedAuthorization),
+        (Some("Bearer ===="), DenyReason::MalformedAuthorization),
+        (Some("Bearer\ta.b.c"), DenyReason::UnsupportedScheme),
+    ];
+    for (header, reason) in cases {
+        assert_eq!(bearer_token(header), Err(reason), "{header:?}");
+    }
+}
