@@ -104,6 +104,15 @@ ISTIO_OPERATOR_MESH_CONFIG = {
                     "type": "object",
                     "required": ["extensionProviders"],
                     "properties": {
+                        "pathNormalization": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "normalization": {
+                                    "enum": ["DEFAULT", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"]
+                                }
+                            },
+                        },
                         "extensionProviders": {
                             "type": "array",
                             "items": {
@@ -128,6 +137,61 @@ ISTIO_OPERATOR_MESH_CONFIG = {
                                 },
                             },
                         }
+                    },
+                }
+            },
+        },
+    },
+}
+
+# networking.istio.io/v1alpha3 EnvoyFilter (configPatches, the fields used here).
+ENVOY_FILTER = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "networking.istio.io/v1alpha3"},
+        "kind": {"const": "EnvoyFilter"},
+        "metadata": METADATA,
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["configPatches"],
+            "properties": {
+                "configPatches": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["applyTo", "patch"],
+                        "properties": {
+                            "applyTo": {
+                                "enum": ["LISTENER", "FILTER_CHAIN", "NETWORK_FILTER", "HTTP_FILTER", "ROUTE_CONFIGURATION",
+                                         "VIRTUAL_HOST", "HTTP_ROUTE", "CLUSTER", "EXTENSION_CONFIG", "BOOTSTRAP",
+                                         "LISTENER_FILTER"]
+                            },
+                            "match": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "context": {"enum": ["ANY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "GATEWAY"]},
+                                    "listener": {"type": "object"},
+                                    "proxy": {"type": "object"},
+                                },
+                            },
+                            "patch": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["operation"],
+                                "properties": {
+                                    "operation": {
+                                        "enum": ["MERGE", "ADD", "REMOVE", "INSERT_BEFORE", "INSERT_AFTER", "INSERT_FIRST",
+                                                 "REPLACE"]
+                                    },
+                                    "value": {"type": "object"},
+                                },
+                            },
+                        },
                     },
                 }
             },
@@ -177,6 +241,7 @@ CERTIFICATE = {
 
 CUSTOM_KINDS = {
     ("security.istio.io/v1", "AuthorizationPolicy"): AUTHORIZATION_POLICY,
+    ("networking.istio.io/v1alpha3", "EnvoyFilter"): ENVOY_FILTER,
     ("cert-manager.io/v1", "Certificate"): CERTIFICATE,
 }
 

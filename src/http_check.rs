@@ -37,6 +37,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let managed = state.engine().forwarding.managed.join(", ");
+    tracing::info!(
+        headers = %managed,
+        "HTTP check mode: the proxy must copy each of these headers to the upstream request \
+         when the answer sets it (Envoy: allowed_upstream_headers), or a client's copy survives"
+    );
     let service = Arc::new(AuthorizationService::new(state).without_memo());
     let app = Router::new().fallback(check).with_state(service);
     axum::serve(listener, app)

@@ -6,16 +6,19 @@ mod common;
 
 use std::{
     collections::HashMap,
-    process::{Command, Stdio},
+    process::Command,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::Duration,
 };
 
 use axum::{Json, Router, extract::State, http::HeaderMap};
-use common::{ChildGuard, World, external_tool, free_port, with_header};
+use common::{
+    World,
+    envoy::{Portcullis, envoy_config, start_envoy, start_portcullis, test_dir},
+    external_tool, free_port, with_header,
+};
 use jsonwebtoken::{Algorithm, get_current_timestamp};
 use portcullis::demo::{Grant, SigningKey, tamper};
 use reqwest::StatusCode;
@@ -51,75 +54,6 @@ impl Upstream {
     }
 }
 
-struct Envoy {
-    _child: ChildGuard,
-    base: String,
-    log: std::path::PathBuf,
-}
-
-/// `envoy/<file>` — the file users copy — with free ports and the given paths (test
-/// certificates, socket, extra ports) substituted.
-fn envoy_config(file: &str, ports: [u16; 4], paths: &[(&str, &str)]) -> String {
-    let path = format!("{}/envoy/{file}", env!("CARGO_MANIFEST_DIR"));
-    let yaml = std::fs::read_to_string(path).unwrap();
-    portcullis::demo::envoy_config(&yaml, ports, paths)
-        .unwrap_or_else(|| panic!("each port must appear at most once in {file}"))
-}
-
-/// Starts Envoy on `envoy/<file>` with free ports and `paths` substituted.
-async fn start_envoy(
-    envoy: &std::path::Path,
-    file: &str,
-    authz_port: u16,
-    upstream_port: u16,
-    paths: &[(&str, &str)],
-) -> Envoy {
-    let listen = free_port();
-    let admin = free_port();
-    let yaml = envoy_config(file, [listen, authz_port, upstream_port, admin], paths);
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("envoy-{listen}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("front-proxy.yaml");
-    std::fs::write(&config, yaml).unwrap();
-    let log = dir.join("stdout.log");
-    let child = Command::new(envoy)
-        .args([
-            "--disable-hot-restart",
-            "--concurrency",
-            "1",
-            "--log-level",
-            "warn",
-        ])
-        // Access logs are flushed every 10 s by default; the test reads them sooner.
-        .args(["--file-flush-interval-msec", "100", "-c"])
-        .arg(&config)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let envoy = Envoy {
-        _child: ChildGuard(child),
-        base: format!("http://127.0.0.1:{listen}"),
-        log,
-    };
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let up = client
-            .get(format!("{}/envoy-health", envoy.base))
-            .send()
-            .await;
-        if matches!(up, Ok(r) if r.status() == StatusCode::OK) {
-            break envoy;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Envoy did not start within 30s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The upstream API on a free port, recording what reaches it.
 async fn start_upstream() -> (Upstream, u16, tokio::task::JoinHandle<std::io::Result<()>>) {
     let upstream = Upstream::default();
@@ -128,46 +62,6 @@ async fn start_upstream() -> (Upstream, u16, tokio::task::JoinHandle<std::io::Re
     let app = Router::new().fallback(echo).with_state(upstream.clone());
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
     (upstream, port, task)
-}
-
-/// The real portcullis binary serving `config` (YAML) with `args` added, once ready.
-struct Portcullis {
-    _child: ChildGuard,
-    grpc: String,
-}
-
-async fn start_portcullis(
-    dir: &std::path::Path,
-    config: impl FnOnce(std::net::SocketAddr) -> String,
-    args: &[&str],
-) -> Portcullis {
-    let grpc: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let admin = format!("127.0.0.1:{}", free_port());
-    let path = dir.join("portcullis.yaml");
-    std::fs::write(&path, config(grpc)).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--admin-listen", &admin])
-        .args(args)
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Portcullis {
-        _child: ChildGuard(child),
-        grpc: grpc.to_string(),
-    };
-    common::wait_until_ok(&format!("http://{admin}/readyz")).await;
-    server
-}
-
-/// A fresh directory under the test target directory.
-fn test_dir(name: &str) -> std::path::PathBuf {
-    let dir =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 struct Reply {

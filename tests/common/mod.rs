@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod envoy;
+
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use portcullis::{
