@@ -40,22 +40,26 @@ pub enum DenyReason {
     BadSignature,
     /// `exp` is in the past (beyond the leeway).
     Expired,
-    /// `nbf` is in the future (beyond the leeway).
+    /// `nbf` or `iat` is in the future (beyond the leeway).
     NotYetValid,
     /// `aud` names none of the issuer's accepted audiences.
     WrongAudience,
     /// A claim that validation needs (`exp`, `iss`, `aud`) is absent.
     MissingClaim,
-    /// The JOSE `typ` is not the one the issuer requires (e.g. `at+jwt`, RFC 9068).
+    /// The JOSE `typ` is not one the issuer accepts: its `require_typ`, or by default none,
+    /// `JWT` or `at+jwt` (so `dpop+jwt`, `logout+jwt`, `secevent+jwt` are refused).
     WrongTokenType,
-    /// The token's tenant (`tid`) is not in the issuer's `allowed_tenants`.
+    /// A valid token whose tenant (`tid`) is not in the issuer's `allowed_tenants`.
     TenantNotAllowed,
-    /// The calling application (`azp`/`appid`) is not in the issuer's `allowed_clients`.
+    /// A valid token whose calling application (`azp`, `appid`, `client_id` or `cid`) is not
+    /// in the issuer's `allowed_clients`.
     ClientNotAllowed,
-    /// A valid token that is not an access token (no `scp`, `scope` or `roles`): typically
-    /// an ID token, which is never proof of permission.
+    /// A valid token that is not an access token: no `scp`, `scope` or `roles`, or an ID
+    /// token's claims (`nonce`, `at_hash`, `c_hash`), or a Keycloak ID, refresh or logout
+    /// token. Never proof of permission, whatever it carries.
     NotAccessToken,
-    /// No route in the policy matches the request: default deny.
+    /// No route in the policy matches the request (under some reading of it): default deny,
+    /// decided after the token was verified.
     NoRoute,
     /// The token is valid but lacks the scopes or app roles the route requires.
     InsufficientPermission,
@@ -200,18 +204,20 @@ impl DenyReason {
             | DenyReason::WrongAudience
             | DenyReason::MissingClaim
             | DenyReason::WrongTokenType
-            | DenyReason::TenantNotAllowed
             | DenyReason::NotAccessToken => 401,
             DenyReason::NoRoute
             | DenyReason::InsufficientPermission
             | DenyReason::ConditionFailed
+            | DenyReason::TenantNotAllowed
             | DenyReason::ClientNotAllowed => 403,
             DenyReason::Internal => 500,
             DenyReason::KeysUnavailable | DenyReason::Overloaded => 503,
         }
     }
 
-    /// The RFC 6750 challenge to send, if any. `None` means no `WWW-Authenticate` header.
+    /// The RFC 6750 challenge to send, if any. `None` means no `WWW-Authenticate` header:
+    /// only for answers that are neither 401 nor 403 (RFC 6750 §3 asks for a challenge
+    /// whenever the request's credentials do not enable access).
     pub fn bearer_error(self) -> Option<BearerError> {
         match self {
             DenyReason::MissingToken | DenyReason::UnsupportedScheme => Some(BearerError::None),
@@ -228,13 +234,13 @@ impl DenyReason {
             | DenyReason::WrongAudience
             | DenyReason::MissingClaim
             | DenyReason::WrongTokenType
-            | DenyReason::TenantNotAllowed
             | DenyReason::NotAccessToken => Some(BearerError::InvalidToken),
-            DenyReason::InsufficientPermission => Some(BearerError::InsufficientScope),
-            DenyReason::InvalidRequest
+            DenyReason::InsufficientPermission
             | DenyReason::NoRoute
             | DenyReason::ConditionFailed
-            | DenyReason::ClientNotAllowed
+            | DenyReason::TenantNotAllowed
+            | DenyReason::ClientNotAllowed => Some(BearerError::InsufficientScope),
+            DenyReason::InvalidRequest
             | DenyReason::KeysUnavailable
             | DenyReason::Overloaded
             | DenyReason::Internal => None,
@@ -354,18 +360,26 @@ mod tests {
             (DenyReason::WrongTokenType, 401, Some(Some("invalid_token"))),
             (
                 DenyReason::TenantNotAllowed,
-                401,
-                Some(Some("invalid_token")),
+                403,
+                Some(Some("insufficient_scope")),
             ),
-            (DenyReason::ClientNotAllowed, 403, None),
+            (
+                DenyReason::ClientNotAllowed,
+                403,
+                Some(Some("insufficient_scope")),
+            ),
             (DenyReason::NotAccessToken, 401, Some(Some("invalid_token"))),
-            (DenyReason::NoRoute, 403, None),
+            (DenyReason::NoRoute, 403, Some(Some("insufficient_scope"))),
             (
                 DenyReason::InsufficientPermission,
                 403,
                 Some(Some("insufficient_scope")),
             ),
-            (DenyReason::ConditionFailed, 403, None),
+            (
+                DenyReason::ConditionFailed,
+                403,
+                Some(Some("insufficient_scope")),
+            ),
             (DenyReason::KeysUnavailable, 503, None),
             (DenyReason::Overloaded, 503, None),
             (DenyReason::Internal, 500, None),
@@ -373,6 +387,11 @@ mod tests {
         assert_eq!(table.len(), DenyReason::ALL.len());
         for (reason, status, challenge) in table {
             assert_eq!(reason.http_status(), *status, "{reason:?}");
+            assert_eq!(
+                challenge.is_some(),
+                matches!(status, 401 | 403),
+                "{reason:?}: every 401 and 403 carries a challenge, nothing else does"
+            );
             let fault = match reason {
                 DenyReason::KeysUnavailable => Fault::Upstream,
                 _ if *status >= 500 => Fault::Service,

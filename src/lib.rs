@@ -3,9 +3,11 @@
 //!
 //! # Layout
 //! A Check flows through one module per step:
-//! - [`server`]: tonic `Authorization` service, health, reflection; runs the pipeline.
-//! - [`extract`]: `CheckRequest` → method, host, path, bearer token.
-//! - [`policy`]: first matching route (after [`path`] normalisation) and its requirements.
+//! - [`server`]: tonic `Authorization` service, health, reflection; calls the pipeline.
+//! - [`check`]: the pipeline, once: extract → route → verify → evaluate → respond.
+//! - [`extract`]: `CheckRequest` → method, canonical host, path, credential, overrides.
+//! - [`policy`]: the routes a request reaches under every reading ([`path`]) and their
+//!   requirements.
 //! - [`jwt`]: token verification; [`jwt::jwks`] keeps each issuer's keys.
 //! - [`respond`]: decision → `CheckResponse` (identity headers, or 401/403 + challenge).
 //! - [`deny`]: the typed deny reason and its status / challenge / label mappings.

@@ -593,7 +593,19 @@ identity_headers: {x-sub: sub, x-scopes: scopes, x-roles: roles, x-client: clien
             scope.ends_with("scope=\"Orders.Read Orders.ReadWrite\""),
             "{scope}"
         );
-        assert_eq!(www_authenticate(&DenyReason::NoRoute.into(), "r"), None);
+        let no_route = www_authenticate(&DenyReason::NoRoute.into(), "r").unwrap();
+        assert!(
+            no_route.contains("error=\"insufficient_scope\""),
+            "{no_route}"
+        );
+        assert_eq!(
+            www_authenticate(&DenyReason::InvalidRequest.into(), "r"),
+            None
+        );
+        assert_eq!(
+            www_authenticate(&DenyReason::KeysUnavailable.into(), "r"),
+            None
+        );
     }
 
     #[test]

@@ -158,7 +158,22 @@ async fn unmatched_routes_are_denied_by_default() {
             (403, "no_route"),
             "{method} {path}"
         );
-        assert_eq!(d.challenge, None);
+        assert_eq!(
+            d.challenge.as_deref(),
+            Some(
+                "Bearer realm=\"portcullis-demo\", error=\"insufficient_scope\", error_description=\"No access rule allows this request\""
+            )
+        );
+        // An unauthenticated caller learns nothing about which routes exist.
+        let d = denied(&world.check(method, path, None).await);
+        assert_eq!((d.status, d.reason.as_str()), (401, "missing_token"));
+        assert_eq!(
+            d.challenge.as_deref(),
+            Some("Bearer realm=\"portcullis-demo\"")
+        );
+        let forged = portcullis::demo::tamper(&world.token(READ), world.issuer.issuer());
+        let d = denied(&world.bearer(method, path, &forged).await);
+        assert_eq!((d.status, d.reason.as_str()), (401, "bad_signature"));
     }
 }
 

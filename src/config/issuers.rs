@@ -45,13 +45,22 @@ pub(super) fn validate_issuer(
             "must not be empty (omit it to accept every client)",
         );
     }
-    let require_typ = raw
-        .require_typ
-        .as_ref()
-        .map(|t| t.trim().to_ascii_lowercase());
-    if require_typ.as_ref().is_some_and(String::is_empty) {
-        problems.add(format!("{field}.require_typ"), "must not be empty");
-    }
+    let require_typ = raw.require_typ.as_ref().map(|list| {
+        let list = list.to_vec();
+        if list.is_empty() {
+            problems.add(format!("{field}.require_typ"), "must not be empty");
+        }
+        list.iter()
+            .enumerate()
+            .map(|(j, typ)| {
+                let typ = media_type(typ);
+                if typ.is_empty() {
+                    problems.add(format!("{field}.require_typ[{j}]"), "must not be empty");
+                }
+                typ
+            })
+            .collect::<Vec<_>>()
+    });
     let base = IssuerConfig {
         issuer: IssuerName::Exact(String::new()),
         jwks: None,
@@ -74,6 +83,11 @@ pub(super) fn validate_issuer(
         ("jwks_uri", raw.jwks_uri.is_some()),
         ("audiences", raw.audiences.is_some()),
         ("hmac_secret_env", raw.hmac_secret_env.is_some()),
+        (
+            "hmac_secret_base64_env",
+            raw.hmac_secret_base64_env.is_some(),
+        ),
+        ("hmac_secret_file", raw.hmac_secret_file.is_some()),
     ] {
         if set {
             problems.add(
@@ -352,6 +366,19 @@ fn algorithms(field: &str, raw: &RawIssuer, problems: &mut Problems) -> Vec<Algo
     }
 }
 
+/// A JOSE `typ` as compared: lower case, without the optional `application/` (RFC 7515
+/// §4.1.9).
+pub(crate) fn media_type(typ: &str) -> String {
+    let typ = typ.trim().to_ascii_lowercase();
+    match typ.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => typ,
+    }
+}
+
+/// The HMAC secret, from exactly one of: an environment variable holding it as UTF-8
+/// (`hmac_secret_env`) or as base64 (`hmac_secret_base64_env`, for binary secrets), or a
+/// file holding its raw bytes (`hmac_secret_file`, e.g. a mounted Kubernetes Secret).
 fn hmac_secret(
     field: &str,
     raw: &RawIssuer,
@@ -361,36 +388,84 @@ fn hmac_secret(
     let uses_hmac = algorithms
         .iter()
         .any(|a| a.family() == AlgorithmFamily::Hmac);
-    let at = format!("{field}.hmac_secret_env");
-    match (&raw.hmac_secret_env, uses_hmac) {
-        (None, true) => {
+    let sources = [
+        ("hmac_secret_env", raw.hmac_secret_env.as_ref()),
+        (
+            "hmac_secret_base64_env",
+            raw.hmac_secret_base64_env.as_ref(),
+        ),
+        ("hmac_secret_file", raw.hmac_secret_file.as_ref()),
+    ];
+    let given: Vec<(&str, &String)> = sources
+        .iter()
+        .filter_map(|(name, value)| value.map(|v| (*name, v)))
+        .collect();
+    let (name, value) = match (given.as_slice(), uses_hmac) {
+        ([], false) => return None,
+        ([], true) => {
             problems.add(
                 format!("{field}.algorithms"),
-                "HS256/384/512 need hmac_secret_env (HMAC is never used without a configured secret)",
+                "HS256/384/512 need a secret: hmac_secret_env, hmac_secret_base64_env or \
+                 hmac_secret_file (HMAC is never used without a configured secret)",
+            );
+            return None;
+        }
+        ([(name, _), ..], false) => {
+            problems.add(
+                format!("{field}.{name}"),
+                "is set but no HS256/384/512 algorithm is allowed",
+            );
+            return None;
+        }
+        ([(name, value)], true) => (*name, *value),
+        ([_, (name, _), ..], true) => {
+            problems.add(
+                format!("{field}.{name}"),
+                "give the HMAC secret one way only",
+            );
+            return None;
+        }
+    };
+    let at = format!("{field}.{name}");
+    let secret = match name {
+        "hmac_secret_file" => {
+            std::fs::read(value).map_err(|e| format!("cannot read {value:?}: {e}"))
+        }
+        _ => std::env::var(value)
+            .map_err(|_| format!("environment variable {value} is not set"))
+            .and_then(|text| match name {
+                "hmac_secret_base64_env" => base64_secret(&text)
+                    .ok_or_else(|| format!("environment variable {value} is not base64")),
+                _ => Ok(text.into_bytes()),
+            }),
+    };
+    match secret {
+        Ok(bytes) if bytes.len() >= MIN_HMAC_SECRET_BYTES => Some(Secret(bytes)),
+        Ok(_) => {
+            problems.add(
+                at,
+                format!("the secret holds fewer than {MIN_HMAC_SECRET_BYTES} bytes"),
             );
             None
         }
-        (Some(_), false) => {
-            problems.add(at, "is set but no HS256/384/512 algorithm is allowed");
+        Err(message) => {
+            problems.add(at, message);
             None
         }
-        (Some(var), true) => {
-            match std::env::var(var) {
-                Ok(secret) if secret.len() >= MIN_HMAC_SECRET_BYTES => {
-                    Some(Secret(secret.into_bytes()))
-                }
-                Ok(_) => {
-                    problems.add(at, format!("environment variable {var} holds fewer than {MIN_HMAC_SECRET_BYTES} bytes"));
-                    None
-                }
-                Err(_) => {
-                    problems.add(at, format!("environment variable {var} is not set"));
-                    None
-                }
-            }
-        }
-        (None, false) => None,
     }
+}
+
+/// Standard or URL-safe base64, padded or not.
+fn base64_secret(text: &str) -> Option<Vec<u8>> {
+    use base64::{
+        Engine,
+        engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+    };
+    let text = text.trim();
+    STANDARD
+        .decode(text)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+        .ok()
 }
 
 fn http_url(field: &str, text: &str, problems: &mut Problems) -> Option<reqwest::Url> {
@@ -564,6 +639,42 @@ mod tests {
     #[test]
     fn require_typ_is_normalised() {
         let c = config("  - issuer: https://idp/\n    jwks_uri: https://idp/k\n    audiences: [a]\n    require_typ: AT+JWT").unwrap();
-        assert_eq!(c.issuers[0].require_typ.as_deref(), Some("at+jwt"));
+        assert_eq!(c.issuers[0].require_typ, Some(vec!["at+jwt".to_owned()]));
+        let c = config("  - issuer: https://idp/\n    jwks_uri: https://idp/k\n    audiences: [a]\n    require_typ: [application/AT+JWT, JWT]").unwrap();
+        assert_eq!(
+            c.issuers[0].require_typ,
+            Some(vec!["at+jwt".to_owned(), "jwt".to_owned()])
+        );
+    }
+
+    #[test]
+    fn binary_hmac_secrets_come_from_a_file_or_base64() {
+        assert_eq!(super::base64_secret("AP8A/w=="), Some(vec![0, 255, 0, 255]));
+        assert_eq!(super::base64_secret("AP8A_w"), Some(vec![0, 255, 0, 255]));
+        assert_eq!(super::base64_secret("not base64!"), None);
+        let dir = std::env::temp_dir().join(format!("portcullis-hmac-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        let secret: Vec<u8> = (0u8..48).map(|b| b.wrapping_mul(151)).collect();
+        std::fs::write(&file, &secret).unwrap();
+        let yaml = format!(
+            "  - issuer: https://idp/\n    audiences: [a]\n    algorithms: [HS256]\n    hmac_secret_file: {}",
+            file.display()
+        );
+        let c = config(&yaml).unwrap();
+        assert_eq!(c.issuers[0].hmac_secret.as_ref().unwrap().0, secret);
+        std::fs::write(&file, b"short").unwrap();
+        let problems = config(&yaml).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("fewer than 32 bytes")),
+            "{problems:?}"
+        );
+        let both = format!("{yaml}\n    hmac_secret_env: X");
+        let problems = config(&both).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("one way only")),
+            "{problems:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -22,6 +22,7 @@ use jsonwebtoken::Algorithm;
 
 pub use crate::path::PathSegment;
 pub use duration::parse_duration;
+pub(crate) use issuers::media_type;
 pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
 
 /// Default gRPC listen address of `portcullis serve` (all interfaces, as a container needs).
@@ -57,6 +58,12 @@ pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The algorithm allow-list when an issuer names none: what Entra, Auth0, Okta and Keycloak
 /// sign access tokens with by default.
 pub const DEFAULT_ALGORITHMS: &[Algorithm] = &[Algorithm::RS256];
+
+/// JOSE `typ` values that mark an access token when an issuer names none (compared in
+/// lower case, without `application/`; a token without `typ` is accepted too): RFC 9068's
+/// `at+jwt`, and `JWT`, which Entra, Keycloak and Auth0 put in access tokens. Any other
+/// type (`dpop+jwt`, `logout+jwt`, `secevent+jwt`, …) is another kind of token.
+pub const DEFAULT_ACCESS_TOKEN_TYPES: &[&str] = &["jwt", "at+jwt"];
 
 /// Upstream identity headers set on allow when the file has no `identity_headers`.
 pub const DEFAULT_IDENTITY_HEADERS: &[(&str, &str)] = &[
@@ -189,8 +196,9 @@ pub struct IssuerConfig {
     pub leeway: Duration,
     /// Shared secret for HS256/384/512, read from the environment at load.
     pub hmac_secret: Option<Secret>,
-    /// Required JOSE `typ` (lower case, e.g. `at+jwt` for RFC 9068 access tokens).
-    pub require_typ: Option<String>,
+    /// Accepted JOSE `typ` values (lower case, without `application/`, e.g. `at+jwt` for
+    /// RFC 9068 access tokens); `None` accepts [`DEFAULT_ACCESS_TOKEN_TYPES`] and no `typ`.
+    pub require_typ: Option<Vec<String>>,
     /// Tenants (`tid`) accepted; required for a template issuer.
     pub allowed_tenants: Option<TenantAllowList>,
     /// Calling applications (`azp`, else `appid`) accepted; `None` accepts any.

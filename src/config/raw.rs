@@ -84,9 +84,28 @@ pub struct RawIssuer {
     pub algorithms: Option<Vec<String>>,
     pub leeway: Option<String>,
     pub hmac_secret_env: Option<String>,
-    pub require_typ: Option<String>,
+    pub hmac_secret_base64_env: Option<String>,
+    pub hmac_secret_file: Option<String>,
+    pub require_typ: Option<OneOrMany>,
     pub allowed_tenants: Option<Vec<String>>,
     pub allowed_clients: Option<Vec<String>>,
+}
+
+/// A value written either alone or as a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one.clone()],
+            OneOrMany::Many(many) => many.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -481,7 +481,7 @@ routes:
             "jwks.unknown_kid_cooldown",
             "issuers[0].algorithms[0]: \"none\"",
             "issuers[0].algorithms[2]",
-            "issuers[0].algorithms: HS256/384/512 need hmac_secret_env",
+            "issuers[0].algorithms: HS256/384/512 need a secret",
             "issuers[0].audiences",
             "issuers[0].leeway",
             "routes[0].path.prefix: \"/api/../admin\" is not in normalised form; write \"/admin\"",

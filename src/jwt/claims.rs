@@ -1,5 +1,12 @@
-//! What a verified token says about its caller: the claim set, plus the delegated scopes
-//! and app roles read once into sets the policy step compares against.
+//! What a verified token says about its caller: the claim set, plus the delegated scopes,
+//! app roles and calling application read once for the policy step — and whether it is an
+//! access token at all.
+//!
+//! Read as each issuer means them: `scp`/`scope` as a string is split on U+0020 only (a
+//! tab or NBSP is part of a name); `roles` as a string is one role, never split; the
+//! calling application is `azp` (OIDC, Entra v2), `appid` (Entra v1), `client_id`
+//! (RFC 9068) or `cid` (Okta), and where several are present they must agree. Names
+//! compare exactly.
 
 use std::sync::Arc;
 
@@ -18,32 +25,47 @@ pub struct VerifiedClaims {
     pub scopes: Vec<String>,
     /// Application permissions: `roles` (Entra app roles), array of names.
     pub roles: Vec<String>,
+    /// The calling application (see the module doc).
+    pub client: Option<String>,
     /// The allow answers already encoded for this token, by route.
     pub answers: AnswerMemo,
 }
 
 impl VerifiedClaims {
-    /// Reads scopes and roles; refuses a token that carries neither claim, because only an
-    /// access token is proof of permission (an ID token has neither).
+    /// Reads scopes, roles and the calling application. Refuses what is not an access
+    /// token, whatever it carries: a token with no `scp`, `scope` or `roles`, one with
+    /// the claims only ID tokens have (`nonce`, `at_hash`, `c_hash`), and Keycloak's ID,
+    /// refresh and logout tokens (`typ` claim).
     pub fn new(issuer: Arc<str>, claims: Map<String, Value>) -> Result<Self, DenyReason> {
-        let has_any = ["scp", "scope", "roles"]
+        let permissions = ["scp", "scope", "roles"]
             .iter()
             .any(|c| claims.contains_key(*c));
-        if !has_any {
+        let id_token = ID_TOKEN_CLAIMS.iter().any(|c| claims.contains_key(*c));
+        let other_kind = claims
+            .get("typ")
+            .and_then(Value::as_str)
+            .is_some_and(|typ| NOT_ACCESS_TYPES.iter().any(|t| typ.eq_ignore_ascii_case(t)));
+        if !permissions || id_token || other_kind {
             return Err(DenyReason::NotAccessToken);
         }
-        let mut scopes = names(claims.get("scp"))?;
-        for extra in names(claims.get("scope"))? {
+        let mut scopes = scope_names(claims.get("scp"))?;
+        for extra in scope_names(claims.get("scope"))? {
             if !scopes.contains(&extra) {
                 scopes.push(extra);
             }
         }
-        let roles = names(claims.get("roles"))?;
+        let roles = match claims.get("roles") {
+            Some(Value::String(role)) if !role.is_empty() => vec![role.clone()],
+            Some(Value::String(_)) => Vec::new(),
+            other => array_names(other)?,
+        };
+        let client = calling_app(&claims)?;
         Ok(VerifiedClaims {
             issuer,
             claims,
             scopes,
             roles,
+            client,
             answers: AnswerMemo::default(),
         })
     }
@@ -56,19 +78,35 @@ impl VerifiedClaims {
         self.roles.iter().any(|r| r == role)
     }
 
-    /// The calling application: `azp` (OIDC, Entra v2) or else `appid` (Entra v1).
+    /// The calling application (`azp`, `appid`, `client_id` or `cid`).
     pub fn client_id(&self) -> Option<&str> {
-        ["azp", "appid"]
-            .iter()
-            .find_map(|c| self.claims.get(*c).and_then(Value::as_str))
+        self.client.as_deref()
     }
 }
 
-/// A space-separated string or an array of strings; anything else is malformed.
-fn names(value: Option<&Value>) -> Result<Vec<String>, DenyReason> {
+/// Claims only ID tokens carry (OpenID Connect Core §2, §3.1.3.6, §3.3.2.11).
+const ID_TOKEN_CLAIMS: &[&str] = &["nonce", "at_hash", "c_hash"];
+/// Keycloak's `typ` claim for tokens that are not access tokens (access tokens: `Bearer`).
+const NOT_ACCESS_TYPES: &[&str] = &["ID", "Refresh", "Logout", "Offline"];
+/// Claims naming the calling application, in the order they are read.
+const CLIENT_CLAIMS: &[&str] = &["azp", "appid", "client_id", "cid"];
+
+/// Scopes: a string of names separated by U+0020 (RFC 6749 §3.3), or an array of names.
+fn scope_names(value: Option<&Value>) -> Result<Vec<String>, DenyReason> {
+    match value {
+        Some(Value::String(s)) => Ok(s
+            .split(' ')
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect()),
+        other => array_names(other),
+    }
+}
+
+/// An array of strings, each one name; absent or null is none; anything else is malformed.
+fn array_names(value: Option<&Value>) -> Result<Vec<String>, DenyReason> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(s.split_whitespace().map(str::to_owned).collect()),
         Some(Value::Array(items)) => items
             .iter()
             .map(|item| {
@@ -79,6 +117,22 @@ fn names(value: Option<&Value>) -> Result<Vec<String>, DenyReason> {
             .collect(),
         Some(_) => Err(DenyReason::MalformedToken),
     }
+}
+
+/// The calling application; claims that name it must be strings and agree.
+fn calling_app(claims: &Map<String, Value>) -> Result<Option<String>, DenyReason> {
+    let mut found: Option<&str> = None;
+    for name in CLIENT_CLAIMS {
+        match claims.get(*name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(client)) => match found {
+                Some(seen) if seen != client => return Err(DenyReason::MalformedToken),
+                _ => found = Some(client),
+            },
+            Some(_) => return Err(DenyReason::MalformedToken),
+        }
+    }
+    Ok(found.map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -104,6 +158,61 @@ mod tests {
     }
 
     #[test]
+    fn claim_shapes_are_read_as_issuers_mean_them() {
+        // (claims, scopes, roles)
+        let cases: &[(Value, &[&str], &[&str])] = &[
+            (
+                json!({"scp": "User.Read\tOrders.Read"}),
+                &["User.Read\tOrders.Read"],
+                &[],
+            ),
+            (
+                json!({"scp": "User.Read\u{a0}Orders.Read"}),
+                &["User.Read\u{a0}Orders.Read"],
+                &[],
+            ),
+            (json!({"scope": " a  b "}), &["a", "b"], &[]),
+            (
+                json!({"roles": "Orders.Viewer Admin"}),
+                &[],
+                &["Orders.Viewer Admin"],
+            ),
+            (json!({"roles": ""}), &[], &[]),
+            (json!({"roles": ["A B", "C"]}), &[], &["A B", "C"]),
+        ];
+        for (value, scopes, roles) in cases {
+            let c = claims(value.clone()).unwrap();
+            assert_eq!(c.scopes, *scopes, "{value}");
+            assert_eq!(c.roles, *roles, "{value}");
+        }
+        let tabbed = claims(json!({"scp": "User.Read\tOrders.Read"})).unwrap();
+        assert!(!tabbed.has_scope("Orders.Read") && !tabbed.has_scope("User.Read"));
+        let split = claims(json!({"roles": "Orders.Viewer Admin"})).unwrap();
+        assert!(!split.has_role("Admin"));
+    }
+
+    #[test]
+    fn id_refresh_and_logout_tokens_are_never_access_tokens() {
+        let refused = [
+            json!({"sub": "u", "nonce": "n", "aud": "client", "roles": ["Admin"]}),
+            json!({"scp": "a", "at_hash": "h"}),
+            json!({"scp": "a", "c_hash": "h"}),
+            json!({"scope": "openid", "typ": "ID"}),
+            json!({"scope": "openid", "typ": "Refresh"}),
+            json!({"scope": "openid", "typ": "logout"}),
+            json!({"scope": "openid", "typ": "Offline"}),
+        ];
+        for value in refused {
+            assert_eq!(
+                claims(value.clone()),
+                Err(DenyReason::NotAccessToken),
+                "{value}"
+            );
+        }
+        assert!(claims(json!({"scope": "openid", "typ": "Bearer"})).is_ok());
+    }
+
+    #[test]
     fn matching_is_exact() {
         let c = claims(json!({"scp": "Orders.ReadWrite", "roles": ["Admin"]})).unwrap();
         assert!(!c.has_scope("Orders.Read"));
@@ -126,10 +235,23 @@ mod tests {
     }
 
     #[test]
-    fn client_id_prefers_azp_then_appid() {
-        let v2 = claims(json!({"scp": "x", "azp": "app-2", "appid": "app-1"})).unwrap();
-        assert_eq!(v2.client_id(), Some("app-2"));
-        let v1 = claims(json!({"scp": "x", "appid": "app-1"})).unwrap();
-        assert_eq!(v1.client_id(), Some("app-1"));
+    fn the_calling_app_has_one_name_whichever_claim_carries_it() {
+        for claim in ["azp", "appid", "client_id", "cid"] {
+            let c = claims(json!({"scp": "x", claim: "app-1"})).unwrap();
+            assert_eq!(c.client_id(), Some("app-1"), "{claim}");
+        }
+        let agreeing = claims(json!({"scp": "x", "azp": "app", "appid": "app"})).unwrap();
+        assert_eq!(agreeing.client_id(), Some("app"));
+        for disagreeing in [
+            json!({"scp": "x", "azp": "app-2", "appid": "app-1"}),
+            json!({"scp": "x", "azp": "app-2", "client_id": "app-1"}),
+            json!({"scp": "x", "azp": 7}),
+        ] {
+            assert_eq!(
+                claims(disagreeing.clone()),
+                Err(DenyReason::MalformedToken),
+                "{disagreeing}"
+            );
+        }
     }
 }

@@ -1,4 +1,7 @@
-//! One issuer's signing keys, fetched over HTTP and kept in memory.
+//! The signing keys published at one JWKS (or discovery) URL, fetched over HTTP and kept
+//! in memory, shared by every issuer configured with that URL: one fetch serves them all,
+//! and a refresh triggered through one of them (a new `kid`) is seen by all of them, so a
+//! key the identity provider withdrew stops verifying for every issuer at once.
 //!
 //! Readers take a snapshot of the current [`KeySet`] (`ArcSwap`, no lock) and verify with
 //! it. A token whose `kid` is not in the snapshot triggers a refresh at once — single
@@ -74,9 +77,10 @@ pub struct KeyStatus {
     pub last_error: Option<String>,
 }
 
-/// The cached keys of one issuer and the rules for refreshing them.
+/// The cached keys of one key source and the rules for refreshing them.
 pub struct JwksCache {
-    issuer: Arc<str>,
+    /// The issuers configured with this source (logs, metrics; discovery checks the first).
+    issuers: Mutex<Vec<Arc<str>>>,
     source: JwksSource,
     /// For discovery: the `jwks_uri` found, until a fetch from it fails.
     resolved: ArcSwapOption<Url>,
@@ -107,7 +111,7 @@ impl JwksCache {
         metrics: Arc<Metrics>,
     ) -> JwksCache {
         JwksCache {
-            issuer,
+            issuers: Mutex::new(vec![issuer]),
             source,
             resolved: ArcSwapOption::empty(),
             client,
@@ -124,10 +128,34 @@ impl JwksCache {
         }
     }
 
-    /// Whether a reloaded configuration may keep this cache: same issuer, same key source,
-    /// same refresh settings.
-    pub fn reusable_for(&self, issuer: &str, source: &JwksSource, settings: &JwksSettings) -> bool {
-        &*self.issuer == issuer && self.source == *source && self.settings == *settings
+    /// Whether a reloaded configuration may keep this cache: same key source (for
+    /// discovery, that is the same issuer), same refresh settings.
+    pub fn reusable_for(&self, source: &JwksSource, settings: &JwksSettings) -> bool {
+        self.source == *source && self.settings == *settings
+    }
+
+    pub fn source(&self) -> &JwksSource {
+        &self.source
+    }
+
+    /// Another issuer configured with this source.
+    pub fn add_issuer(&self, issuer: Arc<str>) {
+        if let Ok(mut issuers) = self.issuers.lock()
+            && !issuers.contains(&issuer)
+        {
+            issuers.push(issuer);
+        }
+    }
+
+    /// The issuers of the configuration now using this cache.
+    pub fn set_issuers(&self, list: Vec<Arc<str>>) {
+        if let Ok(mut issuers) = self.issuers.lock() {
+            *issuers = list;
+        }
+    }
+
+    fn issuers(&self) -> Vec<Arc<str>> {
+        self.issuers.lock().map(|i| i.clone()).unwrap_or_default()
     }
 
     /// Starts the background refresh task (once; later calls do nothing). The task holds
@@ -139,10 +167,6 @@ impl JwksCache {
         if slot.is_none() {
             *slot = Some(tokio::spawn(refresh_loop(Arc::downgrade(self))));
         }
-    }
-
-    pub fn issuer(&self) -> &str {
-        &self.issuer
     }
 
     /// Whether a key set has been obtained at least once.
@@ -221,7 +245,8 @@ impl JwksCache {
         }
     }
 
-    pub fn status(&self) -> KeyStatus {
+    /// The key status as `issuer`, one of the issuers sharing the cache, reports it.
+    pub fn status(&self, issuer: &str) -> KeyStatus {
         let snapshot = self.snapshot.load_full();
         let age = snapshot.as_ref().map(|s| s.fetched_at.elapsed());
         let failures = self.failures.load(Ordering::Acquire);
@@ -232,7 +257,7 @@ impl JwksCache {
             Some(_) => "fresh",
         };
         KeyStatus {
-            issuer: self.issuer.to_string(),
+            issuer: issuer.to_owned(),
             state,
             keys: snapshot.as_ref().map_or(0, |s| s.keys.len()),
             age_seconds: age.map(|a| a.as_secs()),
@@ -257,8 +282,10 @@ impl JwksCache {
     }
 
     async fn fetch_locked(&self, cause: &'static str) -> Result<(), FetchError> {
-        let span = tracing::info_span!("jwks_fetch", issuer = %self.issuer, cause);
-        match self.fetch().instrument(span).await {
+        let issuers = self.issuers();
+        let names = issuers.join(" ");
+        let span = tracing::info_span!("jwks_fetch", issuers = %names, cause);
+        match self.fetch(issuers.first()).instrument(span).await {
             Ok((keys, skipped, max_age)) => {
                 let count = keys.len();
                 let next = max_age.unwrap_or(self.settings.refresh_interval).clamp(
@@ -266,7 +293,7 @@ impl JwksCache {
                     self.settings.max_refresh_interval,
                 );
                 tracing::info!(
-                    issuer = %self.issuer, cause, keys = count, skipped, next_refresh_s = next.as_secs(),
+                    issuers = %names, cause, keys = count, skipped, next_refresh_s = next.as_secs(),
                     "JWKS refreshed"
                 );
                 self.snapshot.store(Some(Arc::new(Snapshot {
@@ -278,34 +305,42 @@ impl JwksCache {
                 if let Ok(mut last) = self.last_error.lock() {
                     *last = None;
                 }
-                self.metrics.jwks_fetch(&self.issuer, "ok");
-                self.metrics.jwks_keys(&self.issuer, count);
+                for issuer in &issuers {
+                    self.metrics.jwks_fetch(issuer, "ok");
+                    self.metrics.jwks_keys(issuer, count);
+                }
                 Ok(())
             }
             Err(error) => {
                 self.failures.fetch_add(1, Ordering::AcqRel);
                 self.resolved.store(None);
                 tracing::warn!(
-                    issuer = %self.issuer, cause, error = %error, keeps_previous = self.usable().is_some(),
+                    issuers = %names, cause, error = %error, keeps_previous = self.usable().is_some(),
                     "JWKS refresh failed"
                 );
                 if let Ok(mut last) = self.last_error.lock() {
                     *last = Some(error.to_string());
                 }
-                self.metrics.jwks_fetch(&self.issuer, error.label());
+                for issuer in &issuers {
+                    self.metrics.jwks_fetch(issuer, error.label());
+                }
                 Err(error)
             }
         }
     }
 
-    async fn fetch(&self) -> Result<(KeySet, usize, Option<Duration>), FetchError> {
+    async fn fetch(
+        &self,
+        issuer: Option<&Arc<str>>,
+    ) -> Result<(KeySet, usize, Option<Duration>), FetchError> {
         let url = match &self.source {
             JwksSource::Uri(url) => url.clone(),
             JwksSource::Discovery(discovery) => match self.resolved.load_full() {
                 Some(url) => (*url).clone(),
                 None => {
                     let limit = self.settings.max_document_bytes;
-                    let url = discover(&self.client, discovery, &self.issuer, limit).await?;
+                    let issuer = issuer.map_or("", |i| &**i);
+                    let url = discover(&self.client, discovery, issuer, limit).await?;
                     self.resolved.store(Some(Arc::new(url.clone())));
                     url
                 }

@@ -32,7 +32,9 @@ pub use jwks::{JwksCache, KeyStatus};
 pub use keyset::{KeySet, KeySetError, MIN_RSA_BITS, VerifyingKey};
 
 use crate::{
-    config::{Config, IssuerConfig, IssuerName, TenantAllowList},
+    config::{
+        Config, DEFAULT_ACCESS_TOKEN_TYPES, IssuerConfig, IssuerName, TenantAllowList, media_type,
+    },
     deny::DenyReason,
     metrics::Metrics,
 };
@@ -56,7 +58,8 @@ struct IssuerVerifier {
     validations: HashMap<Algorithm, Validation>,
     jwks: Option<Arc<JwksCache>>,
     hmac: Option<DecodingKey>,
-    require_typ: Option<String>,
+    /// Accepted JOSE `typ` values; `None`: the defaults, or no `typ` at all.
+    require_typ: Option<Vec<String>>,
     allowed_tenants: Option<TenantAllowList>,
     allowed_clients: Option<Vec<String>>,
 }
@@ -87,28 +90,39 @@ impl Verifier {
         };
         for issuer in &config.issuers {
             let name: Arc<str> = Arc::from(issuer.issuer.as_str());
+            // One key cache per key source, shared by every issuer configured with it: a
+            // rotation seen through one is seen by all (Entra serves one key set to every
+            // tenant and token version).
             let jwks = issuer.jwks.as_ref().map(|source| {
+                if let Some(shared) = verifier.caches.iter().find(|c| c.source() == source) {
+                    shared.add_issuer(name.clone());
+                    return shared.clone();
+                }
                 let kept = previous.and_then(|p| {
                     p.caches
                         .iter()
-                        .find(|c| c.reusable_for(&name, source, &config.jwks))
+                        .find(|c| c.reusable_for(source, &config.jwks))
                         .cloned()
                 });
-                let cache = kept.unwrap_or_else(|| {
-                    Arc::new(JwksCache::new(
+                let cache = match kept {
+                    Some(kept) => {
+                        kept.set_issuers(vec![name.clone()]);
+                        kept
+                    }
+                    None => Arc::new(JwksCache::new(
                         name.clone(),
                         source.clone(),
                         client.clone(),
                         &config.jwks,
                         metrics.clone(),
-                    ))
-                });
+                    )),
+                };
                 if refresh {
                     cache.start();
                 }
+                verifier.caches.push(cache.clone());
                 cache
             });
-            verifier.caches.extend(jwks.clone());
             let built = Arc::new(IssuerVerifier::new(issuer, name, jwks));
             match &issuer.issuer {
                 IssuerName::Exact(exact) => {
@@ -184,7 +198,11 @@ impl Verifier {
 
     /// Each JWKS issuer's key status, for `/readyz` and metrics.
     pub fn key_status(&self) -> Vec<KeyStatus> {
-        self.caches.iter().map(|cache| cache.status()).collect()
+        self.exact
+            .values()
+            .chain(&self.templates)
+            .filter_map(|issuer| Some(issuer.jwks.as_ref()?.status(&issuer.name)))
+            .collect()
     }
 }
 
@@ -240,9 +258,7 @@ impl IssuerVerifier {
             .validations
             .get(&alg)
             .ok_or(DenyReason::DisallowedAlgorithm)?;
-        if let Some(required) = &self.require_typ
-            && !typ_matches(header.typ.as_deref(), required)
-        {
+        if !typ_accepted(header.typ.as_deref(), self.require_typ.as_deref()) {
             return Err(DenyReason::WrongTokenType);
         }
         let (claims, binding) = if alg.family() == AlgorithmFamily::Hmac {
@@ -268,6 +284,11 @@ impl IssuerVerifier {
             };
             (claims, Some(binding))
         };
+        check_lifetime(
+            &claims,
+            jsonwebtoken::get_current_timestamp(),
+            self.leeway_secs,
+        )?;
         let claims = VerifiedClaims::new(self.name.clone(), claims)?;
         self.check_tenant_and_client(&claims, iss_tenant)?;
         Ok((claims, binding))
@@ -302,13 +323,38 @@ impl IssuerVerifier {
     }
 }
 
-/// RFC 8725 §3.11 / RFC 9068: compare `typ` case-insensitively, with or without the
-/// `application/` prefix.
-fn typ_matches(typ: Option<&str>, required: &str) -> bool {
-    typ.is_some_and(|typ| {
-        let typ = typ.to_ascii_lowercase();
-        typ.strip_prefix("application/").unwrap_or(&typ) == required
-    })
+/// RFC 8725 §3.11 / RFC 9068: whether the JOSE `typ` marks an access token — one of the
+/// issuer's `require_typ` (then a `typ` is required), or else no `typ`, `JWT` or `at+jwt`.
+/// Compared case-insensitively, with or without the `application/` prefix.
+fn typ_accepted(typ: Option<&str>, required: Option<&[String]>) -> bool {
+    let typ = typ.map(media_type);
+    match (typ, required) {
+        (None, None) => true,
+        (None, Some(_)) => false,
+        (Some(typ), None) => DEFAULT_ACCESS_TOKEN_TYPES.contains(&typ.as_str()),
+        (Some(typ), Some(required)) => required.contains(&typ),
+    }
+}
+
+/// What jsonwebtoken leaves to us: a token is expired from `exp` + leeway on (it accepts
+/// the exact second), and a token issued (`iat`) more than the leeway in the future is
+/// not valid yet.
+fn check_lifetime(claims: &Map<String, Value>, now: u64, leeway: u64) -> Result<(), DenyReason> {
+    let now = now as f64;
+    let leeway = leeway as f64;
+    if let Some(exp) = claims.get("exp").and_then(Value::as_f64)
+        && now >= exp + leeway
+    {
+        return Err(DenyReason::Expired);
+    }
+    match claims.get("iat") {
+        None => Ok(()),
+        Some(iat) => match iat.as_f64() {
+            Some(iat) if iat > now + leeway => Err(DenyReason::NotYetValid),
+            Some(_) => Ok(()),
+            None => Err(DenyReason::MalformedToken),
+        },
+    }
 }
 
 /// A token without `kid`: try every key of the issuer that fits `alg`; returns the claims
@@ -364,13 +410,66 @@ fn decode(
 
 #[cfg(test)]
 mod tests {
-    use super::typ_matches;
+    use super::*;
+    use serde_json::json;
 
     #[test]
-    fn typ_comparison_follows_rfc_9068() {
-        assert!(typ_matches(Some("at+jwt"), "at+jwt"));
-        assert!(typ_matches(Some("application/AT+JWT"), "at+jwt"));
-        assert!(!typ_matches(Some("JWT"), "at+jwt"));
-        assert!(!typ_matches(None, "at+jwt"));
+    fn access_token_types_follow_rfc_9068() {
+        /// (JOSE `typ`, the issuer's `require_typ`, accepted)
+        type Case<'a> = (Option<&'a str>, Option<&'a [String]>, bool);
+        let at = ["at+jwt".to_owned()];
+        let cases: &[Case] = &[
+            (None, None, true),
+            (Some("JWT"), None, true),
+            (Some("jwt"), None, true),
+            (Some("at+jwt"), None, true),
+            (Some("application/AT+JWT"), None, true),
+            (Some("dpop+jwt"), None, false),
+            (Some("logout+jwt"), None, false),
+            (Some("secevent+jwt"), None, false),
+            (Some("application/okta-internal-at+jwt"), None, false),
+            (Some("at+jwt"), Some(&at), true),
+            (Some("Application/At+Jwt"), Some(&at), true),
+            (Some("JWT"), Some(&at), false),
+            (None, Some(&at), false),
+        ];
+        for (typ, required, accepted) in cases {
+            assert_eq!(
+                typ_accepted(*typ, *required),
+                *accepted,
+                "{typ:?} with {required:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lifetime_boundaries_are_exclusive() {
+        let claims = |v: Value| v.as_object().cloned().unwrap();
+        let now = 1_000_000;
+        let cases = [
+            (json!({"exp": now + 1}), 0, Ok(())),
+            (json!({"exp": now}), 0, Err(DenyReason::Expired)),
+            (json!({"exp": now - 60}), 60, Err(DenyReason::Expired)),
+            (json!({"exp": now - 59}), 60, Ok(())),
+            (json!({"exp": now as f64 + 0.5}), 0, Ok(())),
+            (json!({"exp": now + 10, "iat": now + 60}), 60, Ok(())),
+            (
+                json!({"exp": now + 10, "iat": now + 61}),
+                60,
+                Err(DenyReason::NotYetValid),
+            ),
+            (
+                json!({"exp": now + 10, "iat": "now"}),
+                60,
+                Err(DenyReason::MalformedToken),
+            ),
+        ];
+        for (payload, leeway, expected) in cases {
+            assert_eq!(
+                check_lifetime(&claims(payload.clone()), now, leeway),
+                expected,
+                "{payload} leeway {leeway}"
+            );
+        }
     }
 }
