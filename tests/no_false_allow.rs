@@ -11,7 +11,7 @@ mod common;
 
 use std::{
     collections::HashMap,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -20,6 +20,7 @@ use common::{
     ChildGuard,
     envoy::{Envoy, shipped, start_envoy_yaml, start_portcullis, test_dir},
     external_tool, free_port,
+    upstream::Framework,
 };
 use jsonwebtoken::Algorithm;
 use portcullis::demo::{self, DemoIssuer, Grant, SigningKey};
@@ -228,10 +229,9 @@ async fn send(port: u16, method: &str, target: &str, headers: &[(&str, &str)]) -
 }
 
 struct Upstreams {
-    framework_port: u16,
-    framework_log: PathBuf,
+    framework: Framework,
     static_port: u16,
-    _children: Vec<ChildGuard>,
+    _files: ChildGuard,
 }
 
 /// The WSGI framework app and Python's static file server over a tree with a secret.
@@ -245,16 +245,7 @@ async fn start_upstreams(dir: &Path) -> Upstreams {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
-    let framework_port = free_port();
-    let framework_log = dir.join("framework.jsonl");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upstreams/framework.py");
-    let framework = Command::new("python3")
-        .arg(script)
-        .arg(framework_port.to_string())
-        .arg(&framework_log)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("python3 runs the framework upstream");
+    let framework = Framework::start(dir).await;
     let static_port = free_port();
     let files = Command::new("python3")
         .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
@@ -265,19 +256,16 @@ async fn start_upstreams(dir: &Path) -> Upstreams {
         .spawn()
         .expect("python3 runs http.server");
     let upstreams = Upstreams {
-        framework_port,
-        framework_log,
+        framework,
         static_port,
-        _children: vec![ChildGuard(framework), ChildGuard(files)],
+        _files: ChildGuard(files),
     };
-    for port in [framework_port, static_port] {
-        common::wait_for_async(|| async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        })
-        .await;
-    }
+    common::wait_for_async(|| async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", static_port))
+            .await
+            .is_ok()
+    })
+    .await;
     upstreams
 }
 
@@ -320,19 +308,6 @@ fn lax(yaml: &str) -> String {
         "                      encode_raw_headers:",
     );
     out
-}
-
-/// The framework upstream's log: what it served, by test id.
-fn served(log: &Path) -> HashMap<String, Vec<Value>> {
-    let mut by_id: HashMap<String, Vec<Value>> = HashMap::new();
-    for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
-        let record: Value = serde_json::from_str(line).unwrap();
-        by_id
-            .entry(record["test_id"].as_str().unwrap_or("").to_owned())
-            .or_default()
-            .push(record);
-    }
-    by_id
 }
 
 struct Tokens(HashMap<Caller, String>);
@@ -420,7 +395,7 @@ async fn framework_holds(envoy: &Envoy, upstreams: &Upstreams, tokens: &Tokens, 
             control.method, control.target, reply.body
         );
         let record: Value =
-            serde_json::from_str(&served(&upstreams.framework_log)[&id][0].to_string()).unwrap();
+            serde_json::from_str(&upstreams.framework.served()[&id][0].to_string()).unwrap();
         assert_eq!(
             record["resource"], resource,
             "{label}: control {}",
@@ -428,7 +403,7 @@ async fn framework_holds(envoy: &Envoy, upstreams: &Upstreams, tokens: &Tokens, 
         );
     }
 
-    let log = served(&upstreams.framework_log);
+    let log = upstreams.framework.served();
     for (id, caller) in &expectations {
         for record in log.get(id).into_iter().flatten() {
             if let Some(resource) = record["resource"].as_str() {
@@ -525,7 +500,7 @@ async fn hostile_requests_never_reach_what_the_policy_denies() {
         ("http-mode", http_yaml, &http_paths[..]),
     ] {
         let envoy =
-            start_envoy_yaml(&envoy_bin, &yaml, grpc, upstreams.framework_port, paths).await;
+            start_envoy_yaml(&envoy_bin, &yaml, grpc, upstreams.framework.port, paths).await;
         framework_holds(&envoy, &upstreams, &tokens, label).await;
         if label == "shipped" {
             // The access log prints the path portcullis judged, not a client's header.

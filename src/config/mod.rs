@@ -83,8 +83,13 @@ pub struct Config {
     /// Also serve gRPC (plaintext) on this Unix domain socket: the cheaper hop for a
     /// sidecar sharing the pod with Envoy.
     pub grpc_socket: Option<PathBuf>,
-    /// Also serve Envoy's HTTP ext_authz mode (`http_service`) on this address.
+    /// Also serve HTTP checks on this address: Envoy's HTTP ext_authz mode
+    /// (`http_service`), or a forward-auth proxy's (see [`HttpDialect`]).
     pub http_listen: Option<SocketAddr>,
+    /// How the HTTP check listener learns the original request.
+    pub http_dialect: HttpDialect,
+    /// TLS (and mTLS) on the HTTP check listener; plaintext when `None`.
+    pub http_tls: Option<TlsFiles>,
     pub admin_listen: SocketAddr,
     /// TLS (and mTLS) on the gRPC listener; plaintext when `None`.
     pub tls: Option<TlsFiles>,
@@ -141,6 +146,32 @@ impl Default for Limits {
             max_concurrent_checks: DEFAULT_MAX_CONCURRENT_CHECKS,
             overload_wait: DEFAULT_OVERLOAD_WAIT,
             token_cache_entries: DEFAULT_TOKEN_CACHE_ENTRIES,
+        }
+    }
+}
+
+/// How a proxy hands the HTTP check listener the request to judge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpDialect {
+    /// Envoy's `http_service`: the check request is the original request (method, path,
+    /// `Host`); removals go back in `x-envoy-auth-headers-to-remove`.
+    #[default]
+    Envoy,
+    /// nginx `auth_request`: the subrequest is always a GET; the original method and URI
+    /// come in `X-Original-Method` and `X-Original-URI`, the host in `Host`.
+    Nginx,
+    /// Caddy `forward_auth`, Traefik `ForwardAuth`: `X-Forwarded-Method`,
+    /// `X-Forwarded-Uri`, `X-Forwarded-Host` (and `X-Forwarded-Proto`).
+    Forwarded,
+}
+
+impl HttpDialect {
+    pub fn parse(text: &str) -> Option<HttpDialect> {
+        match text {
+            "envoy" => Some(HttpDialect::Envoy),
+            "nginx" => Some(HttpDialect::Nginx),
+            "forwarded" => Some(HttpDialect::Forwarded),
+            _ => None,
         }
     }
 }

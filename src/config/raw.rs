@@ -47,6 +47,10 @@ pub struct RawServer {
     pub grpc_listen: Option<String>,
     pub grpc_socket: Option<String>,
     pub http_listen: Option<String>,
+    /// How the HTTP check listener reads the original request: envoy, nginx, forwarded.
+    pub http_dialect: Option<String>,
+    /// TLS (and mTLS) on the HTTP check listener.
+    pub http_tls: Option<RawTls>,
     pub admin_listen: Option<String>,
     pub realm: Option<String>,
     pub tls: Option<RawTls>,

@@ -5,8 +5,8 @@ use std::{collections::HashSet, net::SocketAddr, path::PathBuf, str::FromStr, ti
 
 use super::{
     ClaimSource, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS,
-    DEFAULT_REALM, FieldProblem, HeaderMapping, IssuerConfig, JwksSettings, Limits, RouteConfig,
-    TlsFiles, issuers, parse_duration,
+    DEFAULT_REALM, FieldProblem, HeaderMapping, HttpDialect, IssuerConfig, JwksSettings, Limits,
+    RouteConfig, TlsFiles, issuers, parse_duration,
     raw::{RawConfig, RawJwks, RawLimits, RawTls},
     routes, shadow,
 };
@@ -76,7 +76,22 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         .server
         .tls
         .as_ref()
-        .and_then(|t| tls_files(t, &mut problems));
+        .and_then(|t| tls_files("server.tls", t, &mut problems));
+    let http_tls = raw
+        .server
+        .http_tls
+        .as_ref()
+        .and_then(|t| tls_files("server.http_tls", t, &mut problems));
+    let http_dialect = match raw.server.http_dialect.as_deref() {
+        None => HttpDialect::default(),
+        Some(text) => HttpDialect::parse(text).unwrap_or_else(|| {
+            problems.add(
+                "server.http_dialect",
+                format!("{text:?} is not one of envoy, nginx, forwarded"),
+            );
+            HttpDialect::default()
+        }),
+    };
     let grpc_socket = raw.server.grpc_socket.as_ref().map(PathBuf::from);
     let http_listen = raw
         .server
@@ -170,6 +185,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
             grpc_listen,
             grpc_socket,
             http_listen,
+            http_dialect,
+            http_tls,
             admin_listen,
             tls,
             realm,
@@ -189,12 +206,12 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
 
 /// TLS file paths: each must name a readable file (the PEM contents are checked when the
 /// listener starts, with the error naming the file).
-fn tls_files(raw: &RawTls, problems: &mut Problems) -> Option<TlsFiles> {
+fn tls_files(section: &str, raw: &RawTls, problems: &mut Problems) -> Option<TlsFiles> {
     let mut file = |name: &str, value: &Option<String>, required: bool| -> Option<PathBuf> {
-        let field = format!("server.tls.{name}");
+        let field = format!("{section}.{name}");
         match value {
             None if required => {
-                problems.add(field, "is required with server.tls");
+                problems.add(field, format!("is required with {section}"));
                 None
             }
             None => None,

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod envoy;
+pub mod upstream;
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
@@ -261,8 +262,9 @@ pub fn with_header(token: &str, header: &Value) -> String {
     format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()))
 }
 
-/// A real external tool (Envoy, grpcurl) for the end-to-end tests: `$NAME_BIN` (upper
-/// case, e.g. `ENVOY_BIN`), else the project's `.venv/bin`, else `PATH`. When it is
+/// A real external tool (Envoy, grpcurl, nginx, Caddy) for the end-to-end tests:
+/// `$NAME_BIN` (upper case, e.g. `ENVOY_BIN`), else the project's `.venv/bin`, else `PATH`
+/// (and `/usr/sbin`). When it is
 /// missing the test is skipped with a message — unless `PORTCULLIS_REQUIRE_E2E` is set
 /// (the README test command sets it), in which case it fails.
 pub fn external_tool(name: &str) -> Option<std::path::PathBuf> {
@@ -270,8 +272,10 @@ pub fn external_tool(name: &str) -> Option<std::path::PathBuf> {
     let in_venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(".venv/bin")
         .join(name);
+    // Debian installs daemons such as nginx in /usr/sbin, which a user's PATH may lack.
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
+            .chain([std::path::PathBuf::from("/usr/sbin")])
             .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     });
