@@ -3,7 +3,7 @@
 //! encoded descriptor set is written beside the generated code so that gRPC server
 //! reflection can describe every message (see `src/pb.rs`). The server portcullis runs
 //! is generated from a manual description of the same service, whose Check answers with
-//! `answer::Answer` (see `src/answer.rs`).
+//! `pb::Answer` (see `src/pb.rs`).
 
 use std::{env, fs, path::PathBuf};
 
@@ -28,12 +28,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .compile_fds(descriptors)?;
     // The same service and route, as portcullis serves it: Check answers with
-    // `answer::Answer`, a CheckResponse that may have been encoded before (src/memo.rs).
+    // `pb::Answer`, a CheckResponse that may have been encoded before (src/jwt/memo.rs).
     let check = tonic_build::manual::Method::builder()
         .name("check")
         .route_name("Check")
         .input_type("crate::pb::auth::CheckRequest")
-        .output_type("crate::answer::Answer")
+        .output_type("crate::pb::Answer")
         .codec_path("tonic_prost::ProstCodec")
         .build();
     let service = tonic_build::manual::Service::builder()

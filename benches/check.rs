@@ -7,10 +7,10 @@ use std::{hint::black_box, sync::Arc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use portcullis::{
-    check,
     config::Config,
     demo::{self, DemoIssuer, Grant, SigningKey},
     pb::auth::CheckRequest,
+    server,
     state::AppState,
 };
 use serde_json::Value;
@@ -69,19 +69,19 @@ fn bench(c: &mut Criterion) {
     let rs256 = request(Some(&cached.tokens[0].0));
     group.bench_function("cached_token", |b| {
         b.to_async(&runtime)
-            .iter(|| async { black_box(check::check(&cached.state, &rs256, true).await) })
+            .iter(|| async { black_box(server::answer(&cached.state, &rs256).await) })
     });
     for (name, index) in [("uncached_rs256", 0), ("uncached_es256", 1)] {
         let req = request(Some(&uncached.tokens[index].0));
         group.bench_function(name, |b| {
             b.to_async(&runtime)
-                .iter(|| async { black_box(check::check(&uncached.state, &req, true).await) })
+                .iter(|| async { black_box(server::answer(&uncached.state, &req).await) })
         });
     }
     let anonymous = request(None);
     group.bench_function("deny_missing_token", |b| {
         b.to_async(&runtime)
-            .iter(|| async { black_box(check::check(&cached.state, &anonymous, true).await) })
+            .iter(|| async { black_box(server::answer(&cached.state, &anonymous).await) })
     });
     group.finish();
 

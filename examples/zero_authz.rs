@@ -6,16 +6,13 @@
 //!   one key `JWK`, issuer, audience and lifetime; no cache) and answers OK or 403.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
-use portcullis::{
-    extract::extract,
-    pb::{
-        auth::{
-            CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
-            authorization_server::{Authorization, AuthorizationServer},
-            check_response::HttpResponse,
-        },
-        google::rpc::Status,
+use portcullis::pb::{
+    auth::{
+        CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
+        authorization_server::{Authorization, AuthorizationServer},
+        check_response::HttpResponse,
     },
+    google::rpc::Status,
 };
 use tonic::{Request, Response};
 
@@ -28,12 +25,22 @@ impl Zero {
         let Some((key, validation)) = &self.verify else {
             return true;
         };
-        // Where Envoy puts the header (`headers`, or `header_map` with raw values) is
-        // portcullis's extraction; the rest is as naive as it gets.
-        let token = extract(request, usize::MAX)
-            .ok()
-            .and_then(|view| view.authorization)
-            .and_then(|v| v.strip_prefix("Bearer "));
+        // The header where Envoy puts it (`headers`, or `header_map` with raw values
+        // under `encode_raw_headers`); the rest is as naive as it gets.
+        let http = request
+            .attributes
+            .as_ref()
+            .and_then(|a| a.request.as_ref())
+            .and_then(|r| r.http.as_ref());
+        let header = http.and_then(|http| match &http.header_map {
+            Some(map) if http.headers.is_empty() => map
+                .headers
+                .iter()
+                .find(|h| h.key.eq_ignore_ascii_case("authorization"))
+                .and_then(|h| std::str::from_utf8(&h.raw_value).ok()),
+            _ => http.headers.get("authorization").map(String::as_str),
+        });
+        let token = header.and_then(|v| v.strip_prefix("Bearer "));
         token.is_some_and(|token| {
             jsonwebtoken::decode::<serde_json::Value>(token, key, validation).is_ok()
         })

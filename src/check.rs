@@ -1,5 +1,7 @@
-//! The Check pipeline, once: extract → route → verify → evaluate → respond. Every front
-//! (gRPC, HTTP check) calls [`check`]; none repeats a step.
+//! The Check pipeline, once: extract → route → verify → evaluate, giving a [`Verdict`].
+//! Every front (gRPC, HTTP check) and `portcullis check` call [`decide`]; the answer is
+//! built from the verdict by [`crate::respond`], the decision event recorded from it by
+//! the front.
 //!
 //! A request may reach several routes (the readings an upstream may give it, see
 //! [`crate::policy`]); it is allowed only when every one of them allows it. A request that
@@ -10,100 +12,155 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+use tracing::Instrument;
+
 use crate::{
-    answer::{self, Answer},
     config::Access,
     deny::{Deny, DenyReason},
-    extract::{METHOD_OVERRIDE_HEADERS, RequestView, bearer_token, extract},
+    extract::{METHOD_OVERRIDE_HEADERS, RequestView, extract},
     jwt::VerifiedClaims,
     pb::auth::CheckRequest,
     policy::{Reached, Route, Target, evaluate},
-    respond,
-    state::{AppState, Engine},
+    state::Engine,
     telemetry,
 };
 
-/// The outcome of one Check, for logging and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub route: Option<Arc<str>>,
-    pub issuer: Option<Arc<str>>,
-    pub result: Result<(), Deny>,
-    /// On an audit-mode route: what would have been denied (the request was allowed).
-    pub audit: Option<DenyReason>,
-    /// [`telemetry::subject_hash`] of `sub`, when decision events are logged.
-    pub subject_hash: Option<String>,
+/// How the pipeline learns who the caller is.
+pub enum Authentication {
+    /// Verify the request's bearer token: what the service does.
+    Bearer,
+    /// Take these claims as they are (`portcullis check --claims` / `--no-verify`).
+    Given(Result<Arc<VerifiedClaims>, Deny>),
 }
 
-/// An allow on no route, until the pipeline says more.
-impl Default for Decision {
-    fn default() -> Decision {
-        Decision {
+/// What the pipeline decided for one request, and everything the answer, the decision
+/// event and `portcullis check` need to know about it.
+#[derive(Debug)]
+pub struct Verdict<'a> {
+    /// Envoy's request id (`x-request-id`).
+    pub request_id: &'a str,
+    /// The route of the request as it reads (canonical path, its own method), if any.
+    pub primary: Option<&'a Route>,
+    /// Every route the request reached under any reading, `primary` first.
+    pub reached: SmallVec<[&'a Route; 4]>,
+    /// The route the decision is about: the one that allowed (its identity headers go
+    /// upstream), the one that denied, or the request's own.
+    pub route: Option<&'a Route>,
+    /// The outcome of authentication, when the request needed it.
+    pub claims: Option<Result<Arc<VerifiedClaims>, Deny>>,
+    /// Allowed — with what an audit-mode route would have denied — or denied.
+    pub outcome: Result<Option<DenyReason>, Deny>,
+    /// The Check's span (disabled when traces are not exported).
+    pub span: tracing::Span,
+}
+
+impl Verdict<'_> {
+    /// The verdict of a Check that could not be decided (overload, a bug).
+    pub fn failed(reason: DenyReason) -> Verdict<'static> {
+        Verdict {
+            request_id: "",
+            primary: None,
+            reached: SmallVec::new(),
             route: None,
-            issuer: None,
-            result: Ok(()),
-            audit: None,
-            subject_hash: None,
+            claims: None,
+            outcome: Err(reason.into()),
+            span: tracing::Span::none(),
         }
+    }
+
+    /// The verified claims, when authentication succeeded.
+    pub fn verified(&self) -> Option<&Arc<VerifiedClaims>> {
+        self.claims.as_ref().and_then(|c| c.as_ref().ok())
     }
 }
 
-impl Decision {
-    /// A deny decided before any route was looked at.
-    pub fn failed(reason: DenyReason) -> Decision {
-        Decision {
-            result: Err(reason.into()),
-            ..Decision::default()
-        }
-    }
-}
-
-/// Runs the whole pipeline for one request, on the engine current when it starts. With
-/// `memo`, a plain allow for a cached token is encoded once per route and then reused
-/// ([`crate::memo`]).
-pub async fn check(state: &AppState, request: &CheckRequest, memo: bool) -> (Answer, Decision) {
-    let engine = state.engine();
-    let mut decision = Decision::default();
-    let memo = memo && engine.verifier.token_cache().enabled();
-    let response = match decide(&engine, request, &mut decision, memo).await {
-        Ok(response) => response,
-        Err(deny) => {
-            let response = respond::deny(&deny, &engine.realm, decision.route.as_deref());
-            decision.result = Err(deny);
-            response.into()
+/// Decides one request on `engine`. `parent` is the trace context the transport carried
+/// (gRPC metadata); without one, the Check's span continues the request headers' trace.
+pub async fn decide<'a>(
+    engine: &'a Engine,
+    request: &'a CheckRequest,
+    authentication: Authentication,
+    parent: Option<opentelemetry::Context>,
+) -> Verdict<'a> {
+    let span = telemetry::check_span();
+    let view = match extract(request, engine.limits.max_headers) {
+        Ok(view) => view,
+        Err(reason) => {
+            telemetry::continue_trace(&span, parent, None, None);
+            return Verdict {
+                request_id: "",
+                primary: None,
+                reached: SmallVec::new(),
+                route: None,
+                claims: None,
+                outcome: Err(reason.into()),
+                span,
+            };
         }
     };
-    (response, decision)
+    telemetry::continue_trace(&span, parent, view.traceparent, view.tracestate);
+    let decided = route_and_judge(engine, &view, authentication)
+        .instrument(span.clone())
+        .await;
+    Verdict {
+        request_id: view.request_id,
+        primary: decided.primary,
+        reached: decided.reached,
+        route: decided.route,
+        claims: decided.claims,
+        outcome: decided.outcome,
+        span,
+    }
 }
 
-async fn decide(
-    engine: &Engine,
-    request: &CheckRequest,
-    decision: &mut Decision,
-    memo: bool,
-) -> Result<Answer, Deny> {
-    let view = extract(request, engine.limits.max_headers)?;
-    refuse_lookalikes(&view, &engine.forwarding.managed)?;
-    let reached = engine.policy.resolve(&Target {
+/// The verdict's decision, before the request's identity and span are added.
+struct Decided<'a> {
+    primary: Option<&'a Route>,
+    reached: SmallVec<[&'a Route; 4]>,
+    route: Option<&'a Route>,
+    claims: Option<Result<Arc<VerifiedClaims>, Deny>>,
+    outcome: Result<Option<DenyReason>, Deny>,
+}
+
+impl<'a> Decided<'a> {
+    fn refused(reason: DenyReason) -> Decided<'a> {
+        Decided {
+            primary: None,
+            reached: SmallVec::new(),
+            route: None,
+            claims: None,
+            outcome: Err(reason.into()),
+        }
+    }
+}
+
+/// Steps 2 to 4: the routes reached, authentication where needed, the strictest judgement.
+async fn route_and_judge<'a>(
+    engine: &'a Engine,
+    view: &RequestView<'_>,
+    authentication: Authentication,
+) -> Decided<'a> {
+    if let Err(reason) = refuse_lookalikes(view, &engine.forwarding.managed) {
+        return Decided::refused(reason);
+    }
+    let reached = match engine.policy.resolve(&Target {
         method: view.method,
         host: &view.host,
         path: view.path,
         method_override: view.method_override,
-    })?;
-    decision.route = reached.primary.map(|r| r.name.clone());
+    }) {
+        Ok(reached) => reached,
+        Err(reason) => return Decided::refused(reason),
+    };
     let claims = if needs_token(&reached) {
-        let claims = authenticate(engine, view.authorization).await;
-        if let Ok(claims) = &claims {
-            decision.issuer = Some(claims.issuer.clone());
-            if tracing::enabled!(tracing::Level::INFO) {
-                decision.subject_hash = claims
-                    .claims
-                    .get("sub")
-                    .and_then(serde_json::Value::as_str)
-                    .map(telemetry::subject_hash);
-            }
-        }
-        Some(claims)
+        Some(match authentication {
+            Authentication::Given(claims) => claims,
+            Authentication::Bearer => match view.bearer {
+                Ok(token) => engine.verifier.verify(token).await.map_err(Deny::from),
+                Err(reason) => Err(reason.into()),
+            },
+        })
     } else {
         None
     };
@@ -111,22 +168,17 @@ async fn decide(
         &reached,
         claims.as_ref().map(|c| c.as_deref().map_err(Deny::clone)),
     );
-    let route = match judged {
-        Ok(judgement) => judgement,
-        Err((route, deny)) => {
-            decision.route = route.map(|r| r.name.clone());
-            return Err(deny);
-        }
+    let (route, outcome) = match judged {
+        Ok(judgement) => (Some(judgement.route), Ok(judgement.audit)),
+        Err((route, deny)) => (route.or(reached.primary), Err(deny)),
     };
-    decision.route = Some(route.route.name.clone());
-    decision.audit = route.audit;
-    let claims = claims.and_then(Result::ok);
-    Ok(match (route.audit, claims) {
-        (None, Some(claims)) if memo => answer::allow(route.route, &claims, &engine.forwarding),
-        (audit, claims) => {
-            respond::allow(route.route, claims.as_deref(), &engine.forwarding, audit).into()
-        }
-    })
+    Decided {
+        primary: reached.primary,
+        reached: reached.routes,
+        route,
+        claims,
+        outcome,
+    }
 }
 
 /// Whether the request reaches a protected route, or no route: then it is authenticated.
@@ -181,14 +233,6 @@ fn judge<'p>(
     }
     let route = governing.ok_or((None, DenyReason::Internal.into()))?;
     Ok(Judgement { route, audit })
-}
-
-async fn authenticate(
-    engine: &Engine,
-    authorization: Option<&str>,
-) -> Result<Arc<VerifiedClaims>, Deny> {
-    let token = bearer_token(authorization)?;
-    Ok(engine.verifier.verify(token).await?)
 }
 
 /// A 403 on a route names the scopes the route accepts (RFC 6750 §3.1), whatever

@@ -1,20 +1,23 @@
-//! `portcullis check`: explains one decision offline, with the same code the service runs
-//! — the matched route, each condition with pass/fail, the decision, and what Envoy would
-//! be told (headers to set and remove, or the deny status and challenge). Claims either
-//! come from a token verified for real (its issuer's JWKS is fetched), or are taken
-//! unverified from a token or a JSON document, which the report says in capitals.
+//! `portcullis check`: explains one decision offline by running the service's own
+//! pipeline ([`check::decide`]) on the request and formatting its [`Verdict`] — the
+//! route it matched (and any other route a reading of it reaches), each condition with
+//! pass/fail, the decision, and what Envoy would be told (headers to set and remove, or
+//! the deny status and challenge). Claims either come from a token verified for real
+//! (its issuer's JWKS is fetched), or are taken unverified from a token or a JSON
+//! document, which the report says in capitals.
 
-use std::fmt::Write;
+use std::{fmt::Write, sync::Arc};
 
 use serde_json::{Map, Value};
 
 use crate::{
+    check::{self, Authentication, Verdict},
     config::Access,
-    deny::{Deny, DenyReason},
+    deny::Deny,
+    extract::check_request,
     jwt::VerifiedClaims,
-    pb::auth::{CheckResponse, check_response::HttpResponse},
-    policy::{self, Route},
-    respond,
+    pb::auth::check_response::HttpResponse,
+    policy, respond,
     state::Engine,
 };
 
@@ -47,121 +50,127 @@ pub async fn explain(engine: &Engine, request: &Request<'_>, credentials: Creden
         "request:  {} {} (host {:?})",
         request.method, request.path, request.host
     );
-    let route = match crate::extract::canonical_host(request.host)
-        .and_then(|host| engine.policy.route(request.method, &host, request.path))
-    {
-        Ok(route) => route,
-        Err(reason) => return finish(text, engine, None, Err(reason.into())),
+    let (authorization, authentication, unverified) = match credentials {
+        Credentials::None => (None, Authentication::Bearer, false),
+        Credentials::Token(token) => (
+            Some(format!("Bearer {token}")),
+            Authentication::Bearer,
+            false,
+        ),
+        Credentials::Unverified(claims) => {
+            let issuer = claims
+                .get("iss")
+                .and_then(Value::as_str)
+                .unwrap_or("(none)");
+            let given = VerifiedClaims::new(issuer.into(), claims.clone())
+                .map(Arc::new)
+                .map_err(Deny::from);
+            (None, Authentication::Given(given), true)
+        }
     };
-    let position = engine
-        .policy
-        .routes()
+    let headers: Vec<(&str, &str)> = authorization
         .iter()
-        .position(|r| r.name == route.name)
-        .unwrap_or(0);
-    let _ = writeln!(
-        text,
-        "route:    {} (first match, route {} of {}){}",
-        route.name,
-        position + 1,
-        engine.policy.routes().len(),
-        if route.audit {
-            ", AUDIT MODE: denies are only logged"
-        } else {
-            ""
-        }
-    );
-    if matches!(route.access, Access::Anonymous) {
-        let _ = writeln!(text, "access:   anonymous: no token needed");
-        let response = respond::allow(route, None, &engine.forwarding, None);
-        return finish(text, engine, Some(route), Ok(response));
-    }
-    let claims = match credentials {
-        Credentials::None => Err(Deny::from(DenyReason::MissingToken)),
-        Credentials::Token(token) => {
-            let verified = engine.verifier.verify(&token).await;
-            if verified.is_ok() {
-                let _ = writeln!(
-                    text,
-                    "token:    verified (signature, issuer, audience, lifetime)"
-                );
+        .map(|a| ("authorization", a.as_str()))
+        .collect();
+    let check = check_request(request.method, request.host, request.path, &headers);
+    let verdict = check::decide(engine, &check, authentication, None).await;
+    describe(&mut text, engine, &verdict, unverified);
+    let allowed = verdict.outcome.is_ok();
+    answer(&mut text, engine, &verdict);
+    Report { text, allowed }
+}
+
+/// The routes, the token and each condition.
+fn describe(text: &mut String, engine: &Engine, verdict: &Verdict<'_>, unverified: bool) {
+    let routes = engine.policy.routes();
+    if let Some(route) = verdict.primary {
+        let position = routes.iter().position(|r| r.id == route.id).unwrap_or(0);
+        let _ = writeln!(
+            text,
+            "route:    {} (first match, route {} of {}){}",
+            route.name,
+            position + 1,
+            routes.len(),
+            if route.audit {
+                ", AUDIT MODE: denies are only logged"
+            } else {
+                ""
             }
-            verified.map_err(Deny::from)
-        }
-        Credentials::Unverified(map) => {
+        );
+    }
+    let others: Vec<&str> = verdict
+        .reached
+        .iter()
+        .filter(|r| verdict.primary.is_none_or(|p| p.id != r.id))
+        .map(|r| &*r.name)
+        .collect();
+    if !others.is_empty() {
+        let _ = writeln!(
+            text,
+            "also:     {} (as an upstream may read the request; each must allow it)",
+            others.join(", ")
+        );
+    }
+    if !verdict.reached.is_empty()
+        && verdict
+            .reached
+            .iter()
+            .all(|r| matches!(r.access, Access::Anonymous))
+    {
+        let _ = writeln!(text, "access:   anonymous: no token needed");
+    }
+    match &verdict.claims {
+        Some(_) if unverified => {
             let _ = writeln!(
                 text,
                 "token:    NOT VERIFIED: claims taken as given; signature, issuer, audience and lifetime were not checked"
             );
-            let issuer = map.get("iss").and_then(Value::as_str).unwrap_or("(none)");
-            VerifiedClaims::new(issuer.into(), map.clone())
-                .map(std::sync::Arc::new)
-                .map_err(Deny::from)
         }
-    };
-    let claims = match claims {
-        Ok(claims) => claims,
-        Err(deny) => {
-            let result = audit_or(&mut text, route, engine, None, deny);
-            return finish(text, engine, Some(route), result);
+        Some(Ok(_)) => {
+            let _ = writeln!(
+                text,
+                "token:    verified (signature, issuer, audience, lifetime)"
+            );
         }
+        _ => {}
+    }
+    let Some(claims) = verdict.verified() else {
+        return;
     };
     let _ = writeln!(text, "scopes:   [{}]", claims.scopes.join(", "));
     let _ = writeln!(text, "roles:    [{}]", claims.roles.join(", "));
-    for outcome in policy::explain(route, &claims) {
-        let mark = if outcome.holds { "pass" } else { "FAIL" };
-        let _ = writeln!(
-            text,
-            "  [{mark}] {}: {}",
-            outcome.group, outcome.description
-        );
-    }
-    let result = match policy::evaluate(route, &claims) {
-        Ok(()) => Ok(respond::allow(
-            route,
-            Some(&claims),
-            &engine.forwarding,
-            None,
-        )),
-        Err(deny) => audit_or(&mut text, route, engine, Some(&claims), deny),
-    };
-    finish(text, engine, Some(route), result)
-}
-
-/// An audit-mode route allows what it would deny; the report says what.
-fn audit_or(
-    text: &mut String,
-    route: &Route,
-    engine: &Engine,
-    claims: Option<&VerifiedClaims>,
-    deny: Deny,
-) -> Result<CheckResponse, Deny> {
-    if route.audit {
-        let _ = writeln!(
-            text,
-            "audit:    would DENY {} {} if enforced",
-            deny.reason.http_status(),
-            deny.reason.code()
-        );
-        Ok(respond::allow(
-            route,
-            claims,
-            &engine.forwarding,
-            Some(deny.reason),
-        ))
-    } else {
-        Err(deny)
+    let protected: Vec<_> = verdict
+        .reached
+        .iter()
+        .filter(|r| !matches!(r.access, Access::Anonymous))
+        .collect();
+    for route in &protected {
+        if protected.len() > 1 {
+            let _ = writeln!(text, "  route {}:", route.name);
+        }
+        for outcome in policy::explain(route, claims) {
+            let mark = if outcome.holds { "pass" } else { "FAIL" };
+            let _ = writeln!(
+                text,
+                "  [{mark}] {}: {}",
+                outcome.group, outcome.description
+            );
+        }
     }
 }
 
-fn finish(
-    mut text: String,
-    engine: &Engine,
-    route: Option<&Route>,
-    result: Result<CheckResponse, Deny>,
-) -> Report {
-    let response = match result {
-        Ok(response) => response,
+/// The decision and what Envoy would be told.
+fn answer(text: &mut String, engine: &Engine, verdict: &Verdict<'_>) {
+    match &verdict.outcome {
+        Ok(Some(would)) => {
+            let _ = writeln!(
+                text,
+                "audit:    would DENY {} {} if enforced",
+                would.http_status(),
+                would.code()
+            );
+        }
+        Ok(None) => {}
         Err(deny) => {
             let _ = writeln!(
                 text,
@@ -169,10 +178,13 @@ fn finish(
                 deny.reason.http_status(),
                 deny.reason.code()
             );
-            respond::deny(&deny, &engine.realm, route.map(|r| &*r.name))
         }
+    }
+    let response = match respond::answer(engine, verdict, false).into_response() {
+        Ok(response) => response,
+        Err(_) => return,
     };
-    let allowed = match &response.http_response {
+    match &response.http_response {
         Some(HttpResponse::OkResponse(ok)) => {
             let _ = writeln!(text, "decision: ALLOW");
             let _ = writeln!(text, "headers set for the upstream:");
@@ -180,16 +192,13 @@ fn finish(
                 let _ = writeln!(text, "  {}: {}", header.key, header.value);
             }
             let _ = writeln!(text, "headers removed: {}", ok.headers_to_remove.join(", "));
-            true
         }
         Some(HttpResponse::DeniedResponse(denied)) => {
             for header in denied.headers.iter().filter_map(|h| h.header.as_ref()) {
                 let _ = writeln!(text, "  {}: {}", header.key, header.value);
             }
             let _ = writeln!(text, "  body: {}", denied.body);
-            false
         }
-        None => false,
-    };
-    Report { text, allowed }
+        None => {}
+    }
 }

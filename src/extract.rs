@@ -1,8 +1,9 @@
 //! Step 1 of a Check: read what the decision needs from Envoy's `CheckRequest` in one
-//! visit — method, canonical host, path and query, the `authorization` header, a method
-//! override, and header names that only differ from significant ones by `_` — borrowing
-//! from the request. Works with both ways Envoy sends headers (`headers` map, or
-//! `header_map` when the filter sets `encode_raw_headers: true`).
+//! visit — method, canonical host, path and query, the bearer token (RFC 6750 §2.1), a
+//! method override, header names that only differ from significant ones by `_`, the
+//! request id and the W3C trace context — borrowing from the request. Works with both
+//! ways Envoy sends headers (`headers` map, or `header_map` when the filter sets
+//! `encode_raw_headers: true`).
 //!
 //! The host is validated here, because an upstream may read a spelling the policy would
 //! not match (`admin.example.com.`, `a@admin.example.com`, two `Host` headers joined as
@@ -32,8 +33,9 @@ pub struct RequestView<'a> {
     pub host: Cow<'a, str>,
     /// The path as Envoy sent it, without the query; canonicalised by the policy step.
     pub path: &'a str,
-    /// The raw `authorization` header value, if any.
-    pub authorization: Option<&'a str>,
+    /// The bearer token, or why the request has none to offer (`missing_token`,
+    /// `unsupported_scheme`, `malformed_authorization`): only a protected route cares.
+    pub bearer: Result<&'a str, DenyReason>,
     /// The method a client asked the upstream to use instead (a method-override header or
     /// `_method` query parameter).
     pub method_override: Option<&'a str>,
@@ -42,12 +44,14 @@ pub struct RequestView<'a> {
     pub underscored: Vec<&'a str>,
     /// Envoy's request id (`x-request-id`), for the decision event.
     pub request_id: &'a str,
+    /// W3C trace context in the request headers, for the Check's span.
+    pub traceparent: Option<&'a str>,
+    pub tracestate: Option<&'a str>,
 }
 
 /// Extracts the request view. `InvalidRequest` when Envoy sent no HTTP attributes, more
 /// than `max_headers` headers, a host that is not a plain host name or address, or
-/// conflicting method overrides; `MalformedAuthorization` when `header_map` carries
-/// several `authorization` headers.
+/// conflicting method overrides.
 pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView<'_>, DenyReason> {
     let http = request
         .attributes
@@ -64,15 +68,18 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
         method: &http.method,
         host: canonical_host(&http.host)?,
         path,
-        authorization: None,
+        bearer: Err(DenyReason::MissingToken),
         method_override: None,
         underscored: Vec::new(),
         request_id: &http.id,
+        traceparent: None,
+        tracestate: None,
     };
+    let mut authorization: Option<Result<&str, DenyReason>> = None;
     match &http.header_map {
         Some(map) if http.headers.is_empty() => {
             for header in &map.headers {
-                view.visit(&header.key, || {
+                view.visit(&mut authorization, &header.key, || {
                     if header.raw_value.is_empty() {
                         Ok(header.value.as_str())
                     } else {
@@ -84,7 +91,7 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
         }
         _ => {
             for (name, value) in &http.headers {
-                view.visit(name, || Ok(value.as_str()))?;
+                view.visit(&mut authorization, name, || Ok(value.as_str()))?;
             }
         }
     }
@@ -98,21 +105,31 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
             }
         }
     }
+    view.bearer = match authorization {
+        None => Err(DenyReason::MissingToken),
+        Some(value) => value.and_then(|value| bearer_token(Some(value))),
+    };
     Ok(view)
 }
 
 impl<'a> RequestView<'a> {
-    /// Reads one header; `value` is only decoded for the headers the view keeps.
+    /// Reads one header; `value` is only decoded for the headers the view keeps. A second
+    /// `authorization` header makes the credential malformed.
     fn visit(
         &mut self,
+        authorization: &mut Option<Result<&'a str, DenyReason>>,
         name: &'a str,
         value: impl FnOnce() -> Result<&'a str, DenyReason>,
     ) -> Result<(), DenyReason> {
         if name.eq_ignore_ascii_case("authorization") {
-            if self.authorization.is_some() {
-                return Err(DenyReason::MalformedAuthorization);
-            }
-            self.authorization = Some(value()?);
+            *authorization = Some(match authorization {
+                None => value(),
+                Some(_) => Err(DenyReason::MalformedAuthorization),
+            });
+        } else if name.eq_ignore_ascii_case("traceparent") {
+            self.traceparent = value().ok();
+        } else if name.eq_ignore_ascii_case("tracestate") {
+            self.tracestate = value().ok();
         } else if METHOD_OVERRIDE_HEADERS
             .iter()
             .any(|h| name.eq_ignore_ascii_case(h))
@@ -255,9 +272,10 @@ pub fn check_request(
     }
 }
 
-/// RFC 6750 §2.1: `Bearer` (any case), one or more spaces, one b64token. `Ok(None)` when
-/// there is no header; `UnsupportedScheme` for another scheme; `MalformedAuthorization`
-/// for anything else, including two headers joined by Envoy with `,`.
+/// RFC 6750 §2.1: `Bearer` (any case), one or more spaces, one b64token. `MissingToken`
+/// when there is no header; `UnsupportedScheme` for another scheme;
+/// `MalformedAuthorization` for anything else, including two headers joined by Envoy
+/// with `,`.
 pub fn bearer_token(authorization: Option<&str>) -> Result<&str, DenyReason> {
     let value = authorization
         .ok_or(DenyReason::MissingToken)?

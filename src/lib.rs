@@ -1,43 +1,55 @@
-//! portcullis: an Envoy external-authorization (ext_authz v3, gRPC) service that validates
+//! portcullis: an Envoy external-authorization (ext_authz v3) service that validates
 //! bearer JWT access tokens and enforces per-route scope and app-role policy.
 //!
 //! # Layout
-//! A Check flows through one module per step:
-//! - [`server`]: tonic `Authorization` service, health, reflection; calls the pipeline.
-//! - [`check`]: the pipeline, once: extract → route → verify → evaluate → respond.
-//! - [`extract`]: `CheckRequest` → method, canonical host, path, credential, overrides.
-//! - [`policy`]: the routes a request reaches under every reading ([`path`]) and their
-//!   requirements.
-//! - [`jwt`]: token verification; [`jwt::jwks`] keeps each issuer's keys.
-//! - [`respond`]: decision → `CheckResponse` (identity headers, or 401/403 + challenge).
-//! - [`deny`]: the typed deny reason and its status / challenge / label mappings.
+//! A Check's way through the code, top to bottom:
+//! - [`server`]: the fronts and the process — gRPC (TCP, TLS, Unix socket), HTTP checks
+//!   in Envoy's, nginx's and Caddy/Traefik's dialects, the admin port; binding, config
+//!   and certificate reloads, shutdown; one decision event per Check.
+//! - [`check`]: the pipeline, once: `decide(engine, &CheckRequest) -> Verdict`.
+//!   1. `extract`: the request in one visit — method, canonical host, path, bearer
+//!      token, method override, request id, trace context.
+//!   2. `policy`: the routes the request reaches under every reading an upstream may
+//!      give it (`path`: canonical form and readings).
+//!   3. `jwt`: token verification; key caches per JWKS URL; the verified-token cache
+//!      and the answers memoised with it.
+//!   4. `policy` again: whether the claims satisfy every route reached.
+//!   5. `respond`: the one way from a verdict to the answer Envoy applies; `deny` is the
+//!      typed reason and its status / challenge / label mappings.
+//! - [`explain`]: formats a verdict for `portcullis check` (no pipeline of its own).
 //!
-//! Around them: [`config`] (YAML → validated types), [`state`] (what Checks share),
-//! [`http_check`] (Envoy's HTTP ext_authz mode on the same pipeline),
-//! [`reload`] (watch the config file, swap engines), [`explain`] (`portcullis check`),
-//! [`admin`] (HTTP `/readyz`, `/livez`, `/metrics`), [`metrics`] (Prometheus),
-//! [`telemetry`] (logs, traces), [`tls`] (TLS/mTLS listener), [`demo`] (a self-contained identity provider and policy for
-//! `portcullis demo` and the tests), [`pb`] (generated protobuf code).
+//! Around them: [`config`] (YAML → validated types), [`state`] (what Checks share:
+//! [`state::AppState`], the current [`state::Engine`]), `metrics` (Prometheus),
+//! [`telemetry`] (logs, traces), [`demo`] (a self-contained identity provider and
+//! policy for `portcullis demo` and the tests), [`pb`] (generated protobuf code and the
+//! answer's wire type).
 
-pub mod admin;
-pub mod answer;
 pub mod check;
-pub mod coalesce;
 pub mod config;
 pub mod demo;
-pub mod deny;
+mod deny;
 pub mod explain;
-pub mod extract;
-pub mod http_check;
-pub mod jwt;
-pub mod memo;
-pub mod metrics;
-pub mod path;
+mod extract;
+mod jwt;
+mod metrics;
+mod path;
 pub mod pb;
-pub mod policy;
-pub mod reload;
-pub mod respond;
+mod policy;
+mod respond;
 pub mod server;
 pub mod state;
 pub mod telemetry;
-pub mod tls;
+
+pub use deny::DenyReason;
+
+/// What the fuzz targets (`fuzz/`, built with `--cfg fuzzing`) drive directly: the
+/// parsers that see untrusted input.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    pub use crate::{
+        extract::bearer_token,
+        jwt::{KeySet, token},
+        path::normalize_path,
+        policy::Policy,
+    };
+}

@@ -1,20 +1,17 @@
-//! The `portcullis` command: parse flags, load configuration, start serving. All request
-//! logic lives in the library; this file only wires it up.
+//! The `portcullis` command: parse flags and dispatch to the library — `serve`
+//! ([`Server`]), `demo`, `validate`, `check` ([`explain`]). Nothing else lives here.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::{
-    admin,
     config::{Config, HttpDialect, TlsFiles},
-    demo::{self, DemoIssuer, Grant, SigningKey},
-    explain, http_check, reload, server,
+    demo, explain,
+    server::{Server, Watch, shutdown_signal},
     state::AppState,
     telemetry::{self, LogFormat},
-    tls::{Alpn, TlsState},
 };
-use tokio::net::TcpListener;
 
 #[derive(Parser)]
 #[command(
@@ -120,7 +117,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    portcullis::jwt::crypto::install();
     let cli = Cli::parse();
     if let Command::Validate { config } = &cli.command {
         return match Config::load(config) {
@@ -159,22 +155,27 @@ fn main() -> ExitCode {
                 tls_client_ca,
                 reload_interval,
             } => {
+                let mut loaded = Config::load(&config)?;
+                let listen_in_file = (loaded.grpc_listen, loaded.admin_listen);
+                loaded.grpc_listen = grpc_listen.unwrap_or(loaded.grpc_listen);
+                loaded.admin_listen = admin_listen.unwrap_or(loaded.admin_listen);
+                loaded.grpc_socket = grpc_socket.or(loaded.grpc_socket);
+                loaded.http_listen = http_listen.or(loaded.http_listen);
+                loaded.http_dialect = http_dialect.unwrap_or(loaded.http_dialect);
                 let tls = tls_cert.zip(tls_key).map(|(cert_file, key_file)| TlsFiles {
                     cert_file,
                     key_file,
                     client_ca_file: tls_client_ca,
                 });
-                let listen = Listen {
-                    grpc: grpc_listen,
-                    admin: admin_listen,
-                    socket: grpc_socket,
-                    http: http_listen,
-                    http_dialect,
-                    tls,
+                loaded.tls = tls.or(loaded.tls);
+                let watch = Watch {
+                    path: config,
+                    interval: reload_interval,
+                    listen_in_file,
                 };
-                serve(config, listen, reload_interval)
-                    .await
-                    .map(|()| ExitCode::SUCCESS)
+                let server = Server::start(loaded, Some(watch)).await?;
+                server.run_until(shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
             }
             Command::Check {
                 config,
@@ -191,55 +192,36 @@ fn main() -> ExitCode {
                     host: &host,
                     path: &path,
                 };
-                let allowed = check(&config, &request, credentials).await?;
-                if !allowed {
-                    return Ok(ExitCode::from(3));
-                }
-                Ok(ExitCode::SUCCESS)
+                let config = Config::load(&config)?;
+                let state =
+                    AppState::offline(&config).context("cannot build the HTTP client for JWKS")?;
+                let report = explain::explain(&state.engine(), &request, credentials).await;
+                print!("{}", report.text);
+                Ok(if report.allowed {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(3)
+                })
             }
             Command::Demo {
                 grpc_listen,
                 admin_listen,
                 issuer_port,
-            } => run_demo(grpc_listen, admin_listen, issuer_port)
-                .await
-                .map(|()| ExitCode::SUCCESS),
+            } => {
+                demo::run(grpc_listen, admin_listen, issuer_port).await?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Validate { .. } => Ok(ExitCode::SUCCESS),
         }
     });
     match result {
         Ok(code) => code,
         Err(error) => {
+            let error: anyhow::Error = error;
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-/// Where `serve` listens, from flags or environment; each overrides the config file.
-struct Listen {
-    grpc: Option<SocketAddr>,
-    admin: Option<SocketAddr>,
-    socket: Option<PathBuf>,
-    http: Option<SocketAddr>,
-    http_dialect: Option<HttpDialect>,
-    tls: Option<TlsFiles>,
-}
-
-async fn serve(
-    config_path: PathBuf,
-    listen: Listen,
-    reload_interval: Duration,
-) -> anyhow::Result<()> {
-    let mut config = Config::load(&config_path)?;
-    let in_file = (config.grpc_listen, config.admin_listen);
-    config.grpc_listen = listen.grpc.unwrap_or(config.grpc_listen);
-    config.admin_listen = listen.admin.unwrap_or(config.admin_listen);
-    config.grpc_socket = listen.socket.or(config.grpc_socket);
-    config.http_listen = listen.http.or(config.http_listen);
-    config.http_dialect = listen.http_dialect.unwrap_or(config.http_dialect);
-    config.tls = listen.tls.or(config.tls);
-    run(config, Some((config_path, reload_interval, in_file))).await
 }
 
 /// `--token` (verified, or not with `--no-verify`) or `--claims` (never verified).
@@ -275,18 +257,6 @@ fn credentials(
     })
 }
 
-async fn check(
-    config_path: &std::path::Path,
-    request: &explain::Request<'_>,
-    credentials: explain::Credentials,
-) -> anyhow::Result<bool> {
-    let config = Config::load(config_path)?;
-    let state = AppState::offline(&config).context("cannot build the HTTP client for JWKS")?;
-    let report = explain::explain(&state.engine(), request, credentials).await;
-    print!("{}", report.text);
-    Ok(report.allowed)
-}
-
 fn dialect_arg(text: &str) -> Result<HttpDialect, String> {
     HttpDialect::parse(text).ok_or_else(|| "must be envoy, nginx or forwarded".to_owned())
 }
@@ -299,221 +269,4 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
             Ok(d)
         }
     })
-}
-
-/// Serves `config` until SIGINT or SIGTERM, reloading it from `watch` (file, poll
-/// interval, listen addresses in the file) when given.
-async fn run(
-    config: Config,
-    watch: Option<(PathBuf, Duration, (SocketAddr, SocketAddr))>,
-) -> anyhow::Result<()> {
-    let state = AppState::new(&config).context("cannot build the HTTP client for JWKS")?;
-    let watcher = watch.map(|(path, interval, listening)| {
-        tokio::spawn(reload::watch(state.clone(), path, interval, listening))
-    });
-    let listener = TcpListener::bind(config.grpc_listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.grpc_listen))?;
-    let admin_listener = TcpListener::bind(config.admin_listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.admin_listen))?;
-    tracing::info!(
-        grpc_listen = %config.grpc_listen, admin_listen = %config.admin_listen,
-        tls = config.tls.is_some(), mtls = config.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some()),
-        issuers = config.issuers.len(), routes = config.routes.len(),
-        "portcullis serving"
-    );
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let admin = tokio::spawn(admin::serve(
-        state.clone(),
-        admin_listener,
-        wait(stopped.clone()),
-    ));
-    let http = match config.http_listen {
-        None => None,
-        Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            tracing::info!(http_listen = %addr, tls = config.http_tls.is_some(), "Also serving HTTP checks");
-            let tls = match &config.http_tls {
-                None => None,
-                Some(files) => {
-                    let tls = TlsState::new(files.clone(), Alpn::Http)
-                        .context("cannot set up TLS on the HTTP check listener")?;
-                    tokio::spawn(tls.clone().watch(reload::DEFAULT_POLL_INTERVAL));
-                    Some(tls)
-                }
-            };
-            Some(tokio::spawn(http_check::serve(
-                state.clone(),
-                listener,
-                config.http_dialect,
-                tls,
-                wait(stopped.clone()),
-            )))
-        }
-    };
-    let socket = match &config.grpc_socket {
-        None => None,
-        Some(path) => {
-            let incoming = unix_incoming(path)?;
-            let serving = server::serve_incoming(state.clone(), incoming, wait(stopped.clone()));
-            Some(tokio::spawn(serving))
-        }
-    };
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop.send(true);
-    });
-    match &config.tls {
-        None => server::serve(state, listener, wait(stopped)).await?,
-        Some(files) => {
-            let tls = TlsState::new(files.clone(), Alpn::H2)
-                .context("cannot set up TLS on the gRPC listener")?;
-            let certificates = tokio::spawn(tls.clone().watch(reload::DEFAULT_POLL_INTERVAL));
-            let incoming = tls.incoming(listener);
-            server::serve_incoming(state, incoming, wait(stopped)).await?;
-            certificates.abort();
-        }
-    }
-    admin.await.context("admin server task")??;
-    if let Some(socket) = socket {
-        socket.await.context("Unix socket server task")??;
-    }
-    if let Some(http) = http {
-        http.await.context("HTTP check server task")??;
-    }
-    if let Some(watcher) = watcher {
-        watcher.abort();
-    }
-    tracing::info!("portcullis stopped");
-    Ok(())
-}
-
-async fn run_demo(
-    grpc_listen: SocketAddr,
-    admin_listen: SocketAddr,
-    issuer_port: u16,
-) -> anyhow::Result<()> {
-    let key = SigningKey::rsa("demo-rs256-1", jsonwebtoken::Algorithm::RS256)?;
-    let issuer = DemoIssuer::start(issuer_port, &[&key])
-        .await
-        .context("cannot start the demo identity provider")?;
-    let mut config = Config::from_yaml(
-        &demo::demo_config_yaml(&issuer, grpc_listen),
-        "built-in demo",
-    )?;
-    config.admin_listen = admin_listen;
-
-    let iss = issuer.issuer();
-    let reader = key.sign(&demo::access_token_claims(
-        iss,
-        Grant::Scopes("Orders.Read"),
-        3600,
-    ))?;
-    let profile_only = key.sign(&demo::access_token_claims(
-        iss,
-        Grant::Scopes("Profile.Read"),
-        3600,
-    ))?;
-    let daemon = key.sign(&demo::access_token_claims(
-        iss,
-        Grant::Roles(&["Orders.Read.All"]),
-        3600,
-    ))?;
-    let tampered = demo::tamper(&reader, iss);
-
-    println!("portcullis demo");
-    println!("  identity provider: {iss} (JWKS {})", issuer.jwks_uri());
-    println!("  ext_authz gRPC:    {grpc_listen}");
-    println!("  admin HTTP:        http://{admin_listen}/readyz  /metrics");
-    println!("  policy: GET /api/orders* needs scope Orders.Read or app role Orders.Read.All;");
-    println!(
-        "          writes need Orders.ReadWrite; /healthz is anonymous; all else is denied.\n"
-    );
-    let call = |label: &str, method: &str, path: &str, token: Option<&str>| {
-        let headers = token
-            .map(|t| format!(r#","headers":{{"authorization":"Bearer {t}"}}"#))
-            .unwrap_or_default();
-        println!("# {label}");
-        println!(
-            "grpcurl -plaintext -d '{{\"attributes\":{{\"request\":{{\"http\":{{\"method\":\"{method}\",\"host\":\"api.local\",\"path\":\"{path}\"{headers}}}}}}}}}' {grpc_listen} envoy.service.auth.v3.Authorization/Check\n"
-        );
-    };
-    call(
-        "ALLOW: user token with scope Orders.Read",
-        "GET",
-        "/api/orders/42",
-        Some(&reader),
-    );
-    call(
-        "ALLOW: daemon token with app role Orders.Read.All",
-        "GET",
-        "/api/orders",
-        Some(&daemon),
-    );
-    call(
-        "DENY 403 insufficient_scope: token lacks Orders.Read",
-        "GET",
-        "/api/orders/42",
-        Some(&profile_only),
-    );
-    call(
-        "DENY 403 insufficient_scope: reading is not writing",
-        "DELETE",
-        "/api/orders/42",
-        Some(&reader),
-    );
-    call(
-        "DENY 401 invalid_token: payload tampered after signing",
-        "GET",
-        "/api/orders/42",
-        Some(&tampered),
-    );
-    call("DENY 401: no token", "GET", "/api/orders/42", None);
-    println!("# List the services by reflection:\ngrpcurl -plaintext {grpc_listen} list\n");
-    println!("Tokens are valid for one hour. Press Ctrl-C to stop.");
-
-    run(config, None).await
-}
-
-/// Listens on the Unix socket `path`, replacing a stale socket file left by a previous run.
-fn unix_incoming(
-    path: &std::path::Path,
-) -> anyhow::Result<tokio_stream::wrappers::UnixListenerStream> {
-    use std::os::unix::fs::FileTypeExt;
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
-        std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
-    }
-    let listener = tokio::net::UnixListener::bind(path)
-        .with_context(|| format!("cannot listen on {}", path.display()))?;
-    tracing::info!(socket = %path.display(), "Also serving gRPC on a Unix socket");
-    Ok(tokio_stream::wrappers::UnixListenerStream::new(listener))
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(term) => term,
-            Err(error) => {
-                tracing::error!(error = %error, "Cannot watch SIGTERM; stopping on Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("Shutdown signal received: draining in-flight Checks");
 }

@@ -1,4 +1,4 @@
-//! Step 4 of a Check: turn the decision into Envoy's `CheckResponse`.
+//! Step 5 of a Check: the one way from a [`Verdict`] to the [`Answer`] Envoy applies.
 //!
 //! Allow: every header any route may inject is either set from the verified claims
 //! (`OVERWRITE_IF_EXISTS_OR_ADD`, so a client-sent copy is replaced, never appended to) or,
@@ -13,21 +13,25 @@
 //! where one applies, and an RFC 9457 `application/problem+json` body with the stable
 //! reason code. Nothing from the token is ever echoed.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use prost::{Message, bytes::Bytes};
 use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::Value;
 
 use crate::{
+    check::Verdict,
     config::{Access, ClaimSource, Config},
     deny::{Deny, DenyReason},
     jwt::VerifiedClaims,
     pb::{
+        Answer,
         auth::{CheckResponse, DeniedHttpResponse, OkHttpResponse, check_response::HttpResponse},
         core::{HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction},
         envoy::r#type::v3::HttpStatus,
         google::rpc::Status,
     },
     policy::Route,
+    state::Engine,
 };
 
 /// Longest claim value forwarded as a header; longer ones are dropped, not truncated.
@@ -79,10 +83,44 @@ impl Forwarding {
     }
 }
 
+/// The answer to `verdict`. With `memo`, a plain allow for a token held in the verified
+/// token cache is encoded once per route and then sent as those bytes
+/// ([`crate::jwt::memo`]): a repeated token costs no response building or encoding.
+pub fn answer(engine: &Engine, verdict: &Verdict<'_>, memo: bool) -> Answer {
+    let route_name = verdict.route.map(|r| &*r.name);
+    match (&verdict.outcome, verdict.route) {
+        (Err(refused), _) => deny(refused, &engine.realm, route_name).into(),
+        (Ok(audit), Some(route)) => {
+            let claims = verdict.verified();
+            match (audit, claims) {
+                (None, Some(claims)) if memo && engine.verifier.token_cache().enabled() => {
+                    remembered_allow(route, claims, &engine.forwarding)
+                }
+                (audit, claims) => {
+                    allow(route, claims.map(|c| &**c), &engine.forwarding, *audit).into()
+                }
+            }
+        }
+        // An allow always names its route; deny if that ever changes.
+        (Ok(_), None) => deny(&DenyReason::Internal.into(), &engine.realm, None).into(),
+    }
+}
+
+/// The allow for `claims` on `route`, remembered with the claims after the first time.
+/// Only plain allows are remembered (an audited one carries its would-be reason).
+fn remembered_allow(route: &Route, claims: &VerifiedClaims, forwarding: &Forwarding) -> Answer {
+    if let Some(encoded) = claims.answers.get(route.id) {
+        return Answer::Encoded(encoded);
+    }
+    let encoded = Bytes::from(allow(route, Some(claims), forwarding, None).encode_to_vec());
+    claims.answers.remember(route.id, encoded.clone());
+    Answer::Encoded(encoded)
+}
+
 /// Allows the request on `route`. `claims` is `None` on anonymous routes (and for an
 /// audited route whose token failed): then every managed header is removed. `audit` is
 /// the reason an audit-mode route would have denied.
-pub fn allow(
+fn allow(
     route: &Route,
     claims: Option<&VerifiedClaims>,
     forwarding: &Forwarding,
@@ -169,7 +207,7 @@ pub fn allow(
 }
 
 /// Denies the request. `route` is the matched route's name, when one matched.
-pub fn deny(deny: &Deny, realm: &str, route: Option<&str>) -> CheckResponse {
+fn deny(deny: &Deny, realm: &str, route: Option<&str>) -> CheckResponse {
     let reason = deny.reason;
     let status = reason.http_status();
     let mut headers = vec![
@@ -247,14 +285,11 @@ fn claim_value(claims: &VerifiedClaims, header: &str, source: &ClaimSource) -> O
         ClaimSource::Roles => list_value(header, claims.roles.iter().map(String::as_str)),
         ClaimSource::ClientId => claims.client_id()?.to_owned(),
         ClaimSource::Claim(name) => match claims.claims.get(name)? {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
             Value::Array(items) => {
                 let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
                 list_value(header, parts?.into_iter())
             }
-            Value::Null | Value::Object(_) => return None,
+            _ => claims.text(name)?.into_owned(),
         },
     };
     (!text.is_empty()).then_some(text)
@@ -344,280 +379,4 @@ fn object(fields: Vec<(&str, PbValue)>) -> Struct {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{config::DEFAULT_IDENTITY_HEADERS, policy::Policy};
-    use serde_json::json;
-    use std::sync::Arc;
-
-    const CONFIG: &str = "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]
-routes:
-  - {name: r, path: {prefix: /r}, require: {token: any}}
-  - {name: own, path: {prefix: /own}, require: {token: any}, identity_headers: {x-own: sub}}
-  - {name: open, path: {prefix: /}, anonymous: true}
-identity_headers: {x-sub: sub, x-scopes: scopes, x-roles: roles, x-client: client_id, x-level: level, x-groups: groups}
-";
-
-    /// The route named `name` and the forwarding of `CONFIG` plus `extra` top-level YAML.
-    fn setup(name: &str, extra: &str) -> (Route, Forwarding) {
-        let config = Config::from_yaml(&format!("{CONFIG}{extra}"), "t").unwrap();
-        let policy = Policy::new(&config);
-        let route = policy
-            .routes()
-            .iter()
-            .find(|r| &*r.name == name)
-            .unwrap()
-            .clone();
-        (route, Forwarding::new(&config))
-    }
-
-    fn claims(value: serde_json::Value) -> VerifiedClaims {
-        let serde_json::Value::Object(map) = value else {
-            unreachable!("test claims are objects")
-        };
-        VerifiedClaims::new("https://idp/".into(), map).unwrap()
-    }
-
-    fn ok(resp: &CheckResponse) -> &OkHttpResponse {
-        match &resp.http_response {
-            Some(HttpResponse::OkResponse(ok)) => ok,
-            other => panic!("expected allow, got {other:?}"),
-        }
-    }
-
-    fn set_headers(ok: &OkHttpResponse) -> Vec<(String, String)> {
-        let mut v: Vec<_> = ok
-            .headers
-            .iter()
-            .map(|h| {
-                let hv = h.header.as_ref().unwrap();
-                assert_eq!(
-                    h.append_action,
-                    HeaderAppendAction::OverwriteIfExistsOrAdd as i32
-                );
-                (hv.key.clone(), hv.value.clone())
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn allow_sets_present_claims_and_removes_every_other_managed_header() {
-        let (route, forwarding) = setup("r", "");
-        let c = claims(json!({
-            "sub": "user-1", "scp": "A B", "azp": "app", "level": 3, "groups": ["g1", "g2"]
-        }));
-        let resp = allow(&route, Some(&c), &forwarding, None);
-        let ok = ok(&resp);
-        assert_eq!(
-            set_headers(ok),
-            [
-                ("x-client".to_owned(), "app".to_owned()),
-                ("x-groups".to_owned(), "g1 g2".to_owned()),
-                ("x-level".to_owned(), "3".to_owned()),
-                ("x-scopes".to_owned(), "A B".to_owned()),
-                ("x-sub".to_owned(), "user-1".to_owned()),
-            ]
-        );
-        // x-own is another route's header: a client must not smuggle it here either.
-        assert_eq!(ok.headers_to_remove, ["x-roles", "x-own"]);
-        assert_eq!(resp.status.unwrap().code, 0);
-    }
-
-    #[test]
-    fn route_override_replaces_the_global_mapping() {
-        let (route, forwarding) = setup("own", "");
-        let resp = allow(
-            &route,
-            Some(&claims(json!({"sub": "u", "scp": "A"}))),
-            &forwarding,
-            None,
-        );
-        let ok = ok(&resp);
-        assert_eq!(set_headers(ok), [("x-own".to_owned(), "u".to_owned())]);
-        assert!(ok.headers_to_remove.contains(&"x-sub".to_owned()));
-    }
-
-    #[test]
-    fn payload_header_and_authorization_stripping() {
-        let (route, forwarding) = setup(
-            "r",
-            "payload_header: X-JWT-Payload\nstrip_authorization: true\n",
-        );
-        let c = claims(json!({"sub": "u", "scp": "A"}));
-        let resp = allow(&route, Some(&c), &forwarding, None);
-        let ok = ok(&resp);
-        let payload = set_headers(ok)
-            .into_iter()
-            .find(|(k, _)| k == "x-jwt-payload")
-            .unwrap()
-            .1;
-        let decoded: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-        assert_eq!(decoded, json!({"sub": "u", "scp": "A"}));
-        assert!(ok.headers_to_remove.contains(&"authorization".to_owned()));
-    }
-
-    #[test]
-    fn control_characters_are_never_forwarded() {
-        let (route, forwarding) = setup("r", "");
-        let c = claims(json!({"sub": "evil\r\nx-admin: true", "scp": "A"}));
-        let resp = allow(&route, Some(&c), &forwarding, None);
-        let ok = ok(&resp);
-        assert!(ok.headers_to_remove.contains(&"x-sub".to_owned()));
-        assert!(!set_headers(ok).iter().any(|(k, _)| k == "x-sub"));
-    }
-
-    #[test]
-    fn anonymous_allow_removes_every_identity_header_and_the_unverified_credential() {
-        let config = Config::from_yaml(
-            "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\nroutes: [{name: r, path: {prefix: /r}, anonymous: true}, {name: f, path: {prefix: /f}, anonymous: true, forward_authorization: true}]",
-            "t",
-        )
-        .unwrap();
-        let policy = Policy::new(&config);
-        let resp = allow(&policy.routes()[0], None, &Forwarding::new(&config), None);
-        let ok = ok(&resp);
-        assert!(ok.headers.is_empty());
-        let mut expected: Vec<&str> = DEFAULT_IDENTITY_HEADERS.iter().map(|(h, _)| *h).collect();
-        expected.push("authorization");
-        assert_eq!(ok.headers_to_remove, expected);
-        let resp = allow(&policy.routes()[1], None, &Forwarding::new(&config), None);
-        assert!(
-            !self::ok(&resp)
-                .headers_to_remove
-                .contains(&"authorization".to_owned()),
-            "forward_authorization keeps it"
-        );
-    }
-
-    #[test]
-    fn list_items_holding_a_separator_are_left_out() {
-        let (route, forwarding) = setup("r", "");
-        let c = claims(json!({
-            "sub": "u", "roles": ["Orders.Viewer Admin", "Reader", "a,b"],
-            "scp": "A", "groups": ["g 1", "g2"]
-        }));
-        let resp = allow(&route, Some(&c), &forwarding, None);
-        let set = set_headers(ok(&resp));
-        assert!(
-            set.contains(&("x-roles".to_owned(), "Reader".to_owned())),
-            "{set:?}"
-        );
-        assert!(
-            set.contains(&("x-groups".to_owned(), "g2".to_owned())),
-            "{set:?}"
-        );
-    }
-
-    #[test]
-    fn dynamic_metadata_carries_identity_claims_and_audit() {
-        let (route, forwarding) = setup("r", "metadata_claims: true\n");
-        let c =
-            claims(json!({"sub": "u", "tid": "t", "scp": "A", "n": 5, "nested": {"x": [true]}}));
-        let resp = allow(
-            &route,
-            Some(&c),
-            &forwarding,
-            Some(DenyReason::InsufficientPermission),
-        );
-        let fields = resp.dynamic_metadata.unwrap().fields;
-        let text = |k: &str| match &fields[k].kind {
-            Some(Kind::StringValue(s)) => s.clone(),
-            other => panic!("{k}: {other:?}"),
-        };
-        assert_eq!(text("route"), "r");
-        assert_eq!(text("subject"), "u");
-        assert_eq!(text("tenant_id"), "t");
-        assert_eq!(text("audit_would_deny"), "insufficient_permission");
-        let Some(Kind::StructValue(claims)) = &fields["claims"].kind else {
-            panic!("claims is a struct")
-        };
-        assert_eq!(claims.fields["n"].kind, Some(Kind::NumberValue(5.0)));
-        assert!(matches!(
-            claims.fields["nested"].kind,
-            Some(Kind::StructValue(_))
-        ));
-        let (route, forwarding) = setup("r", "");
-        let fields = allow(&route, Some(&c), &forwarding, None)
-            .dynamic_metadata
-            .unwrap()
-            .fields;
-        assert!(
-            !fields.contains_key("claims"),
-            "the whole payload is opt-in"
-        );
-        assert!(fields.contains_key("tenant_id"));
-    }
-
-    #[test]
-    fn deny_carries_status_challenge_and_problem_body() {
-        let resp = deny(&DenyReason::Expired.into(), "api", Some("orders"));
-        let Some(HttpResponse::DeniedResponse(denied)) = &resp.http_response else {
-            panic!("expected deny");
-        };
-        assert_eq!(denied.status.as_ref().unwrap().code, 401);
-        let challenge = denied
-            .headers
-            .iter()
-            .find(|h| h.header.as_ref().unwrap().key == "www-authenticate")
-            .unwrap();
-        assert_eq!(
-            challenge.header.as_ref().unwrap().value,
-            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token expired\""
-        );
-        let body: serde_json::Value = serde_json::from_str(&denied.body).unwrap();
-        assert_eq!(body["reason"], "expired");
-        assert_eq!(body["status"], 401);
-        assert_eq!(
-            resp.status.unwrap().code,
-            tonic::Code::Unauthenticated as i32
-        );
-    }
-
-    #[test]
-    fn challenges_follow_rfc_6750() {
-        let none = www_authenticate(&DenyReason::MissingToken.into(), "r").unwrap();
-        assert_eq!(none, "Bearer realm=\"r\"");
-        let scope = www_authenticate(
-            &Deny {
-                reason: DenyReason::InsufficientPermission,
-                required_scopes: Some(Arc::from("Orders.Read Orders.ReadWrite")),
-            },
-            "r",
-        )
-        .unwrap();
-        assert!(scope.contains("error=\"insufficient_scope\""), "{scope}");
-        assert!(
-            scope.ends_with("scope=\"Orders.Read Orders.ReadWrite\""),
-            "{scope}"
-        );
-        let no_route = www_authenticate(&DenyReason::NoRoute.into(), "r").unwrap();
-        assert!(
-            no_route.contains("error=\"insufficient_scope\""),
-            "{no_route}"
-        );
-        assert_eq!(
-            www_authenticate(&DenyReason::InvalidRequest.into(), "r"),
-            None
-        );
-        assert_eq!(
-            www_authenticate(&DenyReason::KeysUnavailable.into(), "r"),
-            None
-        );
-    }
-
-    #[test]
-    fn keys_unavailable_asks_to_retry() {
-        let resp = deny(&DenyReason::KeysUnavailable.into(), "r", None);
-        let Some(HttpResponse::DeniedResponse(denied)) = &resp.http_response else {
-            panic!("expected deny");
-        };
-        assert_eq!(denied.status.as_ref().unwrap().code, 503);
-        assert!(denied.headers.iter().any(|h| {
-            let h = h.header.as_ref().unwrap();
-            h.key == "retry-after" && h.value == RETRY_AFTER_SECONDS
-        }));
-    }
-}
+mod tests;

@@ -85,19 +85,58 @@ pub fn tracing_enabled() -> bool {
     TRACING.load(Ordering::Acquire)
 }
 
-/// Makes `span` continue the trace found in the first carrier that holds a valid one.
-pub fn continue_trace(span: &tracing::Span, carriers: &[&dyn Extractor]) {
-    for carrier in carriers {
-        let context = opentelemetry::global::get_text_map_propagator(|p| p.extract(*carrier));
-        if context.span().span_context().is_valid() {
-            let _ = span.set_parent(context);
-            return;
-        }
+/// The span of one Check, or a disabled one when traces are not exported (then it costs
+/// nothing). Its fields are recorded from the verdict.
+pub fn check_span() -> tracing::Span {
+    if !tracing_enabled() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        "check",
+        otel.kind = "server",
+        route = tracing::field::Empty,
+        decision = tracing::field::Empty,
+        reason = tracing::field::Empty,
+    )
+}
+
+/// The trace context a caller sent in the gRPC metadata (Envoy adds `traceparent` there
+/// when it traces), when traces are exported and it holds a valid one.
+pub fn transport_parent(metadata: &tonic::metadata::MetadataMap) -> Option<opentelemetry::Context> {
+    if !tracing_enabled() {
+        return None;
+    }
+    let carrier = MetadataCarrier(metadata);
+    let context = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    context.span().span_context().is_valid().then_some(context)
+}
+
+/// Makes `span` continue `parent` (from the transport), else the trace whose W3C context
+/// the request's own headers carry. Call it before the span has children.
+pub fn continue_trace(
+    span: &tracing::Span,
+    parent: Option<opentelemetry::Context>,
+    traceparent: Option<&str>,
+    tracestate: Option<&str>,
+) {
+    if span.is_none() {
+        return;
+    }
+    let context = parent.or_else(|| {
+        let carrier = HeaderCarrier {
+            traceparent: traceparent?,
+            tracestate,
+        };
+        let context = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+        context.span().span_context().is_valid().then_some(context)
+    });
+    if let Some(context) = context {
+        let _ = span.set_parent(context);
     }
 }
 
 /// gRPC request metadata as a trace-context carrier.
-pub struct MetadataCarrier<'a>(pub &'a tonic::metadata::MetadataMap);
+struct MetadataCarrier<'a>(&'a tonic::metadata::MetadataMap);
 
 impl Extractor for MetadataCarrier<'_> {
     fn get(&self, key: &str) -> Option<&str> {
@@ -115,16 +154,23 @@ impl Extractor for MetadataCarrier<'_> {
     }
 }
 
-/// The CheckRequest's HTTP headers (Envoy's lower-cased map) as a trace-context carrier.
-pub struct HeaderCarrier<'a>(pub &'a std::collections::HashMap<String, String>);
+/// The trace context headers of the checked request, as a carrier.
+struct HeaderCarrier<'a> {
+    traceparent: &'a str,
+    tracestate: Option<&'a str>,
+}
 
 impl Extractor for HeaderCarrier<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        match key {
+            "traceparent" => Some(self.traceparent),
+            "tracestate" => self.tracestate,
+            _ => None,
+        }
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(String::as_str).collect()
+        vec!["traceparent", "tracestate"]
     }
 }
 

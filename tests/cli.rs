@@ -266,7 +266,11 @@ fn check_reports_audit_mode_and_unmatched_requests() {
         out.contains("audit:    would DENY 403 condition_failed if enforced"),
         "{out}"
     );
+    // As the service decides: the request is authenticated before "no route" is said.
     let (code, out) = check_example("", "/nowhere", "{}");
+    assert_eq!(code, Some(3));
+    assert!(out.contains("decision: DENY 401 not_access_token"), "{out}");
+    let (code, out) = check_example("", "/nowhere", r#"{"scp": "Orders.Read"}"#);
     assert_eq!(code, Some(3));
     assert!(out.contains("decision: DENY 403 no_route"), "{out}");
 }

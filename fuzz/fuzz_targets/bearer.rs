@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|value: &str| {
-    if let Ok(token) = portcullis::extract::bearer_token(Some(value)) {
+    if let Ok(token) = portcullis::fuzzing::bearer_token(Some(value)) {
         assert!(!token.is_empty());
         assert!(!token.contains([' ', ',', '\t', '\r', '\n']));
     }

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|document: &[u8]| {
-    if let Ok((keys, skipped)) = portcullis::jwt::KeySet::parse(document, 100) {
+    if let Ok((keys, skipped)) = portcullis::fuzzing::KeySet::parse(document, 100) {
         assert!(keys.len() + skipped <= 100);
     }
 });

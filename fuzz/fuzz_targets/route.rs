@@ -5,7 +5,10 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::{config::Config, path::normalize_path, policy::Policy};
+use portcullis::{
+    config::Config,
+    fuzzing::{Policy, normalize_path},
+};
 
 const POLICY: &str = r#"
 issuers: [{issuer: "https://idp/", jwks_uri: "https://idp/keys", audiences: [api]}]

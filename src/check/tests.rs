@@ -519,10 +519,12 @@ fn look_alike_header_names_are_refused() {
         method: "GET",
         host: "h".into(),
         path: "/",
-        authorization: None,
+        bearer: Err(DenyReason::MissingToken),
         method_override: None,
         underscored: names,
         request_id: "",
+        traceparent: None,
+        tracestate: None,
     };
     assert_eq!(
         refuse_lookalikes(&view(vec!["x_auth_roles"]), &managed),

@@ -9,8 +9,8 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use super::{
     DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, IssuerConfig, IssuerName, JwksSource, MAX_LEEWAY, Secret,
     TENANT_PLACEHOLDER, TenantAllowList,
+    problems::Problems,
     raw::{RawEntra, RawIssuer},
-    validate::Problems,
 };
 
 /// HMAC secrets shorter than the hash output make brute force easier (RFC 7518 §3.2).

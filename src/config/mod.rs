@@ -5,8 +5,10 @@
 //! request steps (`jwt`, `policy`, `respond`) build their runtime structures from it.
 
 mod duration;
+mod headers;
 mod issuers;
-pub mod raw;
+mod problems;
+mod raw;
 mod routes;
 mod shadow;
 mod validate;

@@ -3,8 +3,9 @@
 
 use super::{
     Access, Condition, HostMatch, PathMatch, PathSegment, RouteConfig, TokenKind, Tolerance,
+    headers::header_mappings,
+    problems::Problems,
     raw::{RawClaimCondition, RawPath, RawRequirement, RawRoute},
-    validate::{Problems, header_mappings},
 };
 use crate::path::normalize_path;
 

@@ -4,54 +4,14 @@
 use std::{collections::HashSet, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use super::{
-    ClaimSource, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS,
-    DEFAULT_REALM, FieldProblem, HeaderMapping, HttpDialect, IssuerConfig, JwksSettings, Limits,
-    RouteConfig, TlsFiles, issuers, parse_duration,
+    Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS, DEFAULT_REALM,
+    FieldProblem, HttpDialect, IssuerConfig, JwksSettings, Limits, RouteConfig, TlsFiles,
+    headers::{check_header_name, header_mapping, header_mappings},
+    issuers,
+    problems::Problems,
     raw::{RawConfig, RawJwks, RawLimits, RawTls},
     routes, shadow,
 };
-
-/// Headers an identity mapping may never set: routing, framing and the credential itself.
-const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "host",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
-    "connection",
-    "te",
-    "upgrade",
-    "cookie",
-];
-
-/// Every problem found so far, each with its field path.
-#[derive(Default)]
-pub(super) struct Problems(Vec<FieldProblem>);
-
-impl Problems {
-    pub(super) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldProblem {
-            field: field.into(),
-            message: message.into(),
-        });
-    }
-
-    pub(super) fn duration(
-        &mut self,
-        field: &str,
-        value: Option<&str>,
-        default: Duration,
-    ) -> Duration {
-        match value.map(parse_duration) {
-            None => default,
-            Some(Ok(d)) => d,
-            Some(Err(message)) => {
-                self.add(field, message);
-                default
-            }
-        }
-    }
-}
 
 pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     let mut problems = Problems::default();
@@ -180,28 +140,25 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         check_header_name(&mut problems, "payload_header", &lower).then_some(lower)
     });
 
-    if problems.0.is_empty() {
-        Ok(Config {
-            grpc_listen,
-            grpc_socket,
-            http_listen,
-            http_dialect,
-            http_tls,
-            admin_listen,
-            tls,
-            realm,
-            jwks,
-            issuers,
-            routes,
-            identity_headers,
-            payload_header,
-            strip_authorization: raw.strip_authorization,
-            metadata_claims: raw.metadata_claims.unwrap_or(false),
-            limits,
-        })
-    } else {
-        Err(problems.0)
-    }
+    problems.into_result()?;
+    Ok(Config {
+        grpc_listen,
+        grpc_socket,
+        http_listen,
+        http_dialect,
+        http_tls,
+        admin_listen,
+        tls,
+        realm,
+        jwks,
+        issuers,
+        routes,
+        identity_headers,
+        payload_header,
+        strip_authorization: raw.strip_authorization,
+        metadata_claims: raw.metadata_claims.unwrap_or(false),
+        limits,
+    })
 }
 
 /// TLS file paths: each must name a readable file (the PEM contents are checked when the
@@ -334,81 +291,6 @@ fn jwks_settings(raw: &RawJwks, problems: &mut Problems) -> JwksSettings {
         problems.add("jwks.fetch_timeout", "must be more than 0");
     }
     settings
-}
-
-/// Validates a `header: claim` map (global `identity_headers` or a route's).
-pub(super) fn header_mappings(
-    field: &str,
-    map: &std::collections::BTreeMap<String, String>,
-    problems: &mut Problems,
-) -> Vec<HeaderMapping> {
-    map.iter()
-        .filter_map(|(header, claim)| {
-            let at = format!("{field}.{header}");
-            let name = header.to_ascii_lowercase();
-            if !check_header_name(problems, &at, &name) {
-                None
-            } else if claim.trim().is_empty() {
-                problems.add(at, "needs a claim name");
-                None
-            } else {
-                Some(header_mapping(&name, claim))
-            }
-        })
-        .collect()
-}
-
-/// A header portcullis may set: a valid name, and not one that routes, frames or
-/// authenticates the request.
-fn check_header_name(problems: &mut Problems, field: &str, name: &str) -> bool {
-    if !is_header_name(name) {
-        problems.add(field, "is not a valid HTTP header name");
-        false
-    } else if RESERVED_HEADERS.contains(&name) {
-        problems.add(field, "may not be set from a claim");
-        false
-    } else {
-        true
-    }
-}
-
-fn header_mapping(header: &str, claim: &str) -> HeaderMapping {
-    let claim = match claim {
-        "scopes" => ClaimSource::Scopes,
-        "roles" => ClaimSource::Roles,
-        "client_id" => ClaimSource::ClientId,
-        other => ClaimSource::Claim(other.to_owned()),
-    };
-    HeaderMapping {
-        header: header.to_owned(),
-        claim,
-    }
-}
-
-/// RFC 9110 token characters, lower case only (HTTP/2 header names are lower case).
-fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! A self-contained world for `portcullis demo` and the tests: an identity provider on
-//! loopback ([`DemoIssuer`]) with in-memory keys ([`SigningKey`]), a demo policy, and
-//! tokens shaped like Microsoft Entra ID v2.0 access tokens.
+//! A self-contained world for `portcullis demo` ([`run`]) and the tests: an identity
+//! provider on loopback ([`DemoIssuer`]) with in-memory keys ([`SigningKey`]), a demo
+//! policy, and tokens shaped like Microsoft Entra ID v2.0 access tokens.
 
 mod issuer;
 mod keys;
+mod walkthrough;
 
 use std::net::SocketAddr;
 
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 
 pub use issuer::{Behaviour, DemoIssuer, JWKS_PATH};
 pub use keys::{KeyError, SigningKey};
+pub use walkthrough::{DemoError, run};
 
 /// The audience (App ID URI) of the demo API.
 pub const DEMO_AUDIENCE: &str = "api://portcullis-demo";

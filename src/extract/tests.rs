@@ -39,7 +39,7 @@ fn reads_method_host_path_and_header_map_form() {
     assert_eq!(view.method, "GET");
     assert_eq!(view.host, "api.example.com");
     assert_eq!(view.path, "/api/orders");
-    assert_eq!(view.authorization, Some("Bearer abc"));
+    assert_eq!(view.bearer, Ok("abc"));
     assert_eq!(view.request_id, "req-1");
 
     http.headers.clear();
@@ -59,8 +59,8 @@ fn reads_method_host_path_and_header_map_form() {
     });
     let req = request(http);
     assert_eq!(
-        extract(&req, 100).unwrap().authorization,
-        Some("Bearer raw"),
+        extract(&req, 100).unwrap().bearer,
+        Ok("raw"),
         "a header the view does not read may be any bytes"
     );
 }
@@ -78,7 +78,18 @@ fn two_raw_authorization_headers_are_malformed() {
         }),
         ..Default::default()
     });
-    assert_eq!(extract(&req, 100), Err(DenyReason::MalformedAuthorization));
+    assert_eq!(
+        extract(&req, 100).unwrap().bearer,
+        Err(DenyReason::MalformedAuthorization)
+    );
+}
+
+#[test]
+fn the_trace_context_is_read_in_the_same_visit() {
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let req = with_headers("/", &[("traceparent", tp), ("tracestate", "a=b")]);
+    let view = extract(&req, 100).unwrap();
+    assert_eq!((view.traceparent, view.tracestate), (Some(tp), Some("a=b")));
 }
 
 #[test]

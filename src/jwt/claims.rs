@@ -8,11 +8,12 @@
 //! (RFC 9068) or `cid` (Okta), and where several are present they must agree. Names
 //! compare exactly.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use serde_json::{Map, Value};
 
-use crate::{deny::DenyReason, memo::AnswerMemo};
+use super::memo::AnswerMemo;
+use crate::deny::DenyReason;
 
 /// The claims of a token whose signature, issuer, audience and lifetime were verified.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +82,17 @@ impl VerifiedClaims {
     /// The calling application (`azp`, `appid`, `client_id` or `cid`).
     pub fn client_id(&self) -> Option<&str> {
         self.client.as_deref()
+    }
+
+    /// A claim as text: a string as it is, a number or boolean printed; `None` when the
+    /// claim is absent or of another type.
+    pub fn text(&self, name: &str) -> Option<Cow<'_, str>> {
+        match self.claims.get(name)? {
+            Value::String(s) => Some(Cow::Borrowed(s)),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+            _ => None,
+        }
     }
 }
 

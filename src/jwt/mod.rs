@@ -11,11 +11,12 @@
 
 mod cache;
 mod claims;
-pub mod crypto;
+pub(crate) mod crypto;
 mod fetch;
-pub mod jwks;
+mod jwks;
 mod keyset;
-pub mod token;
+pub(crate) mod memo;
+pub(crate) mod token;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -24,12 +25,13 @@ use jsonwebtoken::{
 };
 use serde_json::{Map, Value};
 
-use cache::Key;
-pub use cache::{KeyBinding, TokenCache};
+pub use cache::TokenCache;
+use cache::{Key, KeyBinding};
 pub use claims::VerifiedClaims;
-pub use fetch::FetchError;
-pub use jwks::{JwksCache, KeyStatus};
-pub use keyset::{KeySet, KeySetError, MIN_RSA_BITS, VerifyingKey};
+use jwks::JwksCache;
+pub use jwks::KeyStatus;
+pub use keyset::KeySet;
+use keyset::VerifyingKey;
 
 use crate::{
     config::{

@@ -19,19 +19,22 @@ pub fn holds(condition: &Condition, claims: &VerifiedClaims) -> bool {
         Condition::Token(TokenKind::Any) => true,
         Condition::Token(TokenKind::Delegated) => !claims.scopes.is_empty(),
         Condition::Token(TokenKind::App) => claims.scopes.is_empty() && !claims.roles.is_empty(),
-        Condition::Tenants(tenants) => text(claims, "tid")
+        Condition::Tenants(tenants) => claims
+            .text("tid")
             .is_some_and(|tid| tenants.iter().any(|t| t.eq_ignore_ascii_case(&tid))),
         Condition::Clients(clients) => claims
             .client_id()
             .is_some_and(|client| clients.iter().any(|c| c == client)),
         Condition::Users(users) => ["oid", "sub"]
             .iter()
-            .filter_map(|claim| text(claims, claim))
-            .any(|id| users.contains(&id)),
-        Condition::ClaimEquals { claim, value } => text(claims, claim).is_some_and(|v| v == *value),
-        Condition::ClaimOneOf { claim, values } => {
-            text(claims, claim).is_some_and(|v| values.contains(&v))
+            .filter_map(|claim| claims.text(claim))
+            .any(|id| users.iter().any(|u| *u == id)),
+        Condition::ClaimEquals { claim, value } => {
+            claims.text(claim).is_some_and(|v| v == value.as_str())
         }
+        Condition::ClaimOneOf { claim, values } => claims
+            .text(claim)
+            .is_some_and(|v| values.iter().any(|w| *w == v)),
         Condition::ClaimContains { claim, value } => match claims.claims.get(claim) {
             Some(Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(value)),
             Some(Value::String(s)) => s.split_whitespace().any(|part| part == value),
@@ -71,15 +74,5 @@ pub fn describe(condition: &Condition) -> String {
             format!("claim {claim} one of [{}]", list(values))
         }
         Condition::ClaimContains { claim, value } => format!("claim {claim} contains {value:?}"),
-    }
-}
-
-/// A claim as text: strings as they are, numbers and booleans printed.
-fn text(claims: &VerifiedClaims, name: &str) -> Option<String> {
-    match claims.claims.get(name)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }

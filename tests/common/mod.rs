@@ -1,6 +1,6 @@
 //! Shared test harness: a real identity provider on loopback (`DemoIssuer`), portcullis
-//! served in-process on 127.0.0.1:0, and a real tonic client calling it. Everything a
-//! `World` starts stops when it is dropped.
+//! started in-process through the library's own `Server::start` on 127.0.0.1:0, and a
+//! real tonic client calling it. Everything a `World` starts stops when it is dropped.
 
 #![allow(dead_code)]
 
@@ -16,11 +16,10 @@ use portcullis::{
         CheckRequest, CheckResponse, authorization_client::AuthorizationClient,
         check_response::HttpResponse,
     },
-    server,
+    server::Server,
     state::AppState,
 };
 use serde_json::Value;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
 
 /// Upper bound for anything a test waits for (readiness, a server to come up).
@@ -34,9 +33,7 @@ pub struct World {
     /// The HTTP admin port (`/readyz`, `/metrics`).
     pub admin_addr: SocketAddr,
     client: AuthorizationClient<Channel>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: JoinHandle<()>,
-    admin: JoinHandle<()>,
+    _server: Server,
 }
 
 impl World {
@@ -60,30 +57,22 @@ impl World {
     pub async fn start_config(make: impl FnOnce(&DemoIssuer) -> String) -> World {
         let key = SigningKey::rsa("key-1", jsonwebtoken::Algorithm::RS256).unwrap();
         let issuer = DemoIssuer::start(0, &[&key]).await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin_addr = admin_listener.local_addr().unwrap();
-        let config = Config::from_yaml(&make(&issuer), "test").unwrap();
-        let (state, shutdown, server) = serve(&config, listener).await;
-        let admin_state = state.clone();
-        let admin = tokio::spawn(async move {
-            let _ =
-                portcullis::admin::serve(admin_state, admin_listener, std::future::pending()).await;
-        });
+        let mut config = Config::from_yaml(&make(&issuer), "test").unwrap();
+        config.grpc_listen = "127.0.0.1:0".parse().unwrap();
+        config.admin_listen = "127.0.0.1:0".parse().unwrap();
+        let server = Server::start(config, None).await.unwrap();
+        let addr = server.grpc_addr();
         let client = AuthorizationClient::connect(format!("http://{addr}"))
             .await
             .unwrap();
         World {
             issuer,
             key,
-            state,
+            state: server.state().clone(),
             addr,
-            admin_addr,
+            admin_addr: server.admin_addr(),
             client,
-            shutdown: Some(shutdown),
-            server,
-            admin,
+            _server: server,
         }
     }
 
@@ -164,33 +153,6 @@ impl World {
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
     }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        self.server.abort();
-        self.admin.abort();
-    }
-}
-
-/// Serves `config` on `listener` in this process.
-pub async fn serve(
-    config: &Config,
-    listener: TcpListener,
-) -> (AppState, oneshot::Sender<()>, JoinHandle<()>) {
-    let state = AppState::new(config).unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    let serving = state.clone();
-    let server = tokio::spawn(async move {
-        let _ = server::serve(serving, listener, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    (state, tx, server)
 }
 
 pub async fn wait_for(mut condition: impl FnMut() -> bool) {

@@ -5,12 +5,9 @@
 //! `portcullis_config_reloads_total{outcome="invalid"}` — and the running configuration
 //! keeps serving.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
+use super::Watch;
 use crate::{config::Config, state::AppState};
 
 /// How often the config file is compared with what was last loaded.
@@ -18,7 +15,7 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Reads, validates and applies `path`. Listen addresses cannot change without a restart;
 /// a changed one is reported and otherwise ignored.
-pub fn reload(state: &AppState, path: &Path, listening: (SocketAddr, SocketAddr)) -> bool {
+fn reload(state: &AppState, path: &Path, listening: (SocketAddr, SocketAddr)) -> bool {
     let applied = match Config::load(path) {
         Err(error) => {
             tracing::error!(
@@ -53,14 +50,14 @@ pub fn reload(state: &AppState, path: &Path, listening: (SocketAddr, SocketAddr)
     applied
 }
 
-/// Watches `path` until the task is dropped: reloads when its content changes (checked
+/// Watches the file until the task is dropped: reloads when its content changes (checked
 /// every `interval`) and on SIGHUP.
-pub async fn watch(
-    state: AppState,
-    path: PathBuf,
-    interval: Duration,
-    listening: (SocketAddr, SocketAddr),
-) {
+pub async fn watch(state: AppState, watch: Watch) {
+    let Watch {
+        path,
+        interval,
+        listen_in_file: listening,
+    } = watch;
     let mut last = std::fs::read(&path).ok();
     let mut hangup = hangup_signal();
     let mut ticker = tokio::time::interval(interval);

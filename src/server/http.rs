@@ -33,6 +33,7 @@ use axum::{
 use tokio::net::TcpListener;
 use tonic::Request;
 
+use super::{grpc::AuthorizationService, tls::TlsState};
 use crate::{
     config::HttpDialect,
     extract::check_request,
@@ -40,9 +41,7 @@ use crate::{
         answering::authorization_server::Authorization,
         auth::{CheckRequest, CheckResponse, check_response::HttpResponse},
     },
-    server::AuthorizationService,
     state::AppState,
-    tls::TlsState,
 };
 
 /// Header through which Envoy's HTTP mode removes request headers before the upstream.

@@ -1,0 +1,294 @@
+//! The fronts and the process: [`Server::start`] binds every listener a configuration
+//! names and serves on them — the ext_authz gRPC service ([`grpc`]) over TCP, TLS or a
+//! Unix socket, the HTTP check listener ([`http`]) and the admin port ([`admin`]) — and
+//! watches the configuration file ([`reload`]) and certificates ([`tls`]);
+//! [`Server::run_until`] stops them all together. Each front calls the pipeline
+//! ([`crate::check`]) and records one decision event per Check ([`record`]).
+
+mod admin;
+mod coalesce;
+mod grpc;
+mod http;
+mod record;
+mod reload;
+mod tls;
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, time::Duration};
+
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+pub use grpc::{AUTHORIZATION_SERVICE, LIVENESS_SERVICE};
+pub use reload::DEFAULT_POLL_INTERVAL;
+
+use crate::{
+    check::{self, Authentication},
+    config::Config,
+    pb::{Answer, auth::CheckRequest},
+    respond,
+    state::AppState,
+};
+use tls::{Alpn, TlsState};
+
+/// Re-reading the configuration file while serving.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub path: PathBuf,
+    /// How often the file is compared with what was loaded (SIGHUP reloads at once).
+    pub interval: Duration,
+    /// The gRPC and admin addresses as the file names them (flags may override them):
+    /// a reload that changes them is reported, as they apply at the next restart only.
+    pub listen_in_file: (SocketAddr, SocketAddr),
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot build the HTTP client for JWKS: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot set up TLS on the {listener} listener: {source}")]
+    Tls {
+        listener: &'static str,
+        source: tls::TlsError,
+    },
+    #[error("the gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("the {0} listener failed: {1}")]
+    Http(&'static str, std::io::Error),
+}
+
+/// A running portcullis: every listener bound and served until [`Server::run_until`]'s
+/// signal, or until it is dropped.
+pub struct Server {
+    state: AppState,
+    grpc: SocketAddr,
+    admin: SocketAddr,
+    http: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    fronts: Vec<JoinHandle<Result<(), ServeError>>>,
+    /// Config and certificate watchers: stopped, not awaited.
+    watchers: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Builds the state from `config` (starting every issuer's key refresh), binds the
+    /// listeners and starts serving.
+    pub async fn start(config: Config, watch: Option<Watch>) -> Result<Server, ServeError> {
+        let state = AppState::new(&config)?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let mut server = Server {
+            state: state.clone(),
+            grpc: config.grpc_listen,
+            admin: config.admin_listen,
+            http: None,
+            stop,
+            fronts: Vec::new(),
+            watchers: Vec::new(),
+        };
+        if let Some(watch) = watch {
+            server
+                .watchers
+                .push(tokio::spawn(reload::watch(state.clone(), watch)));
+        }
+
+        let listener = bind(config.grpc_listen).await?;
+        server.grpc = local(&listener, config.grpc_listen);
+        let admin_listener = bind(config.admin_listen).await?;
+        server.admin = local(&admin_listener, config.admin_listen);
+        server.fronts.push(tokio::spawn({
+            let serving = admin::serve(state.clone(), admin_listener, until_stopped());
+            async move { serving.await.map_err(|e| ServeError::Http("admin", e)) }
+        }));
+
+        if let Some(address) = config.http_listen {
+            let listener = bind(address).await?;
+            server.http = Some(local(&listener, address));
+            let tls = match &config.http_tls {
+                None => None,
+                Some(files) => {
+                    let tls = TlsState::new(files.clone(), Alpn::Http).map_err(|source| {
+                        ServeError::Tls {
+                            listener: "HTTP check",
+                            source,
+                        }
+                    })?;
+                    server.watchers.push(tokio::spawn(
+                        tls.clone().watch(reload::DEFAULT_POLL_INTERVAL),
+                    ));
+                    Some(tls)
+                }
+            };
+            tracing::info!(
+                http_listen = %address, tls = tls.is_some(), dialect = ?config.http_dialect,
+                "Also serving HTTP checks"
+            );
+            let serving = http::serve(
+                state.clone(),
+                listener,
+                config.http_dialect,
+                tls,
+                until_stopped(),
+            );
+            server.fronts.push(tokio::spawn(async move {
+                serving.await.map_err(|e| ServeError::Http("HTTP check", e))
+            }));
+        }
+
+        if let Some(path) = &config.grpc_socket {
+            let incoming = unix_incoming(path)?;
+            let serving = grpc::serve_incoming(state.clone(), incoming, until_stopped());
+            server
+                .fronts
+                .push(tokio::spawn(async move { Ok(serving.await?) }));
+        }
+
+        match &config.tls {
+            None => {
+                let serving = grpc::serve(state.clone(), listener, until_stopped());
+                server
+                    .fronts
+                    .push(tokio::spawn(async move { Ok(serving.await?) }));
+            }
+            Some(files) => {
+                let tls =
+                    TlsState::new(files.clone(), Alpn::H2).map_err(|source| ServeError::Tls {
+                        listener: "gRPC",
+                        source,
+                    })?;
+                server.watchers.push(tokio::spawn(
+                    tls.clone().watch(reload::DEFAULT_POLL_INTERVAL),
+                ));
+                let serving =
+                    grpc::serve_incoming(state.clone(), tls.incoming(listener), until_stopped());
+                server
+                    .fronts
+                    .push(tokio::spawn(async move { Ok(serving.await?) }));
+            }
+        }
+        tracing::info!(
+            grpc_listen = %server.grpc, admin_listen = %server.admin,
+            tls = config.tls.is_some(),
+            mtls = config.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some()),
+            issuers = config.issuers.len(), routes = config.routes.len(),
+            "portcullis serving"
+        );
+        Ok(server)
+    }
+
+    /// The gRPC listener's address (the port chosen when the configuration said 0).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+    }
+
+    /// What every Check shares (configuration, keys, metrics).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `signal` completes, then stops every listener and waits for the
+    /// Checks in flight.
+    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> Result<(), ServeError> {
+        signal.await;
+        let _ = self.stop.send(true);
+        let mut result = Ok(());
+        for front in std::mem::take(&mut self.fronts) {
+            match front.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => result = Err(error),
+                Err(join) => tracing::error!(error = %join, "A listener task failed"),
+            }
+        }
+        tracing::info!("portcullis stopped");
+        result
+    }
+}
+
+/// Dropping the server stops it: listeners close, watchers end.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.fronts.iter().for_each(JoinHandle::abort);
+        self.watchers.iter().for_each(JoinHandle::abort);
+    }
+}
+
+/// One Check decided and answered in process, as the gRPC front does it but without its
+/// Check slots and decision event: what a Check costs without the transport (benchmarks).
+pub async fn answer(state: &AppState, request: &CheckRequest) -> Answer {
+    let engine = state.engine();
+    let verdict = check::decide(&engine, request, Authentication::Bearer, None).await;
+    respond::answer(&engine, &verdict, true)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(term) => term,
+            Err(error) => {
+                tracing::error!(error = %error, "Cannot watch SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("Shutdown signal received: draining in-flight Checks");
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: address.to_string(),
+            source,
+        })
+}
+
+/// The address a listener got (the port chosen for port 0).
+fn local(listener: &TcpListener, asked: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(asked)
+}
+
+/// Listens on the Unix socket `path`, replacing a stale socket file left by a previous run.
+fn unix_incoming(
+    path: &std::path::Path,
+) -> Result<tokio_stream::wrappers::UnixListenerStream, ServeError> {
+    use std::os::unix::fs::FileTypeExt;
+    let bind_error = |source| ServeError::Bind {
+        address: path.display().to_string(),
+        source,
+    };
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        std::fs::remove_file(path).map_err(bind_error)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(bind_error)?;
+    tracing::info!(socket = %path.display(), "Also serving gRPC on a Unix socket");
+    Ok(tokio_stream::wrappers::UnixListenerStream::new(listener))
+}

@@ -1,0 +1,81 @@
+//! The one decision event per Check, recorded from its [`Verdict`]: the log line, the
+//! metrics and the fields of the Check's span. Nothing else logs a decision.
+
+use std::time::Duration;
+
+use crate::{check::Verdict, deny::Fault, metrics::Metrics, telemetry};
+
+/// Logs, counts and traces `verdict`, decided in `elapsed`.
+pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
+    let route = verdict.route.map_or("", |r| &*r.name);
+    let claims = verdict.verified();
+    let issuer = claims.map_or("", |c| &*c.issuer);
+    let request_id = verdict.request_id;
+    let latency_us = elapsed.as_micros() as u64;
+    let reason = verdict
+        .outcome
+        .as_ref()
+        .err()
+        .map_or("none", |d| d.reason.code());
+    let allowed = verdict.outcome.is_ok();
+    metrics.check(allowed, reason, elapsed.as_secs_f64());
+    let span = &verdict.span;
+    span.record("route", route);
+    span.record("decision", if allowed { "allow" } else { "deny" });
+    span.record("reason", reason);
+    if let Ok(Some(would)) = &verdict.outcome {
+        metrics.audit_would_deny(route, would.code());
+    }
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    let subject_hash = claims
+        .and_then(|c| c.claims.get("sub"))
+        .and_then(serde_json::Value::as_str)
+        .map(telemetry::subject_hash)
+        .unwrap_or_default();
+    let subject_hash = subject_hash.as_str();
+    match &verdict.outcome {
+        Ok(Some(would)) => tracing::warn!(
+            decision = "allow",
+            audit_would_deny = would.code(),
+            route,
+            issuer,
+            subject_hash,
+            request_id,
+            latency_us,
+            "Check allowed by an audit-mode route that would deny it"
+        ),
+        Ok(None) => tracing::info!(
+            decision = "allow",
+            route,
+            issuer,
+            subject_hash,
+            request_id,
+            latency_us,
+            "Check allowed"
+        ),
+        // A client's bad token is routine (info); keys we cannot get are ours to fix (warn).
+        Err(deny) if deny.reason.fault() == Fault::Upstream => tracing::warn!(
+            decision = "deny",
+            reason,
+            status = deny.reason.http_status(),
+            route,
+            issuer,
+            request_id,
+            latency_us,
+            "Check denied: identity provider keys unavailable"
+        ),
+        Err(deny) => tracing::info!(
+            decision = "deny",
+            reason,
+            status = deny.reason.http_status(),
+            route,
+            issuer,
+            subject_hash,
+            request_id,
+            latency_us,
+            "Check denied"
+        ),
+    }
+}
