@@ -259,4 +259,4 @@ fn refuse_lookalikes(view: &RequestView<'_>, managed: &[String]) -> Result<(), D
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -202,3 +202,6 @@ fn answer(text: &mut String, engine: &Engine, verdict: &Verdict<'_>) {
         None => {}
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -121,7 +121,7 @@ fn upstream_path(raw: &str, u: Upstream) -> (Vec<String>, bool) {
 }
 
 #[derive(Debug, Clone)]
-struct ModelRoute {
+pub(crate) struct ModelRoute {
     methods: Option<Vec<&'static str>>,
     prefix: bool,
     segments: Vec<&'static str>,
@@ -202,8 +202,8 @@ const PIECES: [&str; 17] = [
     "a%3Bx",
     "a;x=%2F..%2Fadmin",
 ];
-const SCOPES: [&str; 2] = ["S1", "S2"];
-const METHODS: [&str; 4] = ["GET", "HEAD", "POST", "DELETE"];
+pub(crate) const SCOPES: [&str; 2] = ["S1", "S2"];
+pub(crate) const METHODS: [&str; 4] = ["GET", "HEAD", "POST", "DELETE"];
 
 fn route_strategy() -> impl Strategy<Value = ModelRoute> {
     (
@@ -223,7 +223,7 @@ fn route_strategy() -> impl Strategy<Value = ModelRoute> {
 }
 
 /// A few routes, often ending with an anonymous catch-all (where bypasses land).
-fn routes_strategy() -> impl Strategy<Value = Vec<ModelRoute>> {
+pub(crate) fn routes_strategy() -> impl Strategy<Value = Vec<ModelRoute>> {
     (prop::collection::vec(route_strategy(), 1..5), any::<bool>()).prop_map(
         |(mut routes, catch_all)| {
             if catch_all {
@@ -240,7 +240,7 @@ fn routes_strategy() -> impl Strategy<Value = Vec<ModelRoute>> {
     )
 }
 
-fn raw_path_strategy() -> impl Strategy<Value = String> {
+pub(crate) fn raw_path_strategy() -> impl Strategy<Value = String> {
     (
         prop::collection::vec(prop::sample::select(&PIECES[..]), 0..4),
         any::<bool>(),
@@ -250,9 +250,17 @@ fn raw_path_strategy() -> impl Strategy<Value = String> {
         })
 }
 
-fn policy_of(routes: &[ModelRoute]) -> Policy {
+/// The secret of the HS256 issuer `i` (audience `a`) of generated configurations.
+pub(crate) const SECRET: &[u8] = b"a generated policy's 32-byte-long HMAC secret";
+
+/// A configuration with the generated routes, trusting tokens of issuer `i` for audience
+/// `a` signed with [`SECRET`] (HS256: verified with no key fetch).
+pub(crate) fn config_of(routes: &[ModelRoute]) -> Config {
     let base = "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\nroutes: [{name: x, path: {prefix: /}, anonymous: true}]\n";
     let mut config = Config::from_yaml(base, "test").unwrap();
+    config.issuers[0].algorithms = vec![jsonwebtoken::Algorithm::HS256];
+    config.issuers[0].jwks = None;
+    config.issuers[0].hmac_secret = Some(crate::config::Secret(SECRET.to_vec()));
     config.routes = routes
         .iter()
         .enumerate()
@@ -292,7 +300,11 @@ fn policy_of(routes: &[ModelRoute]) -> Policy {
             }
         })
         .collect();
-    Policy::new(&config)
+    config
+}
+
+fn policy_of(routes: &[ModelRoute]) -> Policy {
+    Policy::new(&config_of(routes))
 }
 
 fn claims(value: Value) -> VerifiedClaims {

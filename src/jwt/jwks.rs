@@ -102,6 +102,8 @@ pub struct JwksCache {
     refresher: Mutex<Option<JoinHandle<()>>>,
 }
 
+// === impl JwksCache ===
+
 impl JwksCache {
     pub fn new(
         issuer: Arc<str>,

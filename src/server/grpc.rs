@@ -63,6 +63,8 @@ pub struct AuthorizationService {
     memo: bool,
 }
 
+// === impl AuthorizationService ===
+
 impl AuthorizationService {
     pub fn new(state: AppState) -> Self {
         let limits = state.engine().limits.clone();

@@ -74,6 +74,8 @@ pub struct Server {
     watchers: Vec<JoinHandle<()>>,
 }
 
+// === impl Server ===
+
 impl Server {
     /// Builds the state from `config` (starting every issuer's key refresh), binds the
     /// listeners and starts serving.
