@@ -55,9 +55,14 @@ pub struct Verdict<'a> {
     pub span: tracing::Span,
 }
 
-impl Verdict<'_> {
+impl<'a> Verdict<'a> {
     /// The verdict of a Check that could not be decided (overload, a bug).
-    pub fn failed(reason: DenyReason) -> Verdict<'static> {
+    pub fn failed(reason: DenyReason) -> Verdict<'a> {
+        Verdict::refused(reason, tracing::Span::none())
+    }
+
+    /// A request refused before any route was looked at.
+    fn refused(reason: DenyReason, span: tracing::Span) -> Verdict<'a> {
         Verdict {
             request_id: "",
             primary: None,
@@ -65,7 +70,7 @@ impl Verdict<'_> {
             route: None,
             claims: None,
             outcome: Err(reason.into()),
-            span: tracing::Span::none(),
+            span,
         }
     }
 
@@ -88,15 +93,7 @@ pub async fn decide<'a>(
         Ok(view) => view,
         Err(reason) => {
             telemetry::continue_trace(&span, parent, None, None);
-            return Verdict {
-                request_id: "",
-                primary: None,
-                reached: SmallVec::new(),
-                route: None,
-                claims: None,
-                outcome: Err(reason.into()),
-                span,
-            };
+            return Verdict::refused(reason, span);
         }
     };
     telemetry::continue_trace(&span, parent, view.traceparent, view.tracestate);

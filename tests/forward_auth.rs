@@ -83,12 +83,7 @@ impl World {
             &["--http-listen", &listen, "--http-dialect", dialect],
         )
         .await;
-        common::wait_for_async(|| async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", http))
-                .await
-                .is_ok()
-        })
-        .await;
+        common::wait_for_port(http).await;
         (server, http)
     }
 }

@@ -260,12 +260,7 @@ async fn start_upstreams(dir: &Path) -> Upstreams {
         static_port,
         _files: ChildGuard(files),
     };
-    common::wait_for_async(|| async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", static_port))
-            .await
-            .is_ok()
-    })
-    .await;
+    common::wait_for_port(static_port).await;
     upstreams
 }
 

@@ -290,6 +290,16 @@ where
     }
 }
 
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+pub async fn wait_for_port(port: u16) {
+    wait_for_async(|| async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+}
+
 /// Waits until GET `url` answers 200.
 pub async fn wait_until_ok(url: &str) {
     wait_for_async(|| async {

@@ -36,12 +36,7 @@ impl Framework {
             log,
             _child: ChildGuard(child),
         };
-        super::wait_for_async(|| async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        })
-        .await;
+        super::wait_for_port(port).await;
         framework
     }
 
