@@ -41,6 +41,12 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    listener: &'static str,
+    cause: &'static str,
+}
+
 /// Every metric portcullis exports.
 pub struct Metrics {
     registry: Registry,
@@ -52,6 +58,7 @@ pub struct Metrics {
     audit: Family<AuditLabels, Counter>,
     token_cache_entries: Gauge,
     token_cache_lookups: Family<OutcomeLabels, Counter>,
+    connections_refused: Family<RefusedLabels, Counter>,
     /// Hits and misses already added to `token_cache_lookups`.
     token_cache_seen: std::sync::Mutex<(u64, u64)>,
 }
@@ -115,8 +122,15 @@ impl Metrics {
             "Verified-token cache lookups by outcome (hit, miss)",
             token_cache_lookups.clone(),
         );
+        let connections_refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Client connections closed at accept, by listener and cause (over_capacity, out_of_resources)",
+            connections_refused.clone(),
+        );
         Metrics {
             registry,
+            connections_refused,
             audit,
             token_cache_entries,
             token_cache_lookups,
@@ -168,6 +182,14 @@ impl Metrics {
         let outcome = if ok { "ok" } else { "invalid" };
         self.config_reloads
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// A connection closed at accept (over the listener's cap), or an accept that failed
+    /// for lack of descriptors or memory.
+    pub fn connection_refused(&self, listener: &'static str, cause: &'static str) {
+        self.connections_refused
+            .get_or_create(&RefusedLabels { listener, cause })
             .inc();
     }
 

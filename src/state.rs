@@ -3,7 +3,10 @@
 //! and uses it to the end, and a reload swaps in a new one atomically, so in-flight Checks
 //! finish on the engine they started with and no lock is ever taken on the request path.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use arc_swap::ArcSwap;
 
@@ -33,6 +36,8 @@ pub struct AppState {
 struct Inner {
     metrics: Arc<Metrics>,
     engine: ArcSwap<Engine>,
+    /// Stopping: readiness says no, so that traffic goes elsewhere.
+    draining: AtomicBool,
 }
 
 impl AppState {
@@ -54,6 +59,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 metrics,
                 engine: ArcSwap::from_pointee(engine),
+                draining: AtomicBool::new(false),
             }),
         })
     }
@@ -63,7 +69,16 @@ impl AppState {
         self.inner.engine.load_full()
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    /// Marks the replica as stopping: `/readyz` answers 503 from now on.
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire)
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
     }
 

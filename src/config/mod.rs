@@ -107,6 +107,58 @@ pub struct Config {
     /// Whether dynamic metadata carries the whole verified payload (`claims`).
     pub metadata_claims: bool,
     pub limits: Limits,
+    /// What each listener allows a client connection.
+    pub connections: ConnectionSettings,
+    /// How long a stop waits for Checks in flight before closing what is left.
+    pub shutdown_grace: Duration,
+}
+
+/// What every listener (gRPC over TCP, TLS or a Unix socket, HTTP check, admin) allows a
+/// client connection, so that idle, slow or abandoned connections cannot hold the
+/// service: Envoy's own connections are long-lived and busy, and unaffected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Connections open at once per listener; more are accepted and closed at once.
+    pub max_per_listener: usize,
+    /// Time for a new connection's first bytes (the HTTP/2 preface, an HTTP/1 request
+    /// head) to arrive.
+    pub header_timeout: Duration,
+    /// A connection the client sends nothing on for this long is closed.
+    pub idle_timeout: Duration,
+    /// Time for a TLS handshake to complete.
+    pub tls_handshake_timeout: Duration,
+    /// HTTP/2 PING interval on quiet connections (detects dead peers); `None`: no pings.
+    pub http2_keepalive_interval: Option<Duration>,
+    /// How long a PING may go unanswered before the connection is closed.
+    pub http2_keepalive_timeout: Duration,
+}
+
+/// Envoy opens a few long-lived HTTP/2 connections per worker: thousands cover a large
+/// fleet, and the cap bounds the file descriptors a flood can take.
+pub const DEFAULT_MAX_CONNECTIONS_PER_LISTENER: usize = 4096;
+/// Generous for any real client on a network, short for a connection that says nothing.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Envoy's pooled connections carry Checks, or answer keepalive PINGs, well within it.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// gRPC's own guidance: PING a quiet connection every minute, give up after 20 s.
+pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Well under Kubernetes' 30 s termination grace (which also covers the preStop sleep):
+/// Checks take milliseconds, so what is still open after this is stuck.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            max_per_listener: DEFAULT_MAX_CONNECTIONS_PER_LISTENER,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            http2_keepalive_interval: Some(DEFAULT_HTTP2_KEEPALIVE_INTERVAL),
+            http2_keepalive_timeout: DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
+        }
+    }
 }
 
 /// Resource limits on what a request or an identity provider can make portcullis do.
@@ -121,6 +173,9 @@ pub struct Limits {
     pub overload_wait: Duration,
     /// Verified tokens remembered (0 disables the cache).
     pub token_cache_entries: usize,
+    /// Largest CheckRequest decoded (gRPC); at least what Envoy may send, so that every
+    /// request Envoy can send gets a CheckResponse.
+    pub max_check_request_bytes: usize,
 }
 
 /// Access tokens are a few KiB; 16 KiB leaves room for large group claims while keeping
@@ -135,6 +190,9 @@ pub const DEFAULT_OVERLOAD_WAIT: Duration = Duration::from_millis(100);
 /// Verified tokens remembered: an entry is about 4 KiB (claims and map overhead,
 /// measured), so at most about 40 MiB however many distinct tokens arrive.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 10_000;
+/// Envoy accepts request headers up to 8 MiB (`max_request_headers_kb`) and sends them
+/// all in a CheckRequest; 16 MiB also leaves room for a buffered body.
+pub const DEFAULT_MAX_CHECK_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 /// Largest JWKS or discovery document accepted; real ones are a few KiB.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Most keys one JWKS may contribute; real ones hold a handful.
@@ -148,6 +206,7 @@ impl Default for Limits {
             max_concurrent_checks: DEFAULT_MAX_CONCURRENT_CHECKS,
             overload_wait: DEFAULT_OVERLOAD_WAIT,
             token_cache_entries: DEFAULT_TOKEN_CACHE_ENTRIES,
+            max_check_request_bytes: DEFAULT_MAX_CHECK_REQUEST_BYTES,
         }
     }
 }

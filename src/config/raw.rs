@@ -39,6 +39,7 @@ pub struct RawLimits {
     pub max_concurrent_checks: Option<usize>,
     pub overload_wait: Option<String>,
     pub token_cache_entries: Option<usize>,
+    pub max_check_request_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +55,22 @@ pub struct RawServer {
     pub admin_listen: Option<String>,
     pub realm: Option<String>,
     pub tls: Option<RawTls>,
+    /// What each listener allows a client connection.
+    #[serde(default)]
+    pub connections: RawConnections,
+    /// How long a stop waits for Checks in flight.
+    pub shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnections {
+    pub max_per_listener: Option<usize>,
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub tls_handshake_timeout: Option<String>,
+    pub http2_keepalive_interval: Option<String>,
+    pub http2_keepalive_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

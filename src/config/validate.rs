@@ -4,12 +4,14 @@
 use std::{collections::HashSet, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use super::{
-    Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS, DEFAULT_REALM,
-    FieldProblem, HttpDialect, IssuerConfig, JwksSettings, Limits, RouteConfig, TlsFiles,
+    Config, ConnectionSettings, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN,
+    DEFAULT_HTTP2_KEEPALIVE_INTERVAL, DEFAULT_IDENTITY_HEADERS, DEFAULT_REALM,
+    DEFAULT_SHUTDOWN_GRACE, FieldProblem, HttpDialect, IssuerConfig, JwksSettings, Limits,
+    RouteConfig, TlsFiles,
     headers::{check_header_name, header_mapping, header_mappings},
     issuers,
     problems::Problems,
-    raw::{RawConfig, RawJwks, RawLimits, RawTls},
+    raw::{RawConfig, RawConnections, RawJwks, RawLimits, RawTls},
     routes, shadow,
 };
 
@@ -74,6 +76,12 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     }
 
     let jwks = jwks_settings(&raw.jwks, &mut problems);
+    let connections = connection_settings(&raw.server.connections, &mut problems);
+    let shutdown_grace = problems.duration(
+        "server.shutdown_grace",
+        raw.server.shutdown_grace.as_deref(),
+        DEFAULT_SHUTDOWN_GRACE,
+    );
 
     if raw.issuers.is_empty() {
         problems.add("issuers", "at least one issuer is required");
@@ -158,6 +166,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         strip_authorization: raw.strip_authorization,
         metadata_claims: raw.metadata_claims.unwrap_or(false),
         limits,
+        connections,
+        shutdown_grace,
     })
 }
 
@@ -207,6 +217,9 @@ fn limits(raw: &RawLimits, problems: &mut Problems) -> Limits {
         token_cache_entries: raw
             .token_cache_entries
             .unwrap_or(defaults.token_cache_entries),
+        max_check_request_bytes: raw
+            .max_check_request_bytes
+            .unwrap_or(defaults.max_check_request_bytes),
     };
     for (field, value, minimum) in [
         ("limits.max_token_bytes", limits.max_token_bytes, 512),
@@ -216,12 +229,59 @@ fn limits(raw: &RawLimits, problems: &mut Problems) -> Limits {
             limits.max_concurrent_checks,
             1,
         ),
+        (
+            "limits.max_check_request_bytes",
+            limits.max_check_request_bytes,
+            64 * 1024,
+        ),
     ] {
         if value < minimum {
             problems.add(field, format!("must be at least {minimum}"));
         }
     }
     limits
+}
+
+fn connection_settings(raw: &RawConnections, problems: &mut Problems) -> ConnectionSettings {
+    let defaults = ConnectionSettings::default();
+    let mut duration = |name: &str, value: &Option<String>, default: Duration| {
+        let field = format!("server.connections.{name}");
+        let d = problems.duration(&field, value.as_deref(), default);
+        if d.is_zero() && name != "http2_keepalive_interval" {
+            problems.add(field, "must be more than 0");
+        }
+        d
+    };
+    let settings = ConnectionSettings {
+        max_per_listener: raw.max_per_listener.unwrap_or(defaults.max_per_listener),
+        header_timeout: duration(
+            "header_timeout",
+            &raw.header_timeout,
+            defaults.header_timeout,
+        ),
+        idle_timeout: duration("idle_timeout", &raw.idle_timeout, defaults.idle_timeout),
+        tls_handshake_timeout: duration(
+            "tls_handshake_timeout",
+            &raw.tls_handshake_timeout,
+            defaults.tls_handshake_timeout,
+        ),
+        // 0s turns the PINGs off.
+        http2_keepalive_interval: Some(duration(
+            "http2_keepalive_interval",
+            &raw.http2_keepalive_interval,
+            DEFAULT_HTTP2_KEEPALIVE_INTERVAL,
+        ))
+        .filter(|d| !d.is_zero()),
+        http2_keepalive_timeout: duration(
+            "http2_keepalive_timeout",
+            &raw.http2_keepalive_timeout,
+            defaults.http2_keepalive_timeout,
+        ),
+    };
+    if settings.max_per_listener == 0 {
+        problems.add("server.connections.max_per_listener", "must be at least 1");
+    }
+    settings
 }
 
 fn listen_address(problems: &mut Problems, field: &str, text: &str) -> SocketAddr {

@@ -12,10 +12,12 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
+use futures_util::Stream;
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::state::AppState;
+use super::connection::serve_router;
+use crate::{config::ConnectionSettings, state::AppState};
 
 /// Content type of the OpenMetrics text `prometheus-client` writes.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -28,30 +30,36 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the admin endpoints on `listener` until `shutdown` completes.
-pub async fn serve(
+/// Serves the admin endpoints on the connections of `incoming` until `shutdown`
+/// completes.
+pub async fn serve<IO>(
     state: AppState,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    incoming: impl Stream<Item = std::io::Result<IO>>,
+    settings: &ConnectionSettings,
+    shutdown: impl Future<Output = ()>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    serve_router(incoming, router(state), settings, shutdown).await;
 }
 
-/// 200 once every issuer has obtained a key set, 503 before. An issuer whose refreshes
-/// fail later stays ready (its last keys serve until `max_staleness`; then its tokens get
+/// 200 once every issuer has obtained a key set, 503 before and while draining (stopping).
+/// An issuer whose refreshes fail later stays ready (its last keys serve until `max_staleness`; then its tokens get
 /// 503 `keys_unavailable` while other issuers keep working): taking every replica out of
 /// the Service because one identity provider is down would deny everyone.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let ready = state.engine().verifier.all_keys_loaded();
+    let draining = state.is_draining();
+    let ready = !draining && state.engine().verifier.all_keys_loaded();
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let issuers = state.engine().verifier.key_status();
-    (status, Json(json!({ "ready": ready, "issuers": issuers })))
+    (
+        status,
+        Json(json!({ "ready": ready, "draining": draining, "issuers": issuers })),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -16,19 +16,20 @@ use std::{
 use futures_util::{FutureExt, TryStreamExt};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    net::TcpListener,
     sync::Semaphore,
 };
 use tokio_stream::Stream;
-use tonic::{
-    Request, Response, Status,
-    transport::server::{Connected, TcpIncoming},
+use tonic::{Request, Response, Status, transport::server::Connected};
+use tonic_health::{
+    ServingStatus,
+    pb::health_server::HealthServer,
+    server::{HealthReporter, HealthService},
 };
-use tonic_health::ServingStatus;
 
 use super::{coalesce::Coalesced, record};
 use crate::{
     check::{self, Authentication, Verdict},
+    config::ConnectionSettings,
     deny::DenyReason,
     pb::{
         self, Answer,
@@ -138,53 +139,68 @@ impl Authorization for AuthorizationService {
     }
 }
 
-/// Serves Authorization, health and reflection on `listener` (plaintext) until
-/// `shutdown` completes.
-pub async fn serve(
-    state: AppState,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
-    // Without TCP_NODELAY, a response split over several segments waits for the peer's
-    // delayed ACK (Nagle): about 40 ms added to Checks with large headers.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    serve_incoming(state, incoming, shutdown).await
+/// The standard health service, one for every gRPC listener: `portcullis.liveness` is
+/// SERVING while the process answers; `""` and the Authorization service become SERVING
+/// once every issuer has keys, and NOT_SERVING again when the server starts draining.
+#[derive(Clone)]
+pub struct Health {
+    reporter: HealthReporter,
+    service: HealthServer<HealthService>,
 }
 
-/// Serves Authorization, health and reflection on the connections of `incoming` (plain
-/// TCP, or TLS streams from [`crate::tls::TlsState::incoming`]) until `shutdown` completes.
-pub async fn serve_incoming<I, IO, IE>(
+impl Health {
+    pub async fn new() -> Health {
+        let reporter = HealthReporter::new();
+        let service = HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
+        reporter
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+            .await;
+        for name in ["", AUTHORIZATION_SERVICE] {
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+        Health { reporter, service }
+    }
+
+    /// Reports SERVING once every issuer of `state` has keys (unless draining by then).
+    pub async fn watch_readiness(self, state: AppState) {
+        while !state.engine().verifier.all_keys_loaded() {
+            tokio::time::sleep(READINESS_POLL).await;
+        }
+        if state.is_draining() {
+            return;
+        }
+        self.set(ServingStatus::Serving).await;
+        tracing::info!("Every issuer has signing keys: reporting SERVING");
+    }
+
+    /// Reports NOT_SERVING, so that clients that health-check stop sending.
+    pub async fn draining(&self) {
+        self.set(ServingStatus::NotServing).await;
+    }
+
+    async fn set(&self, status: ServingStatus) {
+        for name in ["", AUTHORIZATION_SERVICE] {
+            self.reporter.set_service_status(name, status).await;
+        }
+    }
+}
+
+/// Serves Authorization, health and reflection on the connections of `incoming` (TCP, a
+/// Unix socket, or TLS over TCP: see [`super::connection`]) until `shutdown` completes,
+/// then lets the Checks in flight finish (the caller bounds how long).
+pub async fn serve<I, IO>(
     state: AppState,
     incoming: I,
+    health: &Health,
+    settings: &ConnectionSettings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error>
 where
-    I: Stream<Item = Result<IO, IE>> + Send + 'static,
+    I: Stream<Item = std::io::Result<IO>> + Send + 'static,
     IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
-    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
-        .await;
-    health
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
-    health
-        .set_service_status(AUTHORIZATION_SERVICE, ServingStatus::NotServing)
-        .await;
-    let readiness_state = state.clone();
-    let readiness = tokio::spawn(async move {
-        while !readiness_state.engine().verifier.all_keys_loaded() {
-            tokio::time::sleep(READINESS_POLL).await;
-        }
-        health.set_service_status("", ServingStatus::Serving).await;
-        health
-            .set_service_status(AUTHORIZATION_SERVICE, ServingStatus::Serving)
-            .await;
-        tracing::info!("Every issuer has signing keys: reporting SERVING");
-    });
-
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -199,15 +215,19 @@ where
         .map_err(|e| tracing::error!(error = %e, "Reflection v1alpha unavailable"))
         .ok();
 
-    let streams = u32::try_from(state.engine().limits.max_concurrent_checks).unwrap_or(u32::MAX);
-    let result = tonic::transport::Server::builder()
+    let limits = state.engine().limits.clone();
+    let streams = u32::try_from(limits.max_concurrent_checks).unwrap_or(u32::MAX);
+    // Every CheckRequest Envoy can send is decoded, so that it gets a CheckResponse.
+    let authorization = AuthorizationServer::new(AuthorizationService::new(state))
+        .max_decoding_message_size(limits.max_check_request_bytes);
+    tonic::transport::Server::builder()
         .max_concurrent_streams(Some(streams))
-        .add_service(AuthorizationServer::new(AuthorizationService::new(state)))
-        .add_service(health_service)
+        .http2_keepalive_interval(settings.http2_keepalive_interval)
+        .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
+        .add_service(authorization)
+        .add_service(health.service.clone())
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming.map_ok(Coalesced), shutdown)
-        .await;
-    readiness.abort();
-    result
+        .await
 }

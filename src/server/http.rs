@@ -30,12 +30,13 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header},
     response::Response,
 };
-use tokio::net::TcpListener;
+use futures_util::Stream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::Request;
 
-use super::{grpc::AuthorizationService, tls::TlsState};
+use super::{connection::serve_router, grpc::AuthorizationService};
 use crate::{
-    config::HttpDialect,
+    config::{ConnectionSettings, HttpDialect},
     extract::check_request,
     pb::{
         answering::authorization_server::Authorization,
@@ -47,15 +48,17 @@ use crate::{
 /// Header through which Envoy's HTTP mode removes request headers before the upstream.
 pub const HEADERS_TO_REMOVE: &str = "x-envoy-auth-headers-to-remove";
 
-/// Serves HTTP checks in `dialect` on `listener` (through TLS when `tls` is given) until
-/// `shutdown` completes.
-pub async fn serve(
+/// Serves HTTP checks in `dialect` on the connections of `incoming` (TCP, or TLS over
+/// TCP) until `shutdown` completes.
+pub async fn serve<IO>(
     state: AppState,
-    listener: TcpListener,
+    incoming: impl Stream<Item = std::io::Result<IO>>,
     dialect: HttpDialect,
-    tls: Option<Arc<TlsState>>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+    settings: &ConnectionSettings,
+    shutdown: impl Future<Output = ()>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let managed = state.engine().forwarding.managed.join(", ");
     tracing::info!(
         dialect = ?dialect,
@@ -69,18 +72,7 @@ pub async fn serve(
         dialect,
     });
     let app = Router::new().fallback(check).with_state(front);
-    match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(tls) => {
-            axum::serve(tls.listener(listener)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    serve_router(incoming, app, settings, shutdown).await;
 }
 
 struct Front {

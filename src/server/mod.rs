@@ -7,15 +7,20 @@
 
 mod admin;
 mod coalesce;
+mod connection;
 mod grpc;
 mod http;
 mod record;
 mod reload;
 mod tls;
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{
+    net::{TcpListener, UnixListener},
+    sync::watch,
+    task::JoinHandle,
+};
 
 pub use grpc::{AUTHORIZATION_SERVICE, LIVENESS_SERVICE};
 pub use reload::DEFAULT_POLL_INTERVAL;
@@ -27,6 +32,8 @@ use crate::{
     respond,
     state::AppState,
 };
+use connection::incoming;
+use grpc::Health;
 use tls::{Alpn, TlsState};
 
 /// Re-reading the configuration file while serving.
@@ -65,12 +72,18 @@ pub enum ServeError {
 /// signal, or until it is dropped.
 pub struct Server {
     state: AppState,
+    health: Health,
     grpc: SocketAddr,
     admin: SocketAddr,
     http: Option<SocketAddr>,
+    shutdown_grace: Duration,
+    /// Stops the Check fronts (gRPC, HTTP check); `stop_admin` stops the admin port,
+    /// last, so that `/livez`, `/readyz` and `/metrics` answer while Checks drain.
     stop: watch::Sender<bool>,
+    stop_admin: watch::Sender<bool>,
     fronts: Vec<JoinHandle<Result<(), ServeError>>>,
-    /// Config and certificate watchers: stopped, not awaited.
+    admin_front: Option<JoinHandle<Result<(), ServeError>>>,
+    /// Readiness, config and certificate watchers: stopped, not awaited.
     watchers: Vec<JoinHandle<()>>,
 }
 
@@ -81,6 +94,7 @@ impl Server {
     /// listeners and starts serving.
     pub async fn start(config: Config, watch: Option<Watch>) -> Result<Server, ServeError> {
         let state = AppState::new(&config)?;
+        let health = Health::new().await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until_stopped = move || {
             let mut stopped = stopped.clone();
@@ -88,95 +102,102 @@ impl Server {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }
         };
+        let (stop_admin, mut admin_stopped) = tokio::sync::watch::channel(false);
         let mut server = Server {
             state: state.clone(),
+            health: health.clone(),
             grpc: config.grpc_listen,
             admin: config.admin_listen,
             http: None,
+            shutdown_grace: config.shutdown_grace,
             stop,
+            stop_admin,
             fronts: Vec::new(),
-            watchers: Vec::new(),
+            admin_front: None,
+            watchers: vec![tokio::spawn(health.clone().watch_readiness(state.clone()))],
         };
         if let Some(watch) = watch {
             server
                 .watchers
                 .push(tokio::spawn(reload::watch(state.clone(), watch)));
         }
+        let settings = Arc::new(config.connections.clone());
+        let metrics = state.metrics().clone();
 
-        let listener = bind(config.grpc_listen).await?;
-        server.grpc = local(&listener, config.grpc_listen);
+        let grpc_listener = bind(config.grpc_listen).await?;
+        server.grpc = local(&grpc_listener, config.grpc_listen);
         let admin_listener = bind(config.admin_listen).await?;
         server.admin = local(&admin_listener, config.admin_listen);
-        server.fronts.push(tokio::spawn({
-            let serving = admin::serve(state.clone(), admin_listener, until_stopped());
-            async move { serving.await.map_err(|e| ServeError::Http("admin", e)) }
-        }));
+        {
+            let (state, settings) = (state.clone(), settings.clone());
+            let connections = incoming(admin_listener, &settings, metrics.clone(), "admin");
+            let stopped = async move {
+                let _ = admin_stopped.wait_for(|stop| *stop).await;
+            };
+            server.admin_front = Some(tokio::spawn(async move {
+                admin::serve(state, connections, &settings, stopped).await;
+                Ok(())
+            }));
+        }
 
         if let Some(address) = config.http_listen {
             let listener = bind(address).await?;
             server.http = Some(local(&listener, address));
-            let tls = match &config.http_tls {
-                None => None,
-                Some(files) => {
-                    let tls = TlsState::new(files.clone(), Alpn::Http).map_err(|source| {
-                        ServeError::Tls {
-                            listener: "HTTP check",
-                            source,
-                        }
-                    })?;
-                    server.watchers.push(tokio::spawn(
-                        tls.clone().watch(reload::DEFAULT_POLL_INTERVAL),
-                    ));
-                    Some(tls)
-                }
-            };
+            let connections = incoming(listener, &settings, metrics.clone(), "http");
+            let tls = config
+                .http_tls
+                .as_ref()
+                .map(|files| server.tls(files, Alpn::Http, "HTTP check"))
+                .transpose()?;
             tracing::info!(
                 http_listen = %address, tls = tls.is_some(), dialect = ?config.http_dialect,
                 "Also serving HTTP checks"
             );
-            let serving = http::serve(
-                state.clone(),
-                listener,
-                config.http_dialect,
-                tls,
-                until_stopped(),
-            );
+            let (state, settings, dialect) = (state.clone(), settings.clone(), config.http_dialect);
+            let stopped = until_stopped();
             server.fronts.push(tokio::spawn(async move {
-                serving.await.map_err(|e| ServeError::Http("HTTP check", e))
+                match tls {
+                    None => http::serve(state, connections, dialect, &settings, stopped).await,
+                    Some(tls) => {
+                        let connections = tls.incoming(connections, settings.tls_handshake_timeout);
+                        http::serve(state, connections, dialect, &settings, stopped).await;
+                    }
+                }
+                Ok(())
             }));
         }
 
         if let Some(path) = &config.grpc_socket {
-            let incoming = unix_incoming(path)?;
-            let serving = grpc::serve_incoming(state.clone(), incoming, until_stopped());
-            server
-                .fronts
-                .push(tokio::spawn(async move { Ok(serving.await?) }));
+            let connections = incoming(
+                unix_listener(path)?,
+                &settings,
+                metrics.clone(),
+                "grpc_socket",
+            );
+            let (state, settings, health) = (state.clone(), settings.clone(), health.clone());
+            let stopped = until_stopped();
+            server.fronts.push(tokio::spawn(async move {
+                Ok(grpc::serve(state, connections, &health, &settings, stopped).await?)
+            }));
         }
 
-        match &config.tls {
-            None => {
-                let serving = grpc::serve(state.clone(), listener, until_stopped());
-                server
-                    .fronts
-                    .push(tokio::spawn(async move { Ok(serving.await?) }));
+        let connections = incoming(grpc_listener, &settings, metrics, "grpc");
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|files| server.tls(files, Alpn::H2, "gRPC"))
+            .transpose()?;
+        let stopped = until_stopped();
+        server.fronts.push(tokio::spawn(async move {
+            match tls {
+                None => grpc::serve(state, connections, &health, &settings, stopped).await?,
+                Some(tls) => {
+                    let connections = tls.incoming(connections, settings.tls_handshake_timeout);
+                    grpc::serve(state, connections, &health, &settings, stopped).await?;
+                }
             }
-            Some(files) => {
-                let tls =
-                    TlsState::new(files.clone(), Alpn::H2).map_err(|source| ServeError::Tls {
-                        listener: "gRPC",
-                        source,
-                    })?;
-                server.watchers.push(tokio::spawn(
-                    tls.clone().watch(reload::DEFAULT_POLL_INTERVAL),
-                ));
-                let serving =
-                    grpc::serve_incoming(state.clone(), tls.incoming(listener), until_stopped());
-                server
-                    .fronts
-                    .push(tokio::spawn(async move { Ok(serving.await?) }));
-            }
-        }
+            Ok(())
+        }));
         tracing::info!(
             grpc_listen = %server.grpc, admin_listen = %server.admin,
             tls = config.tls.is_some(),
@@ -185,6 +206,21 @@ impl Server {
             "portcullis serving"
         );
         Ok(server)
+    }
+
+    /// The TLS state of a listener, its certificate files watched.
+    fn tls(
+        &mut self,
+        files: &crate::config::TlsFiles,
+        alpn: Alpn,
+        listener: &'static str,
+    ) -> Result<Arc<TlsState>, ServeError> {
+        let tls = TlsState::new(files.clone(), alpn)
+            .map_err(|source| ServeError::Tls { listener, source })?;
+        self.watchers.push(tokio::spawn(
+            tls.clone().watch(reload::DEFAULT_POLL_INTERVAL),
+        ));
+        Ok(tls)
     }
 
     /// The gRPC listener's address (the port chosen when the configuration said 0).
@@ -205,20 +241,48 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `signal` completes, then stops every listener and waits for the
-    /// Checks in flight.
+    /// Serves until `signal` completes, then stops: readiness goes NOT_SERVING, the
+    /// listeners stop accepting, and the Checks in flight get at most `shutdown_grace`
+    /// to finish; whatever is still open then (a stuck client) is closed.
     pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> Result<(), ServeError> {
         signal.await;
+        self.state.start_draining();
+        self.health.draining().await;
         let _ = self.stop.send(true);
-        let mut result = Ok(());
-        for front in std::mem::take(&mut self.fronts) {
-            match front.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => result = Err(error),
-                Err(join) => tracing::error!(error = %join, "A listener task failed"),
+        let fronts = std::mem::take(&mut self.fronts);
+        let aborts: Vec<_> = fronts.iter().map(JoinHandle::abort_handle).collect();
+        let admin = self.admin_front.take();
+        let drained = tokio::time::timeout(self.shutdown_grace, async {
+            let mut result = Ok(());
+            for front in fronts {
+                match front.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => result = Err(error),
+                    Err(join) => tracing::error!(error = %join, "A listener task failed"),
+                }
             }
+            result
+        })
+        .await;
+        let result = match drained {
+            Ok(result) => {
+                tracing::info!("portcullis stopped: every Check in flight finished");
+                result
+            }
+            Err(_) => {
+                aborts.iter().for_each(|abort| abort.abort());
+                tracing::warn!(
+                    grace_s = self.shutdown_grace.as_secs_f64(),
+                    "portcullis stopped: connections still open after the shutdown grace were closed"
+                );
+                Ok(())
+            }
+        };
+        let _ = self.stop_admin.send(true);
+        if let Some(admin) = admin {
+            // The admin port's own connections (a scrape, a probe) are short.
+            let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
         }
-        tracing::info!("portcullis stopped");
         result
     }
 }
@@ -227,7 +291,11 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        self.fronts.iter().for_each(JoinHandle::abort);
+        let _ = self.stop_admin.send(true);
+        self.fronts
+            .iter()
+            .chain(&self.admin_front)
+            .for_each(JoinHandle::abort);
         self.watchers.iter().for_each(JoinHandle::abort);
     }
 }
@@ -279,9 +347,7 @@ fn local(listener: &TcpListener, asked: SocketAddr) -> SocketAddr {
 }
 
 /// Listens on the Unix socket `path`, replacing a stale socket file left by a previous run.
-fn unix_incoming(
-    path: &std::path::Path,
-) -> Result<tokio_stream::wrappers::UnixListenerStream, ServeError> {
+fn unix_listener(path: &std::path::Path) -> Result<UnixListener, ServeError> {
     use std::os::unix::fs::FileTypeExt;
     let bind_error = |source| ServeError::Bind {
         address: path.display().to_string(),
@@ -290,7 +356,7 @@ fn unix_incoming(
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
         std::fs::remove_file(path).map_err(bind_error)?;
     }
-    let listener = tokio::net::UnixListener::bind(path).map_err(bind_error)?;
+    let listener = UnixListener::bind(path).map_err(bind_error)?;
     tracing::info!(socket = %path.display(), "Also serving gRPC on a Unix socket");
-    Ok(tokio_stream::wrappers::UnixListenerStream::new(listener))
+    Ok(listener)
 }

@@ -7,15 +7,15 @@
 
 use std::{
     io,
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
 };
 
 use arc_swap::ArcSwap;
+use futures_util::{Stream, StreamExt};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::{
     TlsAcceptor,
     rustls::{self, ServerConfig, server::WebPkiClientVerifier},
@@ -23,10 +23,11 @@ use tokio_rustls::{
 };
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::connection::Guarded;
 use crate::config::TlsFiles;
 
-/// Longest a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A TLS connection over a guarded TCP connection.
+pub type TlsConnection = TlsStream<Guarded<TcpStream>>;
 
 /// Why a TLS configuration could not be built from its files.
 #[derive(Debug, thiserror::Error)]
@@ -118,41 +119,37 @@ impl TlsState {
         }))
     }
 
-    /// Accepts TCP connections on `listener` and yields each once its TLS handshake
-    /// (with the configuration current at accept time) has succeeded. Failed handshakes
-    /// are logged and dropped; they never stop the listener.
+    /// Yields each connection of `tcp` once its TLS handshake (with the configuration
+    /// current when it arrived) has succeeded within `handshake_timeout`; handshakes run
+    /// side by side, so a slow one never holds the others. Failed handshakes are logged
+    /// and dropped; they never stop the listener.
     pub fn incoming(
         self: &Arc<Self>,
-        listener: TcpListener,
-    ) -> ReceiverStream<io::Result<TlsStream<TcpStream>>> {
+        tcp: impl Stream<Item = io::Result<Guarded<TcpStream>>> + Send + 'static,
+        handshake_timeout: Duration,
+    ) -> ReceiverStream<io::Result<TlsConnection>> {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let state = self.clone();
         tokio::spawn(async move {
-            loop {
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(error = %error, "Accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
+            let mut tcp = std::pin::pin!(tcp);
+            while let Some(accepted) = tcp.next().await {
+                let Ok(connection) = accepted else { continue };
                 if tx.is_closed() {
                     return;
                 }
-                // See server::serve: no Nagle delay on responses.
-                let _ = tcp.set_nodelay(true);
+                let peer = connection.get_ref().peer_addr().ok();
                 let acceptor = TlsAcceptor::from(state.current.load_full());
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(connection)).await
+                    {
                         Ok(Ok(stream)) => {
                             let _ = tx.send(Ok(stream)).await;
                         }
                         Ok(Err(error)) => {
-                            tracing::info!(%peer, error = %error, "TLS handshake failed")
+                            tracing::info!(?peer, error = %error, "TLS handshake failed")
                         }
-                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                        Err(_) => tracing::info!(?peer, "TLS handshake timed out"),
                     }
                 });
             }
@@ -184,15 +181,6 @@ impl TlsState {
         }
     }
 
-    /// Serves [`TlsState::incoming`] as an axum listener (the HTTP check front).
-    pub fn listener(self: &Arc<Self>, listener: TcpListener) -> io::Result<TlsListener> {
-        let local = listener.local_addr()?;
-        Ok(TlsListener {
-            incoming: self.incoming(listener),
-            local,
-        })
-    }
-
     /// The files' contents: a change in any (even one a symlink swap hides from mtimes)
     /// triggers a reload.
     fn fingerprint(&self) -> Vec<Option<Vec<u8>>> {
@@ -205,35 +193,5 @@ impl TlsState {
             .iter()
             .map(|f| f.and_then(|path| std::fs::read(path).ok()))
             .collect()
-    }
-}
-
-/// TLS connections, handshakes done, for `axum::serve`.
-pub struct TlsListener {
-    incoming: ReceiverStream<io::Result<TlsStream<TcpStream>>>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        use tokio_stream::StreamExt;
-        loop {
-            match self.incoming.next().await {
-                Some(Ok(stream)) => {
-                    let peer = stream.get_ref().0.peer_addr().unwrap_or(self.local);
-                    return (stream, peer);
-                }
-                Some(Err(_)) => continue,
-                // The accept task ended: nothing more will come.
-                None => std::future::pending::<()>().await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }
