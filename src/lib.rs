@@ -47,9 +47,7 @@ pub use deny::DenyReason;
 #[cfg(fuzzing)]
 pub mod fuzzing {
     pub use crate::{
-        extract::bearer_token,
-        jwt::{KeySet, token},
-        path::normalize_path,
+        extract::bearer_token, jwt::KeySet, jwt::token::parse as parse_token, path::normalize_path,
         policy::Policy,
     };
 }

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|token: &str| {
-    if portcullis::fuzzing::token::parse(token, 16 * 1024).is_ok() {
+    if portcullis::fuzzing::parse_token(token, 16 * 1024).is_ok() {
         assert_eq!(token.split('.').count(), 3);
     }
 });
