@@ -32,6 +32,11 @@ impl Guard {
         ticks * 1_000_000 / 100 // USER_HZ is 100 on Linux
     }
 
+    /// File descriptors the process has open (0 when unknown).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.0.id())).map_or(0, |d| d.count())
+    }
+
     /// Resident set size in KiB (0 when unknown).
     pub fn rss_kib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
