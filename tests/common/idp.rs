@@ -1,0 +1,113 @@
+//! The certified OpenID Provider of `tests/idp/` (npm `oidc-provider`, installed there by
+//! `npm ci`), run by Node.js on a loopback port with keys this test generates, and
+//! stopped when dropped. It issues RFC 9068 client-credentials access tokens.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use super::{ChildGuard, external_tool};
+
+/// The resource (audience) the provider issues tokens for.
+pub const RESOURCE: &str = "api://orders";
+
+/// A running provider.
+pub struct Provider {
+    _child: ChildGuard,
+    /// Where it listens: `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The `iss` of its tokens (its URL, unless started as an impostor).
+    pub issuer: String,
+}
+
+impl Provider {
+    /// Node.js and the installed provider, or `None` (skip) when missing and not required.
+    pub fn available() -> Option<PathBuf> {
+        let node = external_tool("node")?;
+        let installed =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp/node_modules/oidc-provider");
+        if !installed.is_dir() {
+            assert!(
+                std::env::var_os("PORTCULLIS_REQUIRE_E2E").is_none(),
+                "tests/idp/node_modules missing: run `npm ci` in tests/idp (the README test command does)"
+            );
+            eprintln!("SKIPPED: run `npm ci` in tests/idp");
+            return None;
+        }
+        Some(node)
+    }
+
+    /// Starts the provider on `port` with issuer `issuer` and the RSA keys `kids` from
+    /// `keys` (generated there the first time): the first signs, all are published.
+    pub async fn start(
+        node: &Path,
+        port: u16,
+        issuer: &str,
+        keys: &Path,
+        kids: &[&str],
+    ) -> Provider {
+        std::fs::create_dir_all(keys).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp/provider.mjs");
+        let mut child = Command::new(node)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(issuer)
+            .arg(keys)
+            .arg(kids.join(","))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let guard = ChildGuard(child);
+        let ready = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .any(|line| line == "ready")
+        });
+        let ready = tokio::time::timeout(super::WAIT, ready).await;
+        assert!(matches!(ready, Ok(Ok(true))), "the provider did not start");
+        Provider {
+            _child: guard,
+            url: format!("http://127.0.0.1:{port}"),
+            issuer: issuer.to_owned(),
+        }
+    }
+
+    /// A client-credentials access token for `client` (secret `secret-<client>`), asking
+    /// for `scope` when given.
+    pub async fn token(&self, client: &str, scope: Option<&str>) -> String {
+        let mut form = vec![("grant_type", "client_credentials"), ("resource", RESOURCE)];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.replace(' ', "+").replace(':', "%3A").replace('/', "%2F")
+                )
+            })
+            .collect();
+        let response = reqwest::Client::new()
+            .post(format!("{}/token", self.url))
+            .basic_auth(client, Some(format!("secret-{client}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "token request for {client}: {status} {json}"
+        );
+        json["access_token"].as_str().unwrap().to_owned()
+    }
+}

@@ -1,0 +1,81 @@
+// A certified OpenID Provider (npm oidc-provider) for portcullis's tests: it issues
+// client-credentials access tokens in the RFC 9068 JWT format (`typ: at+jwt`) for the
+// resource `api://orders`, to a few clients with different scopes and app roles.
+//
+//   node provider.mjs PORT ISSUER KEYS_DIR KID[,KID...]
+//
+// The signing keys are the test's: each KID's RSA key is read from KEYS_DIR/KID.json, or
+// generated there the first time; the first KID signs, the others are only published
+// (the way a provider rotates: publish and sign with a new key, keep the old one
+// published, then drop it). Prints "ready" once it listens on 127.0.0.1:PORT.
+
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import Provider from 'oidc-provider';
+
+const [port, issuer, keysDir, kids] = process.argv.slice(2);
+if (!port || !issuer || !keysDir || !kids) {
+  console.error('usage: provider.mjs PORT ISSUER KEYS_DIR KID[,KID...]');
+  process.exit(2);
+}
+
+function key(kid) {
+  const file = join(keysDir, `${kid}.json`);
+  if (!existsSync(file)) {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
+    writeFileSync(file, JSON.stringify(jwk));
+  }
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+// Scopes each client may ask for, and the app roles it gets as an extra claim.
+const CLIENTS = {
+  'svc-reader': { scope: 'Orders.Read', roles: [] },
+  'svc-writer': { scope: 'Orders.Read Orders.Write', roles: [] },
+  'svc-daemon': { scope: '', roles: ['Orders.Read.All'] },
+  'svc-other': { scope: 'Orders.Read', roles: [] },
+};
+const RESOURCE = 'api://orders';
+
+const provider = new Provider(issuer, {
+  clients: Object.entries(CLIENTS).map(([id, { scope }]) => ({
+    client_id: id,
+    client_secret: `secret-${id}`,
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+    ...(scope ? { scope } : {}),
+  })),
+  jwks: { keys: kids.split(',').map(key) },
+  scopes: ['Orders.Read', 'Orders.Write'],
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => RESOURCE,
+      useGrantedResource: () => true,
+      getResourceServerInfo: () => ({
+        scope: 'Orders.Read Orders.Write',
+        audience: RESOURCE,
+        accessTokenTTL: 600,
+        accessTokenFormat: 'jwt',
+        jwt: { sign: { alg: 'RS256' } },
+      }),
+    },
+  },
+  extraTokenClaims: (ctx, token) => {
+    const roles = CLIENTS[token.clientId]?.roles ?? [];
+    return roles.length ? { roles } : undefined;
+  },
+});
+provider.proxy = false;
+
+const server = provider.listen(Number(port), '127.0.0.1', () => {
+  console.log('ready');
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));

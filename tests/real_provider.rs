@@ -1,0 +1,281 @@
+//! Against a certified OpenID Provider (npm `oidc-provider`, `tests/idp/`), not one of
+//! our own: real client-credentials tokens over HTTP (RFC 9068 `at+jwt`, `client_id`,
+//! `scope`, roles as an extra claim), with the issuer configured by discovery alone; the
+//! provider's own way of rotating keys, an outage, and an impostor with the same issuer
+//! name — over gRPC in process, and through a real Envoy running the shipped config.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    allowed, denied,
+    envoy::{start_envoy, start_portcullis, test_dir},
+    external_tool, free_port,
+    idp::{Provider, RESOURCE},
+    upstream::Framework,
+};
+use portcullis::{
+    config::Config,
+    pb::auth::{
+        CheckResponse, authorization_client::AuthorizationClient, check_response::HttpResponse,
+    },
+    server::Server,
+};
+use tonic::transport::Channel;
+
+/// The policy for the provider's API: discovery only (no `jwks_uri`), RFC 9068 typed
+/// tokens, three known callers; short refresh timings so that the test sees rotations.
+fn policy(issuer: &str) -> String {
+    format!(
+        r#"server:
+  grpc_listen: 127.0.0.1:0
+  admin_listen: 127.0.0.1:0
+jwks:
+  refresh_interval: 2s
+  min_refresh_interval: 1s
+  unknown_kid_cooldown: 1s
+issuers:
+  - issuer: "{issuer}"
+    audiences: ["{RESOURCE}"]
+    require_typ: at+jwt
+    allowed_clients: [svc-reader, svc-writer, svc-daemon]
+routes:
+  - name: billing
+    path: {{ prefix: /billing }}
+    require: {{ clients: [svc-writer] }}
+  - name: read
+    methods: [GET]
+    path: {{ prefix: /api/orders }}
+    require_any: [{{ scopes: [Orders.Read] }}, {{ roles: [Orders.Read.All] }}]
+  - name: write
+    methods: [POST]
+    path: {{ prefix: /api/orders }}
+    require: {{ scopes: [Orders.Write] }}
+"#
+    )
+}
+
+struct Portcullis {
+    server: Server,
+    client: AuthorizationClient<Channel>,
+}
+
+impl Portcullis {
+    async fn start(issuer: &str) -> Portcullis {
+        let config = Config::from_yaml(&policy(issuer), "test").unwrap();
+        let server = Server::start(config, None).await.unwrap();
+        let client = AuthorizationClient::connect(format!("http://{}", server.grpc_addr()))
+            .await
+            .unwrap();
+        common::wait_for(|| server.state().engine().verifier.all_keys_loaded()).await;
+        Portcullis { server, client }
+    }
+
+    async fn check(&self, method: &str, path: &str, token: &str) -> CheckResponse {
+        let bearer = format!("Bearer {token}");
+        let request = common::check_request(method, path, &[("authorization", &bearer)]);
+        self.client
+            .clone()
+            .check(request)
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// `allow`, or the deny reason.
+    async fn outcome(&self, method: &str, path: &str, token: &str) -> String {
+        let response = self.check(method, path, token).await;
+        match &response.http_response {
+            Some(HttpResponse::OkResponse(_)) => "allow".into(),
+            _ => denied(&response).reason,
+        }
+    }
+
+    async fn ready(&self) -> bool {
+        let url = format!("http://{}/readyz", self.server.admin_addr());
+        reqwest::get(url).await.is_ok_and(|r| r.status() == 200)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_roles_and_callers_from_real_rfc_9068_tokens() {
+    let Some(node) = Provider::available() else {
+        return;
+    };
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let keys = test_dir("idp-keys");
+    let provider = Provider::start(&node, port, &issuer, &keys, &["k1"]).await;
+    let portcullis = Portcullis::start(&issuer).await;
+
+    let reader = provider.token("svc-reader", Some("Orders.Read")).await;
+    let writer = provider
+        .token("svc-writer", Some("Orders.Read Orders.Write"))
+        .await;
+    let daemon = provider.token("svc-daemon", None).await;
+    let other = provider.token("svc-other", Some("Orders.Read")).await;
+
+    let (headers, _) = allowed(&portcullis.check("GET", "/api/orders/7", &reader).await);
+    assert_eq!(
+        headers["x-auth-client-id"], "svc-reader",
+        "RFC 9068 client_id"
+    );
+    assert_eq!(headers["x-auth-scopes"], "Orders.Read");
+    assert_eq!(headers["x-auth-issuer"], issuer);
+    assert_eq!(
+        portcullis.outcome("POST", "/api/orders", &reader).await,
+        "insufficient_permission"
+    );
+    assert_eq!(
+        portcullis.outcome("POST", "/api/orders", &writer).await,
+        "allow"
+    );
+    let (headers, _) = allowed(&portcullis.check("GET", "/api/orders", &daemon).await);
+    assert_eq!(
+        headers["x-auth-roles"], "Orders.Read.All",
+        "roles as an extra claim"
+    );
+    assert_eq!(
+        portcullis.outcome("POST", "/api/orders", &daemon).await,
+        "insufficient_permission"
+    );
+    assert_eq!(
+        portcullis.outcome("GET", "/billing/x", &writer).await,
+        "allow"
+    );
+    assert_eq!(
+        portcullis.outcome("GET", "/billing/x", &reader).await,
+        "condition_failed"
+    );
+    assert_eq!(
+        portcullis.outcome("GET", "/api/orders", &other).await,
+        "client_not_allowed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_providers_rotation_an_outage_and_an_impostor() {
+    let Some(node) = Provider::available() else {
+        return;
+    };
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let keys = test_dir("idp-keys");
+    let provider = Provider::start(&node, port, &issuer, &keys, &["k1"]).await;
+    let portcullis = Portcullis::start(&issuer).await;
+    let old = provider.token("svc-reader", Some("Orders.Read")).await;
+    assert_eq!(
+        portcullis.outcome("GET", "/api/orders", &old).await,
+        "allow"
+    );
+
+    // Rotation, the provider's way: a new key publishes and signs, the old one stays.
+    drop(provider);
+    let provider = Provider::start(&node, port, &issuer, &keys, &["k2", "k1"]).await;
+    let new = provider.token("svc-reader", Some("Orders.Read")).await;
+    for _ in 0..20 {
+        assert_eq!(
+            portcullis.outcome("GET", "/api/orders", &new).await,
+            "allow"
+        );
+        assert_eq!(
+            portcullis.outcome("GET", "/api/orders", &old).await,
+            "allow"
+        );
+    }
+    // Then the old key is withdrawn: refused once the key set is fetched again.
+    drop(provider);
+    let provider = Provider::start(&node, port, &issuer, &keys, &["k2"]).await;
+    common::wait_for_async(|| async {
+        portcullis.outcome("GET", "/api/orders", &old).await == "unknown_kid"
+    })
+    .await;
+    assert_eq!(
+        portcullis.outcome("GET", "/api/orders", &new).await,
+        "allow"
+    );
+
+    // The provider goes down: cached keys keep serving, readiness holds.
+    drop(provider);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        portcullis.outcome("GET", "/api/orders", &new).await,
+        "allow"
+    );
+    assert!(
+        portcullis.ready().await,
+        "an outage after start keeps the replica ready"
+    );
+    // It comes back: tokens it issues now are accepted.
+    let provider = Provider::start(&node, port, &issuer, &keys, &["k2"]).await;
+    let later = provider.token("svc-writer", Some("Orders.Write")).await;
+    assert_eq!(
+        portcullis.outcome("POST", "/api/orders", &later).await,
+        "allow"
+    );
+
+    // An impostor: another instance calling itself by the same issuer name, with its own
+    // keys (one of them under the same kid).
+    let impostor_keys = test_dir("impostor-keys");
+    let impostor = Provider::start(&node, free_port(), &issuer, &impostor_keys, &["k2"]).await;
+    let forged = impostor.token("svc-writer", Some("Orders.Write")).await;
+    assert_eq!(
+        portcullis.outcome("POST", "/api/orders", &forged).await,
+        "bad_signature"
+    );
+    let impostor = Provider::start(&node, free_port(), &issuer, &impostor_keys, &["k9"]).await;
+    let forged = impostor.token("svc-writer", Some("Orders.Write")).await;
+    assert_eq!(
+        portcullis.outcome("POST", "/api/orders", &forged).await,
+        "unknown_kid"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_envoy_with_the_shipped_config() {
+    let (Some(node), Some(envoy)) = (Provider::available(), external_tool("envoy")) else {
+        return;
+    };
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let dir = test_dir("idp-envoy");
+    let provider = Provider::start(&node, port, &issuer, &dir.join("keys"), &["k1"]).await;
+    let portcullis = start_portcullis(
+        &dir,
+        |grpc| {
+            policy(&issuer)
+                .replace("grpc_listen: 127.0.0.1:0", &format!("grpc_listen: {grpc}"))
+                .replace("  admin_listen: 127.0.0.1:0\n", "")
+        },
+        &[],
+    )
+    .await;
+    let upstream = Framework::start(&dir).await;
+    let grpc: u16 = portcullis.grpc.rsplit(':').next().unwrap().parse().unwrap();
+    let envoy = start_envoy(&envoy, "front-proxy.yaml", grpc, upstream.port, &[]).await;
+    let reader = provider.token("svc-reader", Some("Orders.Read")).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("{}/api/orders", envoy.base))
+        .bearer_auth(&reader)
+        .header("x-test-id", "envoy-read")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let served = &upstream.served()["envoy-read"][0];
+    assert_eq!(served["identity"]["HTTP_X_AUTH_CLIENT_ID"], "svc-reader");
+    let response = client
+        .post(format!("{}/api/orders", envoy.base))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("scope=\"Orders.Write\""), "{challenge}");
+}
