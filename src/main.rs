@@ -44,18 +44,18 @@ enum Command {
         #[arg(long, short, env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
         /// gRPC listen address; overrides `server.grpc_listen` (default 0.0.0.0:9001).
-        #[arg(long, env = "PORTCULLIS_GRPC_LISTEN")]
+        #[arg(long, env = "PORTCULLIS_GRPC_LISTEN", value_parser = listen_arg)]
         grpc_listen: Option<SocketAddr>,
         /// HTTP admin address (/readyz, /livez, /metrics); overrides `server.admin_listen`
         /// (default 0.0.0.0:9090).
-        #[arg(long, env = "PORTCULLIS_ADMIN_LISTEN")]
+        #[arg(long, env = "PORTCULLIS_ADMIN_LISTEN", value_parser = listen_arg)]
         admin_listen: Option<SocketAddr>,
         /// Also serve gRPC on this Unix domain socket; overrides `server.grpc_socket`.
         #[arg(long, env = "PORTCULLIS_GRPC_SOCKET")]
         grpc_socket: Option<PathBuf>,
         /// Also serve HTTP checks here (Envoy's HTTP ext_authz mode, nginx auth_request,
         /// Caddy/Traefik forward auth); overrides `server.http_listen`.
-        #[arg(long, env = "PORTCULLIS_HTTP_LISTEN")]
+        #[arg(long, env = "PORTCULLIS_HTTP_LISTEN", value_parser = listen_arg)]
         http_listen: Option<SocketAddr>,
         /// How the HTTP check listener reads the original request: envoy, nginx or
         /// forwarded; overrides `server.http_dialect`.
@@ -255,6 +255,10 @@ fn credentials(
         }
         (None, None) => explain::Credentials::None,
     })
+}
+
+fn listen_arg(text: &str) -> Result<SocketAddr, String> {
+    portcullis::config::parse_listen(text)
 }
 
 fn dialect_arg(text: &str) -> Result<HttpDialect, String> {

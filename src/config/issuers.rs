@@ -71,6 +71,7 @@ pub(super) fn validate_issuer(
         require_typ,
         allowed_tenants: None,
         allowed_clients,
+        insecure_http: raw.insecure_http,
     };
 
     let Some(entra) = &raw.entra else {
@@ -121,9 +122,13 @@ fn plain_issuer(
         .iter()
         .any(|a| a.family() != AlgorithmFamily::Hmac);
     issuer.jwks = match (&raw.jwks_uri, &issuer.issuer) {
-        (Some(text), _) => {
-            http_url(&format!("{field}.jwks_uri"), text, problems).map(JwksSource::Uri)
-        }
+        (Some(text), _) => http_url(
+            raw.insecure_http,
+            &format!("{field}.jwks_uri"),
+            text,
+            problems,
+        )
+        .map(JwksSource::Uri),
         (None, _) if !uses_keys => None,
         (None, IssuerName::Template { .. }) => {
             problems.add(
@@ -137,7 +142,13 @@ fn plain_issuer(
                 "{}/.well-known/openid-configuration",
                 name.trim_end_matches('/')
             );
-            http_url(&format!("{field}.issuer"), &discovery, problems).map(JwksSource::Discovery)
+            http_url(
+                raw.insecure_http,
+                &format!("{field}.issuer"),
+                &discovery,
+                problems,
+            )
+            .map(JwksSource::Discovery)
         }
     };
     issuer.audiences = audiences(
@@ -192,12 +203,14 @@ fn entra_issuers(
         .clone()
         .unwrap_or_else(|| format!("api://{client_id}"));
     let instance = instance_url(
+        raw.insecure_http,
         &format!("{field}.instance"),
         entra.instance.as_deref(),
         ENTRA_INSTANCE,
         problems,
     );
     let v1_instance = instance_url(
+        raw.insecure_http,
         &format!("{field}.v1_instance"),
         entra.v1_instance.as_deref(),
         ENTRA_V1_INSTANCE,
@@ -243,7 +256,13 @@ fn entra_issuers(
             continue;
         };
         issuer.issuer = name;
-        issuer.jwks = http_url(&format!("{field}.instance"), &jwks, problems).map(JwksSource::Uri);
+        issuer.jwks = http_url(
+            raw.insecure_http,
+            &format!("{field}.instance"),
+            &jwks,
+            problems,
+        )
+        .map(JwksSource::Uri);
         issuer.audiences = vec![client_id.clone(), app_id_uri.clone()];
         issuer.allowed_tenants = tenants(
             field,
@@ -257,6 +276,7 @@ fn entra_issuers(
 }
 
 fn instance_url(
+    insecure_http: bool,
     field: &str,
     given: Option<&str>,
     default: &str,
@@ -268,7 +288,7 @@ fn instance_url(
     } else {
         format!("{text}/")
     };
-    http_url(field, &with_slash, problems);
+    http_url(insecure_http, field, &with_slash, problems);
     with_slash
 }
 
@@ -468,14 +488,43 @@ fn base64_secret(text: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-fn http_url(field: &str, text: &str, problems: &mut Problems) -> Option<reqwest::Url> {
+/// An http(s) URL for keys or discovery. Plain HTTP only on loopback, or with the
+/// issuer's explicit `insecure_http: true`: anyone on the path could otherwise serve
+/// their own keys and forge tokens.
+fn http_url(
+    insecure_http: bool,
+    field: &str,
+    text: &str,
+    problems: &mut Problems,
+) -> Option<reqwest::Url> {
     match reqwest::Url::parse(text) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Ok(url) if url.scheme() == "https" && url.host().is_some() => Some(url),
+        Ok(url) if url.scheme() == "http" && (insecure_http || is_loopback(&url)) => Some(url),
+        Ok(url) if url.scheme() == "http" && url.host().is_some() => {
+            problems.add(
+                field,
+                format!(
+                    "{text:?} uses plain HTTP: anyone on the path could serve their own keys \
+                     and forge tokens; use https, or set `insecure_http: true` on the issuer"
+                ),
+            );
+            None
+        }
         _ => {
             problems.add(field, format!("{text:?} is not an http(s) URL"));
             None
         }
     }
+}
+
+/// `localhost`, 127.0.0.0/8 or `::1`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or("");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits.

@@ -11,6 +11,7 @@ mod problems;
 mod raw;
 mod routes;
 mod shadow;
+mod shape;
 mod validate;
 
 use std::{
@@ -26,6 +27,7 @@ pub use crate::path::PathSegment;
 pub use duration::parse_duration;
 pub(crate) use issuers::media_type;
 pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
+pub use validate::parse_listen;
 
 /// Default gRPC listen address of `portcullis serve` (all interfaces, as a container needs).
 pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:9001";
@@ -295,6 +297,9 @@ pub struct IssuerConfig {
     pub allowed_tenants: Option<TenantAllowList>,
     /// Calling applications (`azp`, else `appid`) accepted; `None` accepts any.
     pub allowed_clients: Option<Vec<String>>,
+    /// Keys (or discovery) over plain HTTP from a host that is not loopback, said
+    /// explicitly: anyone on the path could then forge tokens.
+    pub insecure_http: bool,
 }
 
 impl fmt::Debug for IssuerConfig {
@@ -309,6 +314,7 @@ impl fmt::Debug for IssuerConfig {
             .field("require_typ", &self.require_typ)
             .field("allowed_tenants", &self.allowed_tenants)
             .field("allowed_clients", &self.allowed_clients)
+            .field("insecure_http", &self.insecure_http)
             .finish()
     }
 }
@@ -534,13 +540,33 @@ impl Config {
         Config::from_yaml(&text, &shown)
     }
 
-    /// Parses and validates YAML text; `origin` names it in error messages.
+    /// Parses and validates YAML text; `origin` names it in error messages. A file that
+    /// is not YAML is a syntax error (with line and column); a file whose shape is wrong
+    /// gets every shape problem listed at once, each with its field path.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let raw: raw::RawConfig =
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-                path: origin.to_owned(),
-                message: e.to_string(),
-            })?;
+        let raw: raw::RawConfig = match serde_saphyr::from_str(text) {
+            Ok(raw) => raw,
+            Err(first) => {
+                let syntax = || ConfigError::Syntax {
+                    path: origin.to_owned(),
+                    message: first.to_string().replace("<input>", origin),
+                };
+                return Err(match serde_saphyr::from_str::<serde_json::Value>(text) {
+                    Ok(document) => {
+                        let problems = shape::problems(&document);
+                        if problems.is_empty() {
+                            syntax()
+                        } else {
+                            ConfigError::Invalid {
+                                path: origin.to_owned(),
+                                problems,
+                            }
+                        }
+                    }
+                    Err(_) => syntax(),
+                });
+            }
+        };
         validate::validate(raw).map_err(|problems| ConfigError::Invalid {
             path: origin.to_owned(),
             problems,

@@ -108,6 +108,9 @@ pub struct RawIssuer {
     pub hmac_secret_base64_env: Option<String>,
     pub hmac_secret_file: Option<String>,
     pub require_typ: Option<OneOrMany>,
+    /// Accept plain-HTTP key and discovery URLs on hosts that are not loopback.
+    #[serde(default)]
+    pub insecure_http: bool,
     pub allowed_tenants: Option<Vec<String>>,
     pub allowed_clients: Option<Vec<String>>,
 }

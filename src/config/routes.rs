@@ -9,6 +9,13 @@ use super::{
 };
 use crate::path::normalize_path;
 
+/// Methods a route may name: RFC 9110's, PATCH (RFC 5789) and WebDAV's (RFC 4918, 3253,
+/// 5323). Anything else is a typo (`GTE`) that would make the route never match.
+const KNOWN_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PROPFIND",
+    "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH",
+];
+
 pub(super) fn validate_route(
     field: &str,
     raw: &RawRoute,
@@ -35,11 +42,14 @@ pub(super) fn validate_route(
             .iter()
             .enumerate()
             .map(|(j, m)| {
-                let upper = m.to_ascii_uppercase();
-                if upper.is_empty() || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
+                let upper = m.trim().to_ascii_uppercase();
+                if !KNOWN_METHODS.contains(&upper.as_str()) {
                     problems.add(
                         format!("{field}.methods[{j}]"),
-                        format!("{m:?} is not an HTTP method"),
+                        format!(
+                            "{m:?} is not an HTTP method this route could ever see (one of {})",
+                            KNOWN_METHODS.join(", ")
+                        ),
                     );
                 }
                 upper
@@ -224,7 +234,7 @@ fn access(field: &str, raw: &RawRoute, problems: &mut Problems) -> Option<Access
     if !has_rules {
         problems.add(
             format!("{field}.require"),
-            "a route needs `require` and/or `require_any` (e.g. `require: {{ token: any }}` for \
+            "a route needs `require` and/or `require_any` (e.g. `require: { token: any }` for \
              any valid access token), or `anonymous: true`",
         );
         return None;

@@ -285,10 +285,20 @@ fn connection_settings(raw: &RawConnections, problems: &mut Problems) -> Connect
 }
 
 fn listen_address(problems: &mut Problems, field: &str, text: &str) -> SocketAddr {
-    SocketAddr::from_str(text).unwrap_or_else(|_| {
-        problems.add(field, format!("{text:?} is not an IP:port address"));
+    parse_listen(text).unwrap_or_else(|message| {
+        problems.add(field, message);
         SocketAddr::from(([0, 0, 0, 0], 0))
     })
+}
+
+/// A listen address: `IP:PORT`, or `:PORT` for every interface (as Envoy and Go write it).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    let full = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_owned(),
+    };
+    SocketAddr::from_str(&full).map_err(|_| format!("{text:?} is not an IP:port or :port address"))
 }
 
 fn jwks_settings(raw: &RawJwks, problems: &mut Problems) -> JwksSettings {

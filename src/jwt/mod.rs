@@ -94,6 +94,13 @@ impl Verifier {
         };
         for issuer in &config.issuers {
             let name: Arc<str> = Arc::from(issuer.issuer.as_str());
+            if issuer.insecure_http {
+                tracing::warn!(
+                    issuer = %name,
+                    "insecure_http: this issuer's keys may be fetched over plain HTTP, where \
+                     anyone on the path could serve their own and forge tokens"
+                );
+            }
             // One key cache per key source, shared by every issuer configured with it: a
             // rotation seen through one is seen by all (Entra serves one key set to every
             // tenant and token version).

@@ -134,3 +134,76 @@ fn hmac_needs_a_long_enough_secret_from_the_environment() {
     let all = problems(&yaml);
     assert!(all.iter().any(|p| p.contains("is not set")), "{all:?}");
 }
+
+#[test]
+fn go_and_envoy_spellings_are_understood() {
+    let yaml = MINIMAL.replace(
+        "issuers:",
+        "server: { grpc_listen: \":9001\", admin_listen: \"127.0.0.1:9090\" }\njwks: { fetch_timeout: 0.5s }\nissuers:",
+    );
+    let config = Config::from_yaml(&yaml, "test.yaml").unwrap();
+    assert_eq!(config.grpc_listen, "0.0.0.0:9001".parse().unwrap());
+    assert_eq!(config.jwks.fetch_timeout, std::time::Duration::from_millis(500));
+}
+
+#[test]
+fn plain_http_key_sources_need_loopback_or_an_explicit_opt_in() {
+    let http = MINIMAL.replace(
+        "https://idp.example.com/jwks.json",
+        "http://idp.example.com/jwks.json",
+    );
+    let all = problems(&http);
+    assert!(
+        all.iter()
+            .any(|p| p.starts_with("issuers[0].jwks_uri") && p.contains("plain HTTP")),
+        "{all:?}"
+    );
+    let opted_in = http.replace(
+        "    audiences: [api://orders]",
+        "    audiences: [api://orders]\n    insecure_http: true",
+    );
+    assert!(problems(&opted_in).is_empty());
+    for loopback in ["127.0.0.1:8080", "localhost", "[::1]:9000"] {
+        let local = MINIMAL.replace(
+            "https://idp.example.com/jwks.json",
+            &format!("http://{loopback}/jwks.json"),
+        );
+        assert!(problems(&local).is_empty(), "{loopback}");
+    }
+    let discovered = MINIMAL
+        .replace("    jwks_uri: https://idp.example.com/jwks.json\n", "")
+        .replace("https://idp.example.com/", "http://idp.example.com/");
+    assert!(
+        problems(&discovered)
+            .iter()
+            .any(|p| p.starts_with("issuers[0].issuer") && p.contains("plain HTTP"))
+    );
+}
+
+#[test]
+fn unknown_methods_and_missing_requirements_are_explained() {
+    let yaml = MINIMAL.replace("methods: [get]", "methods: [GTE]");
+    let all = problems(&yaml);
+    assert!(
+        all.iter()
+            .any(|p| p.starts_with("routes[1].methods[0]: \"GTE\" is not an HTTP method")),
+        "{all:?}"
+    );
+    let yaml = MINIMAL.replace(
+        "    require_any:\n      - scopes: [Orders.Read]\n      - roles: [Orders.Read.All]\n",
+        "",
+    );
+    let all = problems(&yaml).join("\n");
+    assert!(all.contains("`require: { token: any }`"), "{all}");
+    assert!(!all.contains("{{"), "{all}");
+}
+
+#[test]
+fn shape_problems_are_all_listed_with_the_file_name() {
+    let yaml = "issuers:\n  - issuer: i\n    audience: a\nroutes:\n  - name: r\n    path: /api/b\n";
+    let err = Config::from_yaml(yaml, "policy.yaml").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("policy.yaml"), "{text}");
+    assert!(text.contains("issuers[0].audience: unknown field"), "{text}");
+    assert!(text.contains("routes[0].path: invalid type"), "{text}");
+}

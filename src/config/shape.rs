@@ -1,0 +1,150 @@
+//! Every problem with the *shape* of a configuration file at once: when the file does not
+//! deserialize as a whole, it is read as plain YAML and each section, issuer and route is
+//! deserialized on its own, so that each mistake is reported with its field path
+//! (`routes[2].path: expected a mapping …`) instead of only the first one serde meets.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{
+    FieldProblem,
+    raw::{RawIssuer, RawJwks, RawLimits, RawRoute, RawServer},
+};
+
+/// The top-level fields of a configuration file.
+const FIELDS: &[&str] = &[
+    "server",
+    "jwks",
+    "issuers",
+    "routes",
+    "identity_headers",
+    "payload_header",
+    "strip_authorization",
+    "metadata_claims",
+    "limits",
+];
+
+/// Each shape problem of `document` (YAML already parsed), with its field path.
+pub(super) fn problems(document: &Value) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    let Some(top) = document.as_object() else {
+        problems.push(problem(
+            "",
+            "the file must be a mapping of sections (issuers, routes, …)",
+        ));
+        return problems;
+    };
+    for (key, value) in top {
+        match key.as_str() {
+            "server" => check::<RawServer>(key, value, &mut problems),
+            "jwks" => check::<RawJwks>(key, value, &mut problems),
+            "limits" => check::<RawLimits>(key, value, &mut problems),
+            "issuers" => each::<RawIssuer>(key, value, &mut problems),
+            "routes" => each::<RawRoute>(key, value, &mut problems),
+            "identity_headers" => check::<BTreeMap<String, String>>(key, value, &mut problems),
+            "payload_header" => check::<String>(key, value, &mut problems),
+            "strip_authorization" | "metadata_claims" => check::<bool>(key, value, &mut problems),
+            other => problems.push(problem(
+                other,
+                format!("unknown field, expected one of {}", FIELDS.join(", ")),
+            )),
+        }
+    }
+    problems
+}
+
+/// A list whose elements are checked one by one.
+fn each<T: DeserializeOwned>(field: &str, value: &Value, problems: &mut Vec<FieldProblem>) {
+    match value.as_array() {
+        Some(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check::<T>(&format!("{field}[{i}]"), item, problems);
+            }
+        }
+        None => problems.push(problem(field, "expected a list")),
+    }
+}
+
+fn check<T: DeserializeOwned>(field: &str, value: &Value, problems: &mut Vec<FieldProblem>) {
+    if let Err(error) = serde_path_to_error::deserialize::<_, T>(value) {
+        let path = error.path().to_string();
+        let at = match path.as_str() {
+            "." | "" => field.to_owned(),
+            inner if inner.starts_with('[') => format!("{field}{inner}"),
+            inner => format!("{field}.{inner}"),
+        };
+        problems.push(problem(&at, plain(&error.into_inner().to_string())));
+    }
+}
+
+fn problem(field: &str, message: impl Into<String>) -> FieldProblem {
+    FieldProblem {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// serde's wording, said for the person editing the file.
+fn plain(message: &str) -> String {
+    message
+        .replace(
+            "expected struct RawPath",
+            "expected a mapping: { exact: /x }, { prefix: /x } or { template: /x/{id} }",
+        )
+        .replace(
+            "expected struct RawRequirement",
+            "expected a mapping of conditions (scopes, roles, token, …)",
+        )
+        .replace(
+            "expected struct RawClaimCondition",
+            "expected { claim: c, equals | one_of | contains: … }",
+        )
+        .replace(
+            "expected struct RawEntra",
+            "expected { tenant: …, client_id: … }",
+        )
+        .replace(
+            "expected struct RawTls",
+            "expected { cert_file: …, key_file: … }",
+        )
+        .replace(
+            "expected struct RawConnections",
+            "expected a mapping of connection settings",
+        )
+        .replace("expected struct Raw", "expected a mapping of ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(yaml: &str) -> Vec<String> {
+        let document: Value = serde_saphyr::from_str(yaml).unwrap();
+        problems(&document)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_shape_problem_is_listed_with_its_field_path() {
+        let all = listed(
+            "server: { grpc_listen: \":9001\", bogus: 1 }\nissuers:\n  - issuer: i\n    audience: a\n  - issuer: j\n    audiences: x\nroutes:\n  - name: a\n    path: /api/b\n  - name: b\n    path: { exact: /x }\n    require: [token]\nextra: 1\n",
+        );
+        for expected in [
+            "server.bogus: unknown field `bogus`",
+            "issuers[0].audience: unknown field `audience`",
+            "issuers[1].audiences: invalid type: string \"x\", expected a sequence",
+            "routes[0].path: invalid type: string \"/api/b\", expected a mapping: { exact: /x }",
+            "routes[1].require",
+            "extra: unknown field",
+        ] {
+            assert!(
+                all.iter().any(|p| p.starts_with(expected)),
+                "{expected:?} missing in {all:#?}"
+            );
+        }
+    }
+}
