@@ -294,6 +294,8 @@ METRICS = {
     "portcullis_jwks_fetches_total", "portcullis_jwks_keys", "portcullis_jwks_age_seconds",
     "portcullis_config_reloads_total", "portcullis_audit_would_deny_total",
     "portcullis_token_cache_entries", "portcullis_token_cache_lookups_total",
+    "portcullis_connections_refused_total", "portcullis_build_info",
+    "portcullis_check_duration_seconds_sum",
 }
 
 

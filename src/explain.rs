@@ -26,6 +26,8 @@ pub enum Credentials {
     None,
     /// A token to verify fully (signature, issuer, audience, lifetime, allow-lists).
     Token(String),
+    /// A token whose claims are used as they are: signature and validation are skipped.
+    UnverifiedToken(String),
     /// Claims to use as they are: signature and validation are skipped.
     Unverified(Map<String, Value>),
 }
@@ -52,21 +54,22 @@ pub async fn explain(engine: &Engine, request: &Request<'_>, credentials: Creden
     );
     let (authorization, authentication, unverified) = match credentials {
         Credentials::None => (None, Authentication::Bearer, false),
-        Credentials::Token(token) => (
-            Some(format!("Bearer {token}")),
-            Authentication::Bearer,
-            false,
-        ),
-        Credentials::Unverified(claims) => {
-            let issuer = claims
-                .get("iss")
-                .and_then(Value::as_str)
-                .unwrap_or("(none)");
-            let given = VerifiedClaims::new(issuer.into(), claims.clone())
-                .map(Arc::new)
-                .map_err(Deny::from);
-            (None, Authentication::Given(given), true)
+        Credentials::Token(token) => {
+            describe_token(&mut text, engine, &token);
+            (
+                Some(format!("Bearer {token}")),
+                Authentication::Bearer,
+                false,
+            )
         }
+        Credentials::UnverifiedToken(token) => {
+            describe_token(&mut text, engine, &token);
+            let claims =
+                jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(&token)
+                    .unwrap_or_default();
+            (None, given(claims), true)
+        }
+        Credentials::Unverified(claims) => (None, given(claims), true),
     };
     let headers: Vec<(&str, &str)> = authorization
         .iter()
@@ -78,6 +81,60 @@ pub async fn explain(engine: &Engine, request: &Request<'_>, credentials: Creden
     let allowed = verdict.outcome.is_ok();
     answer(&mut text, engine, &verdict);
     Report { text, allowed }
+}
+
+/// Claims taken as they are, as the pipeline would read a verified token's.
+fn given(claims: Map<String, Value>) -> Authentication {
+    let issuer = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or("(none)")
+        .to_owned();
+    let claims = VerifiedClaims::new(issuer.into(), claims)
+        .map(Arc::new)
+        .map_err(Deny::from);
+    Authentication::Given(claims)
+}
+
+/// What the token says about itself (read without verifying it), beside what its issuer
+/// accepts: the first thing to look at when a token is refused.
+fn describe_token(text: &mut String, engine: &Engine, token: &str) {
+    let header = jsonwebtoken::decode_header(token);
+    let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(token);
+    let (Ok(header), Ok(claims)) = (header, claims) else {
+        let _ = writeln!(text, "token:    not a readable JWT");
+        return;
+    };
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let time = |name: &str| {
+        let at = claims.get(name)?.as_i64()?;
+        Some(format!("{name} {at} ({})", relative(at - now)))
+    };
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    let mut parts = vec![
+        format!("iss {iss:?}"),
+        format!(
+            "aud {}",
+            claims.get("aud").map_or("(none)".into(), Value::to_string)
+        ),
+        format!("kid {:?}", header.kid.as_deref().unwrap_or("(none)")),
+        format!("alg {:?}", header.alg),
+        format!("typ {}", header.typ.as_deref().unwrap_or("(none)")),
+    ];
+    parts.extend(["exp", "nbf", "iat"].iter().filter_map(|n| time(n)));
+    let _ = writeln!(text, "token:    {}", parts.join(", "));
+    let _ = writeln!(text, "issuer:   {}", engine.verifier.describe(iss));
+}
+
+/// A signed number of seconds from now in words: "now", "in 4m10s", "10m0s ago".
+fn relative(delta: i64) -> String {
+    let secs = delta.unsigned_abs();
+    let span = format!("{}m{}s", secs / 60, secs % 60);
+    match delta {
+        0 => "now".to_owned(),
+        1.. => format!("in {span}"),
+        _ => format!("{span} ago"),
+    }
 }
 
 /// The routes, the token and each condition.

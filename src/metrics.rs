@@ -1,12 +1,27 @@
 //! Prometheus metrics, served as text on the admin port's `/metrics`. Labels are few and
 //! bounded: decision, reason code, route name, issuer name, fetch outcome — never a
-//! subject, a token or a path.
+//! subject, a token or a path. The series alerts use exist from the start at 0 (so that
+//! `increase()` sees the first event), a value that does not exist yet is left out rather
+//! than given a sentinel, and the standard `process_*` metrics come from `/proc`.
+
+use std::sync::Arc;
 
 use prometheus_client::{
-    encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    collector::Collector,
+    encoding::{
+        DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+        text::encode,
+    },
+    metrics::{
+        counter::{ConstCounter, Counter},
+        family::Family,
+        gauge::{ConstGauge, Gauge},
+        histogram::Histogram,
+    },
     registry::Registry,
 };
+
+use crate::deny::DenyReason;
 
 /// Check latency buckets in seconds: 50 µs to 1 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -17,7 +32,37 @@ const LATENCY_BUCKETS: [f64; 14] = [
 struct CheckLabels {
     decision: &'static str,
     reason: &'static str,
+    route: Name,
 }
+
+/// A configured name (route, issuer) as a label value, shared rather than copied.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Name(Arc<str>);
+
+impl EncodeLabelValue for Name {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&&*self.0, encoder)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// Outcomes a JWKS fetch is counted under (see `jwt::FetchError::label`).
+const FETCH_OUTCOMES: [&str; 7] = [
+    "ok",
+    "unreachable",
+    "timeout",
+    "http_status",
+    "too_large",
+    "discovery",
+    "invalid_jwks",
+];
+/// Listeners and causes a refused connection is counted under.
+const LISTENERS: [&str; 4] = ["grpc", "grpc_socket", "http", "admin"];
+const REFUSAL_CAUSES: [&str; 2] = ["over_capacity", "out_of_resources"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FetchLabels {
@@ -71,13 +116,26 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("portcullis");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("portcullis");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "The running build: always 1, with the version as a label",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
         let checks = Family::<CheckLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(LATENCY_BUCKETS)
         });
         registry.register(
             "check_duration_seconds",
-            "Time to decide one Check, by decision (allow/deny) and deny reason",
+            "Time to decide one Check, by decision (allow/deny), deny reason and route",
             checks.clone(),
         );
         let jwks_fetches = Family::<FetchLabels, Counter>::default();
@@ -95,7 +153,7 @@ impl Metrics {
         let jwks_age = Family::<IssuerLabels, Gauge>::default();
         registry.register(
             "jwks_age_seconds",
-            "Age of the issuer's current key set (-1: none yet)",
+            "Age of the issuer's current key set (absent until it has one)",
             jwks_age.clone(),
         );
         let config_reloads = Family::<OutcomeLabels, Counter>::default();
@@ -128,8 +186,20 @@ impl Metrics {
             "Client connections closed at accept, by listener and cause (over_capacity, out_of_resources)",
             connections_refused.clone(),
         );
+        for (listener, cause) in LISTENERS
+            .iter()
+            .flat_map(|l| REFUSAL_CAUSES.iter().map(move |c| (*l, *c)))
+        {
+            drop(connections_refused.get_or_create(&RefusedLabels { listener, cause }));
+        }
+        for outcome in ["ok", "invalid"] {
+            drop(config_reloads.get_or_create(&OutcomeLabels { outcome }));
+        }
+        for outcome in ["hit", "miss"] {
+            drop(token_cache_lookups.get_or_create(&OutcomeLabels { outcome }));
+        }
         Metrics {
-            registry,
+            registry: root,
             connections_refused,
             audit,
             token_cache_entries,
@@ -143,12 +213,55 @@ impl Metrics {
         }
     }
 
-    /// One Check decided: `reason` is `"none"` for an allow.
-    pub fn check(&self, allowed: bool, reason: &'static str, seconds: f64) {
+    /// One Check decided on `route` (empty when none): `reason` is `"none"` for an allow.
+    pub fn check(&self, allowed: bool, reason: &'static str, route: Arc<str>, seconds: f64) {
         let decision = if allowed { "allow" } else { "deny" };
         self.checks
-            .get_or_create(&CheckLabels { decision, reason })
+            .get_or_create(&CheckLabels {
+                decision,
+                reason,
+                route: Name(route),
+            })
             .observe(seconds);
+    }
+
+    /// Creates, at 0, the decision series of a configuration's routes: allowed, denied
+    /// for a missing token or insufficient permission; and the requests no route takes.
+    pub fn prepare_routes(&self, routes: &[Arc<str>]) {
+        let series = routes
+            .iter()
+            .flat_map(|route| {
+                [
+                    (true, "none"),
+                    (false, DenyReason::MissingToken.code()),
+                    (false, DenyReason::InsufficientPermission.code()),
+                ]
+                .map(|(allowed, reason)| (allowed, reason, route.clone()))
+            })
+            .chain(
+                [DenyReason::NoRoute, DenyReason::InvalidRequest]
+                    .map(|reason| (false, reason.code(), Arc::from(""))),
+            );
+        for (allowed, reason, route) in series {
+            let decision = if allowed { "allow" } else { "deny" };
+            drop(self.checks.get_or_create(&CheckLabels {
+                decision,
+                reason,
+                route: Name(route),
+            }));
+        }
+    }
+
+    /// Creates, at 0, every fetch outcome of each issuer.
+    pub fn prepare_issuers<'a>(&self, issuers: impl IntoIterator<Item = &'a str>) {
+        for issuer in issuers {
+            for outcome in FETCH_OUTCOMES {
+                drop(self.jwks_fetches.get_or_create(&FetchLabels {
+                    issuer: issuer.to_owned(),
+                    outcome,
+                }));
+            }
+        }
     }
 
     pub fn jwks_fetch(&self, issuer: &str, outcome: &'static str) {
@@ -168,14 +281,22 @@ impl Metrics {
             .set(keys as i64);
     }
 
-    /// Set at scrape time from the caches, so that it is current.
+    /// Set at scrape time from the caches, so that it is current; absent while the
+    /// issuer has no key set.
     pub fn jwks_age(&self, issuer: &str, age_seconds: Option<u64>) {
-        let age = age_seconds.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
-        self.jwks_age
-            .get_or_create(&IssuerLabels {
-                issuer: issuer.to_owned(),
-            })
-            .set(age);
+        let labels = IssuerLabels {
+            issuer: issuer.to_owned(),
+        };
+        match age_seconds {
+            Some(age) => {
+                self.jwks_age
+                    .get_or_create(&labels)
+                    .set(i64::try_from(age).unwrap_or(i64::MAX));
+            }
+            None => {
+                self.jwks_age.remove(&labels);
+            }
+        }
     }
 
     pub fn config_reload(&self, ok: bool) {
@@ -229,6 +350,54 @@ impl Metrics {
     }
 }
 
+/// The standard `process_*` metrics of this process, read from `/proc` at each scrape.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        // utime and stime, in ticks of 1/100 s (USER_HZ on Linux); rss in pages of 4 KiB.
+        if let (Some(user), Some(system)) = (field(11), field(12)) {
+            let cpu = ConstCounter::new((user + system) as f64 / 100.0);
+            let metric = encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "User and system CPU time spent, in seconds",
+                None,
+                cpu.metric_type(),
+            )?;
+            cpu.encode(metric)?;
+        }
+        if let Some(pages) = field(21) {
+            let rss = ConstGauge::new((pages * 4096) as i64);
+            let metric = encoder.encode_descriptor(
+                "process_resident_memory_bytes",
+                "Resident memory size, in bytes",
+                None,
+                rss.metric_type(),
+            )?;
+            rss.encode(metric)?;
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            let open = ConstGauge::new(fds.count() as i64);
+            let metric = encoder.encode_descriptor(
+                "process_open_fds",
+                "Open file descriptors",
+                None,
+                open.metric_type(),
+            )?;
+            open.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,9 +405,9 @@ mod tests {
     #[test]
     fn exposition_carries_observed_values_with_bounded_labels() {
         let metrics = Metrics::new();
-        metrics.check(true, "none", 0.0002);
-        metrics.check(false, "expired", 0.0001);
-        metrics.check(false, "expired", 0.0001);
+        metrics.check(true, "none", Arc::from("orders"), 0.0002);
+        metrics.check(false, "expired", Arc::from("orders"), 0.0001);
+        metrics.check(false, "expired", Arc::from("orders"), 0.0001);
         metrics.jwks_fetch("https://idp/", "ok");
         metrics.jwks_keys("https://idp/", 2);
         metrics.jwks_age("https://idp/", None);
@@ -246,7 +415,7 @@ mod tests {
         let text = metrics.encode();
         assert!(
             text.contains(
-                r#"portcullis_check_duration_seconds_count{decision="deny",reason="expired"} 2"#
+                r#"portcullis_check_duration_seconds_count{decision="deny",reason="expired",route="orders"} 2"#
             ),
             "{text}"
         );
@@ -259,12 +428,38 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"portcullis_jwks_age_seconds{issuer="https://idp/"} -1"#),
-            "{text}"
+            !text.contains("portcullis_jwks_age_seconds{"),
+            "no sentinel: {text}"
         );
         assert!(
             text.contains(r#"portcullis_config_reloads_total{outcome="invalid"} 1"#),
             "{text}"
         );
+        for line in [
+            r#"portcullis_config_reloads_total{outcome="ok"} 0"#,
+            r#"portcullis_build_info{version=""#,
+            "process_resident_memory_bytes ",
+            "process_open_fds ",
+            "process_cpu_seconds_total ",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
+    }
+
+    #[test]
+    fn alerting_series_exist_from_the_start() {
+        let metrics = Metrics::new();
+        metrics.prepare_routes(&[Arc::from("orders")]);
+        metrics.prepare_issuers(["https://idp/"]);
+        let text = metrics.encode();
+        for line in [
+            r#"portcullis_check_duration_seconds_count{decision="allow",reason="none",route="orders"} 0"#,
+            r#"portcullis_check_duration_seconds_count{decision="deny",reason="missing_token",route="orders"} 0"#,
+            r#"portcullis_check_duration_seconds_count{decision="deny",reason="no_route",route=""} 0"#,
+            r#"portcullis_jwks_fetches_total{issuer="https://idp/",outcome="unreachable"} 0"#,
+            r#"portcullis_connections_refused_total{listener="grpc",cause="over_capacity"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
     }
 }

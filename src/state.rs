@@ -105,9 +105,13 @@ impl Engine {
         previous: Option<&Verifier>,
         refresh: bool,
     ) -> Result<Engine, reqwest::Error> {
+        let policy = Policy::new(config);
+        let routes: Vec<Arc<str>> = policy.routes().iter().map(|r| r.name.clone()).collect();
+        metrics.prepare_routes(&routes);
+        metrics.prepare_issuers(config.issuers.iter().map(|i| i.issuer.as_str()));
         Ok(Engine {
             limits: config.limits.clone(),
-            policy: Policy::new(config),
+            policy,
             verifier: Verifier::new(config, metrics, previous, refresh)?,
             forwarding: Forwarding::new(config),
             realm: config.realm.clone(),

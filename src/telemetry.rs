@@ -5,7 +5,10 @@
 //! propagates (W3C `traceparent` in the gRPC metadata, else in the request headers) —
 //! with child spans for JWKS fetches it causes, exported over OTLP/gRPC.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::{
+    io::IsTerminal,
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+};
 
 use clap::ValueEnum;
 use opentelemetry::{
@@ -26,6 +29,17 @@ pub enum LogFormat {
 
 /// Set when spans are exported, so that Checks skip building spans nobody reads.
 static TRACING: AtomicBool = AtomicBool::new(false);
+/// One allowed Check in this many is logged at `info` (0: none; all at `debug`).
+static ALLOW_LOG_SAMPLE: AtomicU64 = AtomicU64::new(0);
+
+/// Logs one allowed Check in `every` at `info` (0 turns it off; `debug` logs them all).
+pub fn set_allow_log_sample(every: u64) {
+    ALLOW_LOG_SAMPLE.store(every, Ordering::Relaxed);
+}
+
+pub fn allow_log_sample() -> u64 {
+    ALLOW_LOG_SAMPLE.load(Ordering::Relaxed)
+}
 
 /// Keeps the trace exporter alive; dropping it flushes pending spans.
 pub struct Telemetry {
@@ -40,16 +54,31 @@ impl Drop for Telemetry {
     }
 }
 
-/// Why tracing could not be set up.
+/// Why logging or tracing could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot set up the OTLP trace exporter: {0}")]
-pub struct TelemetryError(#[from] opentelemetry_otlp::ExporterBuildError);
+pub enum TelemetryError {
+    #[error("cannot set up the OTLP trace exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("--log-level: {0}")]
+    Filter(tracing_subscriber::filter::ParseError),
+}
 
-/// Installs the global subscriber (a second call is a no-op). With `otlp_endpoint`, spans
-/// are exported there; this must run inside the Tokio runtime.
-pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+/// Installs the global subscriber (a second call is a no-op). The level is `level` (a
+/// `RUST_LOG`-style filter) when given, else `RUST_LOG`, else `info`; colours only when
+/// stderr is a terminal. With `otlp_endpoint`, spans are exported there; this must run
+/// inside the Tokio runtime.
+pub fn init(
+    format: LogFormat,
+    level: Option<&str>,
+    otlp_endpoint: Option<&str>,
+) -> Result<Telemetry, TelemetryError> {
+    let filter = match level {
+        Some(level) => EnvFilter::try_new(level).map_err(TelemetryError::Filter)?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),

@@ -104,10 +104,13 @@ fn demo_prints_commands_that_show_allow_and_deny_and_stops_on_sigterm() {
     };
     let addr = format!("127.0.0.1:{}", free_port());
     let admin = format!("127.0.0.1:{}", free_port());
+    let log_path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("demo-{}.log", free_port()));
     let mut child = Command::new(BIN)
         .args(["demo", "--grpc-listen", &addr, "--admin-listen", &admin])
+        .args(["--log-format", "json", "--allow-log-sample", "2"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -189,6 +192,31 @@ fn demo_prints_commands_that_show_allow_and_deny_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
+
+    // The log: JSON lines; every deny at info, allows sampled one in two, no token.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let decisions = |decision: &str| {
+        events
+            .iter()
+            .filter(|e| e["decision"] == decision)
+            .collect::<Vec<_>>()
+    };
+    let allows = examples.iter().filter(|e| e.allow).count();
+    assert_eq!(decisions("deny").len(), examples.len() - allows, "{log}");
+    let logged_allows = decisions("allow");
+    assert_eq!(logged_allows.len(), allows.div_ceil(2), "{log}");
+    assert!(logged_allows.iter().all(|e| e["sampled_one_in"] == 2));
+    for example in &examples {
+        for token in example.args.iter().flat_map(|a| a.split('"')) {
+            if token.starts_with("Bearer ") {
+                assert!(!log.contains(&token[7..]), "a token reached the log");
+            }
+        }
+    }
 }
 
 /// Runs `portcullis check` on the example config with claims given as JSON.
@@ -326,4 +354,25 @@ async fn check_verifies_a_real_token_against_the_issuer() {
     let (code, out) = run(forged, &["--no-verify"]).await.unwrap();
     assert_eq!(code, Some(0), "unverified claims are taken as given: {out}");
     assert!(out.contains("NOT VERIFIED"), "{out}");
+    // An expired token: the report shows what the token says beside what its issuer
+    // accepts, so the cause is visible without decoding the token by hand.
+    let expired = key
+        .sign(&demo::access_token_claims(
+            issuer.issuer(),
+            Grant::Scopes("Orders.Read"),
+            -600,
+        ))
+        .unwrap();
+    let (code, out) = run(expired, &[]).await.unwrap();
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("decision: DENY 401 expired"), "{out}");
+    assert!(out.contains("kid \"k\", alg RS256"), "{out}");
+    assert!(
+        out.contains("ago)"),
+        "the expiry is shown relative to now: {out}"
+    );
+    assert!(
+        out.contains(&format!("issuer:   {:?} accepts aud", issuer.issuer())),
+        "{out}"
+    );
 }

@@ -11,7 +11,7 @@ use super::keyset::KeySetError;
 /// Why a fetch produced no usable key set. `label` is the metric label of each.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("request failed: {0}")]
+    #[error("request failed: {}", chain(.0))]
     Http(#[from] reqwest::Error),
     #[error("HTTP status {0}")]
     Status(StatusCode),
@@ -102,7 +102,28 @@ pub async fn discover(
     if !matches!(jwks.scheme(), "http" | "https") {
         return Err(FetchError::Discovery("jwks_uri is not http(s)".into()));
     }
+    if url.scheme() == "https" && jwks.scheme() == "http" {
+        return Err(FetchError::Discovery(
+            "jwks_uri downgrades to plain HTTP".into(),
+        ));
+    }
     Ok(jwks)
+}
+
+/// An error and every cause below it, as one line: "error sending request …: client
+/// error (Connect): tcp connect error: Connection refused (os error 111)".
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// `max-age=N` from a `Cache-Control` value; `no-cache`/`no-store` count as 0.

@@ -64,6 +64,8 @@ struct IssuerVerifier {
     require_typ: Option<Vec<String>>,
     allowed_tenants: Option<TenantAllowList>,
     allowed_clients: Option<Vec<String>>,
+    /// What the issuer accepts, said in words (for `portcullis check`).
+    summary: String,
 }
 
 // === impl Verifier ===
@@ -202,6 +204,24 @@ impl Verifier {
         })
     }
 
+    /// What the issuer a token naming `iss` would be checked by accepts (audiences,
+    /// algorithms, `typ`, leeway, allow-lists), or the configured issuer names when none
+    /// matches: what `portcullis check` shows beside the token.
+    pub fn describe(&self, iss: &str) -> String {
+        match self.issuer_for(iss) {
+            Some((issuer, _)) => format!("{:?} accepts {}", &*issuer.name, issuer.summary),
+            None => {
+                let names: Vec<&str> = self
+                    .exact
+                    .values()
+                    .chain(&self.templates)
+                    .map(|i| &*i.name)
+                    .collect();
+                format!("no configured issuer has this iss; configured: {names:?}")
+            }
+        }
+    }
+
     /// Whether every issuer that uses a JWKS has obtained a key set (readiness).
     pub fn all_keys_loaded(&self) -> bool {
         self.caches.iter().all(|cache| cache.is_loaded())
@@ -255,6 +275,7 @@ impl IssuerVerifier {
             require_typ: config.require_typ.clone(),
             allowed_tenants: config.allowed_tenants.clone(),
             allowed_clients: config.allowed_clients.clone(),
+            summary: summary(config),
         }
     }
 
@@ -334,6 +355,30 @@ impl IssuerVerifier {
         }
         Ok(())
     }
+}
+
+/// An issuer's acceptance rules in one line.
+fn summary(config: &IssuerConfig) -> String {
+    let algorithms: Vec<String> = config.algorithms.iter().map(|a| format!("{a:?}")).collect();
+    let typ = match &config.require_typ {
+        None => format!("none or {}", DEFAULT_ACCESS_TOKEN_TYPES.join(" or ")),
+        Some(list) => list.join(" or "),
+    };
+    let mut text = format!(
+        "aud {:?}, alg [{}], typ {typ}, leeway {}s",
+        config.audiences,
+        algorithms.join(", "),
+        config.leeway.as_secs()
+    );
+    if let Some(clients) = &config.allowed_clients {
+        text.push_str(&format!(", clients {clients:?}"));
+    }
+    match &config.allowed_tenants {
+        Some(TenantAllowList::Only(tenants)) => text.push_str(&format!(", tenants {tenants:?}")),
+        Some(TenantAllowList::Any) => text.push_str(", any tenant"),
+        None => {}
+    }
+    text
 }
 
 /// RFC 8725 §3.11 / RFC 9068: whether the JOSE `typ` marks an access token — one of the

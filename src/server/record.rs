@@ -1,9 +1,23 @@
 //! The one decision event per Check, recorded from its [`Verdict`]: the log line, the
-//! metrics and the fields of the Check's span. Nothing else logs a decision.
+//! metrics and the fields of the Check's span. Nothing else logs a decision. Denies are
+//! logged at `info` (a key outage at `warn`); allows at `debug`, and one in
+//! [`telemetry::allow_log_sample`] at `info` when sampling is on — a busy replica's log
+//! is its denies.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc, LazyLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use crate::{check::Verdict, deny::Fault, metrics::Metrics, telemetry};
+
+/// The route label of a decision that names no route.
+static NO_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+/// Allows seen, for sampling.
+static ALLOWS: AtomicU64 = AtomicU64::new(0);
 
 /// Logs, counts and traces `verdict`, decided in `elapsed`.
 pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
@@ -18,7 +32,10 @@ pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
         .err()
         .map_or("none", |d| d.reason.code());
     let allowed = verdict.outcome.is_ok();
-    metrics.check(allowed, reason, elapsed.as_secs_f64());
+    let route_label = verdict
+        .route
+        .map_or_else(|| NO_ROUTE.clone(), |r| r.name.clone());
+    metrics.check(allowed, reason, route_label, elapsed.as_secs_f64());
     let span = &verdict.span;
     span.record("route", route);
     span.record("decision", if allowed { "allow" } else { "deny" });
@@ -27,6 +44,14 @@ pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
         metrics.audit_would_deny(route, would.code());
     }
     if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    let plain_allow = matches!(verdict.outcome, Ok(None));
+    let sampled = plain_allow && {
+        let every = telemetry::allow_log_sample();
+        every > 0 && ALLOWS.fetch_add(1, Ordering::Relaxed).is_multiple_of(every)
+    };
+    if plain_allow && !sampled && !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }
     let subject_hash = claims
@@ -46,7 +71,17 @@ pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
             latency_us,
             "Check allowed by an audit-mode route that would deny it"
         ),
-        Ok(None) => tracing::info!(
+        Ok(None) if sampled => tracing::info!(
+            decision = "allow",
+            route,
+            issuer,
+            subject_hash,
+            request_id,
+            latency_us,
+            sampled_one_in = telemetry::allow_log_sample(),
+            "Check allowed"
+        ),
+        Ok(None) => tracing::debug!(
             decision = "allow",
             route,
             issuer,

@@ -143,7 +143,10 @@ fn go_and_envoy_spellings_are_understood() {
     );
     let config = Config::from_yaml(&yaml, "test.yaml").unwrap();
     assert_eq!(config.grpc_listen, "0.0.0.0:9001".parse().unwrap());
-    assert_eq!(config.jwks.fetch_timeout, std::time::Duration::from_millis(500));
+    assert_eq!(
+        config.jwks.fetch_timeout,
+        std::time::Duration::from_millis(500)
+    );
 }
 
 #[test]
@@ -204,6 +207,9 @@ fn shape_problems_are_all_listed_with_the_file_name() {
     let err = Config::from_yaml(yaml, "policy.yaml").unwrap_err();
     let text = err.to_string();
     assert!(text.contains("policy.yaml"), "{text}");
-    assert!(text.contains("issuers[0].audience: unknown field"), "{text}");
+    assert!(
+        text.contains("issuers[0].audience: unknown field"),
+        "{text}"
+    );
     assert!(text.contains("routes[0].path: invalid type"), "{text}");
 }
