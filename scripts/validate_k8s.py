@@ -239,7 +239,107 @@ CERTIFICATE = {
     },
 }
 
+LABEL_SELECTOR = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
+}
+
+# monitoring.coreos.com/v1 ServiceMonitor (the fields used, from the Prometheus Operator
+# API reference).
+SERVICE_MONITOR = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "ServiceMonitor"},
+        "metadata": METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["selector", "endpoints"],
+            "additionalProperties": False,
+            "properties": {
+                "selector": LABEL_SELECTOR,
+                "namespaceSelector": {"type": "object"},
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["port"],
+                        "properties": {
+                            "port": {"type": "string"},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "scheme": {"enum": ["http", "https"]},
+                            "interval": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
+                            "scrapeTimeout": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+# monitoring.coreos.com/v1 PrometheusRule: alerting rules.
+PROMETHEUS_RULE = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["groups"],
+            "additionalProperties": False,
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "rules"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string"},
+                            "interval": {"type": "string"},
+                            "rules": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["alert", "expr", "labels", "annotations"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                                        "expr": {"type": "string"},
+                                        "for": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"},
+                                        "labels": {
+                                            "type": "object",
+                                            "required": ["severity"],
+                                            "additionalProperties": {"type": "string"},
+                                        },
+                                        "annotations": {
+                                            "type": "object",
+                                            "required": ["summary"],
+                                            "additionalProperties": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    },
+}
+
 CUSTOM_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): PROMETHEUS_RULE,
     ("security.istio.io/v1", "AuthorizationPolicy"): AUTHORIZATION_POLICY,
     ("networking.istio.io/v1alpha3", "EnvoyFilter"): ENVOY_FILTER,
     ("cert-manager.io/v1", "Certificate"): CERTIFICATE,
@@ -248,6 +348,58 @@ CUSTOM_KINDS = {
 
 def subset(selector, labels):
     return all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def selects(selector, labels):
+    """A Kubernetes label selector (matchLabels and matchExpressions) against labels."""
+    if selector is None:
+        return False
+    if not subset(selector.get("matchLabels"), labels):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
+def admits(policy, port, namespace_labels, pod_labels):
+    """Whether a NetworkPolicy's ingress admits a pod with these labels (in a namespace
+    with these labels) on `port`. Peers are namespaceSelector/podSelector only."""
+    for rule in policy["spec"].get("ingress", []):
+        if not any(p.get("port") == port for p in rule.get("ports", [])):
+            continue
+        for peer in rule.get("from", []):
+            namespace_ok = "namespaceSelector" in peer and selects(peer["namespaceSelector"], namespace_labels)
+            pod_ok = selects(peer.get("podSelector", {}), pod_labels)
+            if namespace_ok and pod_ok:
+                return True
+    return False
+
+
+# Who must reach which port, by overlay: (port, namespace labels, pod labels, why).
+MUST_ADMIT = {
+    "base": [
+        (9001, {}, {"portcullis.io/client": "true"}, "a labelled Envoy front proxy"),
+        (9090, {"kubernetes.io/metadata.name": "monitoring"},
+         {"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack-prometheus"},
+         "kube-prometheus-stack's Prometheus"),
+    ],
+    "istio": [
+        (9001, {"istio-injection": "enabled"}, {"app": "orders"}, "a sidecar in an injected namespace"),
+        (9001, {"istio.io/rev": "1-24"}, {"app": "orders"}, "a sidecar in a revision-labelled namespace"),
+        (9001, {}, {"sidecar.istio.io/inject": "true"}, "a sidecar injected by pod label"),
+        (9001, {"kubernetes.io/metadata.name": "istio-ingress"}, {"istio": "ingressgateway"}, "an ingress gateway"),
+        (9001, {}, {"gateway.networking.k8s.io/gateway-name": "waypoint"}, "an ambient waypoint"),
+        (9001, {"istio.io/dataplane-mode": "ambient"}, {"app": "orders"}, "a proxy in an ambient namespace"),
+    ],
+}
 
 
 def check_semantics(name, docs, problems):
@@ -283,9 +435,25 @@ def check_semantics(name, docs, problems):
     for policy in by_kind.get("NetworkPolicy", []):
         for rule in policy["spec"].get("egress", []):
             for peer in rule.get("to", []):
-                selector = peer.get("podSelector", {}).get("matchLabels")
-                if selector and selector != {"k8s-app": "kube-dns"}:
-                    problems.append(f"{name}: unexpected egress pod selector {selector}")
+                # A podSelector alone selects pods of portcullis's own namespace only.
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    problems.append(f"{name}: egress to {peer['podSelector']} lacks a namespaceSelector")
+        overlay = "istio" if name.endswith("istio") else "base"
+        for port, namespace, pod, why in MUST_ADMIT[overlay] + (MUST_ADMIT["base"][1:] if overlay != "base" else []):
+            if not admits(policy, port, namespace, pod):
+                problems.append(f"{name}: the NetworkPolicy keeps {why} from port {port}")
+    services = by_kind.get("Service", [])
+    for monitor in by_kind.get("ServiceMonitor", []):
+        selected = [s for s in services if selects(monitor["spec"]["selector"], s["metadata"].get("labels", {}))]
+        if not selected:
+            problems.append(f"{name}: ServiceMonitor {monitor['metadata']['name']} selects no Service")
+        for endpoint in monitor["spec"]["endpoints"]:
+            if not any(p.get("name") == endpoint["port"] for s in selected for p in s["spec"]["ports"]):
+                problems.append(f"{name}: ServiceMonitor port {endpoint['port']} is not a port of the Service")
+    for rule_set in by_kind.get("PrometheusRule", []):
+        for group in rule_set["spec"]["groups"]:
+            for rule in group["rules"]:
+                check_queries(f"{name}: alert {rule['alert']}", rule["expr"], problems)
 
 
 # The metric names portcullis exports (src/metrics.rs), with Prometheus's suffixes.
@@ -299,25 +467,40 @@ METRICS = {
 }
 
 
+def check_queries(where, expr, problems):
+    """A PromQL expression names only metrics portcullis exports."""
+    import re
+
+    for name in re.findall(r"portcullis_[a-z_]+", expr):
+        if name not in METRICS:
+            problems.append(f"{where} queries unknown metric {name}")
+
+
 def check_dashboard(problems):
     """The Grafana dashboard is JSON and queries only metrics portcullis exports."""
     import json
-    import re
 
     path = pathlib.Path("k8s/grafana/portcullis-dashboard.json")
     dashboard = json.loads(path.read_text())
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            for name in re.findall(r"portcullis_[a-z_]+", target["expr"]):
-                if name not in METRICS:
-                    problems.append(f"{path}: panel {panel['title']!r} queries unknown metric {name}")
+            check_queries(f"{path}: panel {panel['title']!r}", target["expr"], problems)
     print(f"{path}: {len(dashboard['panels'])} panels checked")
+
+
+def images(docs):
+    return {c["image"] for d in docs if d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]}
 
 
 def main():
     binary = sys.argv[1]
     problems = []
-    kustomizations = sorted(p.parent for p in pathlib.Path("k8s").rglob("kustomization.yaml"))
+    rendered_images = {}
+    # Components are checked through the overlays that use them (k8s/overlays/example).
+    kustomizations = sorted(
+        p.parent for p in pathlib.Path("k8s").rglob("kustomization.yaml")
+        if yaml.safe_load(p.read_text()).get("kind") != "Component"
+    )
     for directory in kustomizations:
         rendered = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True)
         if rendered.returncode != 0:
@@ -345,8 +528,14 @@ def main():
                     if check.returncode != 0:
                         problems.append(f"{label}: portcullis validate: {check.stderr.strip()}")
         check_semantics(str(directory), docs, problems)
+        rendered_images[str(directory)] = images(docs)
         print(f"{directory}: {len(docs)} resources rendered and checked")
+    if rendered_images.get("k8s/overlays/example") == rendered_images.get("k8s/base"):
+        problems.append("k8s/overlays/example does not replace the base's image")
     mesh = yaml.safe_load(pathlib.Path("k8s/overlays/istio/mesh-config.yaml").read_text())
+    helm = yaml.safe_load(pathlib.Path("k8s/overlays/istio/mesh-config-helm-values.yaml").read_text())
+    if helm.get("meshConfig") != mesh["spec"]["meshConfig"]:
+        problems.append("mesh-config-helm-values.yaml's meshConfig differs from mesh-config.yaml's")
     try:
         jsonschema.validate(mesh, ISTIO_OPERATOR_MESH_CONFIG)
     except jsonschema.ValidationError as error:

@@ -1,7 +1,8 @@
 //! The Kubernetes manifests: every kustomization renders with `kubectl kustomize` and its
 //! output validates offline and strictly (scripts/validate_k8s.py: Kubernetes schemas of
-//! the oldest and newest supported versions, Istio and cert-manager schemas, selectors,
-//! pod hardening, and the policy ConfigMap through `portcullis validate`).
+//! the oldest and newest supported versions, Istio, cert-manager and Prometheus Operator
+//! schemas, selectors, who the NetworkPolicy admits, alerts that query real metrics, pod
+//! hardening, and the policy ConfigMap through `portcullis validate`).
 
 mod common;
 
@@ -36,7 +37,12 @@ fn every_kustomization_renders_and_validates_strictly() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for overlay in ["k8s/base", "k8s/overlays/istio", "k8s/overlays/mtls"] {
+    for overlay in [
+        "k8s/base",
+        "k8s/overlays/example",
+        "k8s/overlays/istio",
+        "k8s/overlays/mtls",
+    ] {
         assert!(
             stdout.contains(&format!("{overlay}: ")),
             "{overlay} not checked:\n{stdout}"
