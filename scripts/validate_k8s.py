@@ -488,6 +488,27 @@ def check_dashboard(problems):
     print(f"{path}: {len(dashboard['panels'])} panels checked")
 
 
+CONFIG_SCHEMA = pathlib.Path("config/portcullis.schema.json")
+
+
+def check_config_schema(policies, problems):
+    """The shipped policies match the config's JSON Schema, and the schema refuses a
+    misspelt field, as `portcullis validate` does."""
+    import json
+
+    schema = json.loads(CONFIG_SCHEMA.read_text())
+    example = yaml.safe_load(pathlib.Path("config/example.yaml").read_text())
+    for label, policy in [("config/example.yaml", example)] + policies:
+        try:
+            jsonschema.validate(policy, schema)
+        except jsonschema.ValidationError as error:
+            problems.append(f"{label}: does not match {CONFIG_SCHEMA}: {error.message}")
+    misspelt = dict(example, server=dict(example["server"], relam="typo"))
+    if jsonschema.Draft202012Validator(schema).is_valid(misspelt):
+        problems.append(f"{CONFIG_SCHEMA} accepts an unknown field")
+    print(f"{CONFIG_SCHEMA}: {1 + len(policies)} policies checked")
+
+
 def images(docs):
     return {c["image"] for d in docs if d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]}
 
@@ -496,6 +517,7 @@ def main():
     binary = sys.argv[1]
     problems = []
     rendered_images = {}
+    policies = []
     # Components are checked through the overlays that use them (k8s/overlays/example).
     kustomizations = sorted(
         p.parent for p in pathlib.Path("k8s").rglob("kustomization.yaml")
@@ -521,6 +543,7 @@ def main():
             except kubernetes_validate.SchemaNotFoundError:
                 problems.append(f"{label}: no schema for {doc['apiVersion']} {doc['kind']}")
             if doc["kind"] == "ConfigMap" and "portcullis.yaml" in doc.get("data", {}):
+                policies.append((label, yaml.safe_load(doc["data"]["portcullis.yaml"])))
                 with tempfile.NamedTemporaryFile("w", suffix=".yaml") as policy:
                     policy.write(doc["data"]["portcullis.yaml"])
                     policy.flush()
@@ -545,6 +568,7 @@ def main():
     if policy["spec"]["provider"]["name"] not in providers:
         problems.append("the AuthorizationPolicy names a provider the mesh config does not define")
     check_dashboard(problems)
+    check_config_schema(policies, problems)
     for problem in problems:
         print(f"PROBLEM {problem}")
     if not kustomizations:

@@ -103,6 +103,8 @@ enum Command {
         #[arg(long, short, env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
     },
+    /// Print the JSON Schema of the config file (for editors and linters).
+    ConfigSchema,
     /// Explain the decision for one request: matched route, each condition, the answer.
     /// Exit status 0 when allowed, 3 when denied, 1 on error.
     #[command(visible_alias = "explain")]
@@ -130,6 +132,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::ConfigSchema = &cli.command {
+        print!("{}", Config::json_schema());
+        return ExitCode::SUCCESS;
+    }
     if let Command::Validate { config } = &cli.command {
         return match Config::load(config) {
             Ok(_) => {
@@ -228,7 +234,7 @@ fn main() -> ExitCode {
                 demo::run(grpc_listen, admin_listen, issuer_port).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Validate { .. } => Ok(ExitCode::SUCCESS),
+            Command::Validate { .. } | Command::ConfigSchema => Ok(ExitCode::SUCCESS),
         }
     });
     match result {

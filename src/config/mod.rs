@@ -540,6 +540,17 @@ impl Config {
         Config::from_yaml(&text, &shown)
     }
 
+    /// The JSON Schema of the configuration file's shape (generated from the types the
+    /// file is read into), for editors and CI linters: `portcullis config-schema`, and
+    /// `config/portcullis.schema.json` in the repository. Values are validated further
+    /// when the file is loaded (durations, URLs, listen addresses, cross-field rules).
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(raw::RawConfig);
+        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
     /// Parses and validates YAML text; `origin` names it in error messages. A file that
     /// is not YAML is a syntax error (with line and column); a file whose shape is wrong
     /// gets every shape problem listed at once, each with its field path.

@@ -4,9 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-#[derive(Debug, Default, Deserialize)]
+/// portcullis configuration (portcullis.yaml): the listeners, the identity providers
+/// whose access tokens are accepted, and the routes with what each requires. Every
+/// setting is described in config/example.yaml and the README's "Configuration".
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(title = "portcullis configuration")]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
@@ -31,7 +36,7 @@ pub struct RawConfig {
     pub limits: RawLimits,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_token_bytes: Option<usize>,
@@ -42,7 +47,7 @@ pub struct RawLimits {
     pub max_check_request_bytes: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub grpc_listen: Option<String>,
@@ -62,7 +67,7 @@ pub struct RawServer {
     pub shutdown_grace: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConnections {
     pub max_per_listener: Option<usize>,
@@ -73,7 +78,7 @@ pub struct RawConnections {
     pub http2_keepalive_timeout: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
     pub cert_file: Option<String>,
@@ -81,7 +86,7 @@ pub struct RawTls {
     pub client_ca_file: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJwks {
     pub refresh_interval: Option<String>,
@@ -94,7 +99,7 @@ pub struct RawJwks {
     pub max_keys: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawIssuer {
     /// Shorthand for Microsoft Entra ID; excludes `issuer`, `jwks_uri` and `audiences`.
@@ -116,7 +121,7 @@ pub struct RawIssuer {
 }
 
 /// A value written either alone or as a list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -132,7 +137,7 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEntra {
     pub tenant: Option<String>,
@@ -143,7 +148,7 @@ pub struct RawEntra {
     pub v1_instance: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub name: Option<String>,
@@ -173,7 +178,7 @@ pub struct RawRoute {
     pub forward_authorization: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPath {
     pub exact: Option<String>,
@@ -181,7 +186,7 @@ pub struct RawPath {
     pub template: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRequirement {
     pub scopes: Option<Vec<String>>,
@@ -195,7 +200,7 @@ pub struct RawRequirement {
     pub claims: Option<Vec<RawClaimCondition>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClaimCondition {
     pub claim: Option<String>,
