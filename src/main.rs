@@ -97,6 +97,10 @@ enum Command {
         /// Port of the demo identity provider on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         issuer_port: u16,
+        /// URL of an Envoy in front of the demo (envoy/front-proxy.yaml): also print curl
+        /// commands through it. scripts/try.sh starts one.
+        #[arg(long)]
+        envoy_url: Option<String>,
     },
     /// Check a config file and list every problem; exit status 1 when invalid.
     Validate {
@@ -230,8 +234,9 @@ fn main() -> ExitCode {
                 grpc_listen,
                 admin_listen,
                 issuer_port,
+                envoy_url,
             } => {
-                demo::run(grpc_listen, admin_listen, issuer_port).await?;
+                demo::run(grpc_listen, admin_listen, issuer_port, envoy_url.as_deref()).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Validate { .. } | Command::ConfigSchema => Ok(ExitCode::SUCCESS),

@@ -396,3 +396,88 @@ fn the_committed_config_schema_is_the_one_the_binary_prints() {
     );
     assert!(schema["properties"]["routes"].is_object());
 }
+
+/// `scripts/try.sh`, as a newcomer runs it: everything comes up on free ports, the printed
+/// curl commands (with the printed exports) get the answers they announce through the real
+/// Envoy, and Ctrl-C (SIGTERM here) stops everything the script started.
+#[test]
+fn the_try_script_starts_everything_and_its_commands_do_what_they_say() {
+    let Some(envoy) = external_tool("envoy") else {
+        return;
+    };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut child = Command::new("bash")
+        .arg(format!("{root}/scripts/try.sh"))
+        .env("PORTCULLIS_BIN", BIN)
+        .env("ENVOY_BIN", envoy)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let script = ChildGuard(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines: Vec<String> = Vec::new();
+    while !lines.last().is_some_and(|l| l.contains("Press Ctrl-C")) {
+        lines.push(
+            rx.recv_timeout(Duration::from_secs(120))
+                .expect("try.sh printed what to try (its stderr says why not)"),
+        );
+    }
+    let exports: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("export TOKEN_"))
+        .collect();
+    assert_eq!(exports.len(), 4, "{lines:#?}");
+    let mut tried = 0;
+    for pair in lines.windows(2) {
+        let Some(expect) = pair[0].strip_prefix("# expect ") else {
+            continue;
+        };
+        let command = pair[1].replacen("curl -i", "curl -s -o /dev/null -w '%{http_code}'", 1);
+        let script = format!(
+            "{}\n{command}",
+            exports
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expect, "{}", pair[1]);
+        tried += 1;
+    }
+    assert!(tried >= 6, "{lines:#?}");
+
+    let ports: Vec<String> = lines
+        .iter()
+        .flat_map(|l| l.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')))
+        .filter(|w| w.starts_with("127.0.0.1:"))
+        .map(str::to_owned)
+        .collect();
+    assert!(ports.len() >= 4, "{ports:?}");
+    let mut script = script;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &script.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while script.0.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "try.sh did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for port in &ports {
+        assert!(
+            std::net::TcpStream::connect(port).is_err(),
+            "{port} still listening after try.sh stopped"
+        );
+    }
+}

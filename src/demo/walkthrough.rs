@@ -1,6 +1,7 @@
 //! `portcullis demo`: the demo identity provider and policy served on loopback, with a
-//! printed walkthrough — ready-to-paste `grpcurl` commands with a valid token, a daemon
-//! token, a token lacking a scope and a tampered one, showing allow and deny.
+//! printed walkthrough — the tokens as `export TOKEN_…=` lines, ready-to-paste `grpcurl`
+//! commands with a valid token, a daemon token, a token lacking a scope and a tampered
+//! one, showing allow and deny, and, given an Envoy in front, `curl` commands through it.
 
 use std::net::SocketAddr;
 
@@ -26,12 +27,13 @@ pub enum DemoError {
 }
 
 /// Starts the demo identity provider (on `issuer_port`, 0 for any) and portcullis on
-/// `grpc_listen` / `admin_listen`, prints the walkthrough, and serves until SIGINT or
-/// SIGTERM.
+/// `grpc_listen` / `admin_listen`, prints the walkthrough (with curl commands through
+/// `envoy_url` when given), and serves until SIGINT or SIGTERM.
 pub async fn run(
     grpc_listen: SocketAddr,
     admin_listen: SocketAddr,
     issuer_port: u16,
+    envoy_url: Option<&str>,
 ) -> Result<(), DemoError> {
     let key = SigningKey::rsa("demo-rs256-1", jsonwebtoken::Algorithm::RS256)?;
     let issuer = DemoIssuer::start(issuer_port, &[&key]).await?;
@@ -69,6 +71,16 @@ pub async fn run(
     println!(
         "          writes need Orders.ReadWrite; /healthz is anonymous; all else is denied.\n"
     );
+    println!("# The tokens, for your shell (valid for one hour):");
+    for (name, token) in [
+        ("TOKEN_READER", &reader),
+        ("TOKEN_DAEMON", &daemon),
+        ("TOKEN_PROFILE", &profile_only),
+        ("TOKEN_TAMPERED", &tampered),
+    ] {
+        println!("export {name}={token}");
+    }
+    println!();
     let call = |label: &str, method: &str, path: &str, token: Option<&str>| {
         let headers = token
             .map(|t| format!(r#","headers":{{"authorization":"Bearer {t}"}}"#))
@@ -110,6 +122,26 @@ pub async fn run(
     );
     call("DENY 401: no token", "GET", "/api/orders/42", None);
     println!("# List the services by reflection:\ngrpcurl -plaintext {grpc} list\n");
+    if let Some(envoy) = envoy_url {
+        let envoy = envoy.trim_end_matches('/');
+        println!("# Through Envoy at {envoy}: the upstream sees the identity headers.");
+        for (expect, method, path, token) in [
+            (200, "GET", "/api/orders/42", Some("TOKEN_READER")),
+            (200, "GET", "/api/orders", Some("TOKEN_DAEMON")),
+            (403, "GET", "/api/orders/42", Some("TOKEN_PROFILE")),
+            (403, "DELETE", "/api/orders/42", Some("TOKEN_READER")),
+            (401, "GET", "/api/orders/42", Some("TOKEN_TAMPERED")),
+            (401, "GET", "/api/orders/42", None),
+            (200, "GET", "/healthz", None),
+        ] {
+            let header = token
+                .map(|t| format!(" -H \"authorization: Bearer ${t}\""))
+                .unwrap_or_default();
+            println!("# expect {expect}");
+            println!("curl -i -X {method}{header} {envoy}{path}");
+        }
+        println!();
+    }
     println!("Tokens are valid for one hour. Press Ctrl-C to stop.");
 
     Ok(server.run_until(shutdown_signal()).await?)
