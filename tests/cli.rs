@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use common::{ChildGuard, external_tool, free_port};
+use common::{ChildGuard, external_tool, free_port, sigterm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
@@ -97,6 +97,28 @@ fn examples(output: &[String]) -> Vec<Example> {
     found
 }
 
+/// Starts `command` and reads its stdout up to the line that says "Press Ctrl-C" (the
+/// demo's and try.sh's last), within two minutes.
+fn start_until_ctrl_c(mut command: Command) -> (ChildGuard, Vec<String>) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = ChildGuard(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines: Vec<String> = Vec::new();
+    while !lines.last().is_some_and(|l| l.contains("Press Ctrl-C")) {
+        lines.push(
+            rx.recv_timeout(Duration::from_secs(120))
+                .expect("it printed what to try (its stderr says why not)"),
+        );
+    }
+    (child, lines)
+}
+
 #[test]
 fn demo_prints_commands_that_show_allow_and_deny_and_stops_on_sigterm() {
     let Some(grpcurl) = external_tool("grpcurl") else {
@@ -106,31 +128,12 @@ fn demo_prints_commands_that_show_allow_and_deny_and_stops_on_sigterm() {
     let admin = format!("127.0.0.1:{}", free_port());
     let log_path =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("demo-{}.log", free_port()));
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(["demo", "--grpc-listen", &addr, "--admin-listen", &admin])
         .args(["--log-format", "json", "--allow-log-sample", "2"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let demo = ChildGuard(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut lines = Vec::new();
-    while !lines
-        .last()
-        .is_some_and(|l: &String| l.contains("Press Ctrl-C"))
-    {
-        lines.push(
-            rx.recv_timeout(Duration::from_secs(30))
-                .expect("demo printed its commands"),
-        );
-    }
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let (demo, lines) = start_until_ctrl_c(command);
 
     let health = [
         "-plaintext",
@@ -171,14 +174,7 @@ fn demo_prints_commands_that_show_allow_and_deny_and_stops_on_sigterm() {
         assert!(stdout.contains(expected), "expected {expected}:\n{stdout}");
     }
 
-    let pid = demo.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&demo.0);
     let mut demo = demo;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
@@ -406,29 +402,13 @@ fn the_try_script_starts_everything_and_its_commands_do_what_they_say() {
         return;
     };
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new("bash")
+    let mut command = Command::new("bash");
+    command
         .arg(format!("{root}/scripts/try.sh"))
         .env("PORTCULLIS_BIN", BIN)
         .env("ENVOY_BIN", envoy)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let script = ChildGuard(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut lines: Vec<String> = Vec::new();
-    while !lines.last().is_some_and(|l| l.contains("Press Ctrl-C")) {
-        lines.push(
-            rx.recv_timeout(Duration::from_secs(120))
-                .expect("try.sh printed what to try (its stderr says why not)"),
-        );
-    }
+        .stderr(Stdio::inherit());
+    let (script, lines) = start_until_ctrl_c(command);
     let exports: Vec<&String> = lines
         .iter()
         .filter(|l| l.starts_with("export TOKEN_"))
@@ -462,13 +442,7 @@ fn the_try_script_starts_everything_and_its_commands_do_what_they_say() {
         .collect();
     assert!(ports.len() >= 4, "{ports:?}");
     let mut script = script;
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &script.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&script.0);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while script.0.try_wait().unwrap().is_none() {
         assert!(std::time::Instant::now() < deadline, "try.sh did not stop");

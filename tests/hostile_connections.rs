@@ -247,15 +247,8 @@ async fn sigterm_with_a_stuck_client_drains_within_the_grace_and_exits_0() {
         .await
         .unwrap();
     stuck.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap(); // empty SETTINGS
-    let pid = server.child.0.id().to_string();
     let started = Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::sigterm(&server.child.0);
     // Draining: readiness says no while the admin port still answers.
     common::wait_for_async(|| async {
         match reqwest::get(format!("http://127.0.0.1:{}/readyz", server.admin)).await {

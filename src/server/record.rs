@@ -60,6 +60,22 @@ pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
         .map(telemetry::subject_hash)
         .unwrap_or_default();
     let subject_hash = subject_hash.as_str();
+    // One allow event, at a level chosen by sampling (tracing wants it constant).
+    macro_rules! allowed {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                decision = "allow",
+                route,
+                issuer,
+                subject_hash,
+                request_id,
+                latency_us,
+                sampled_one_in = telemetry::allow_log_sample(),
+                "Check allowed"
+            )
+        };
+    }
     match &verdict.outcome {
         Ok(Some(would)) => tracing::warn!(
             decision = "allow",
@@ -71,25 +87,8 @@ pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
             latency_us,
             "Check allowed by an audit-mode route that would deny it"
         ),
-        Ok(None) if sampled => tracing::info!(
-            decision = "allow",
-            route,
-            issuer,
-            subject_hash,
-            request_id,
-            latency_us,
-            sampled_one_in = telemetry::allow_log_sample(),
-            "Check allowed"
-        ),
-        Ok(None) => tracing::debug!(
-            decision = "allow",
-            route,
-            issuer,
-            subject_hash,
-            request_id,
-            latency_us,
-            "Check allowed"
-        ),
+        Ok(None) if sampled => allowed!(tracing::Level::INFO),
+        Ok(None) => allowed!(tracing::Level::DEBUG),
         // A client's bad token is routine (info); keys we cannot get are ours to fix (warn).
         Err(deny) if deny.reason.fault() == Fault::Upstream => tracing::warn!(
             decision = "deny",

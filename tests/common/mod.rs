@@ -258,6 +258,15 @@ pub fn external_tool(name: &str) -> Option<std::path::PathBuf> {
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released for a child process to take).
+/// Sends SIGTERM to `child`, as Kubernetes or Ctrl-C in a script would stop it.
+pub fn sigterm(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM {}", child.id());
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
