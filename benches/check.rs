@@ -32,13 +32,31 @@ struct Setup {
 
 /// The demo policy with RS256 and ES256 keys; `cache_entries` 0 disables the token cache.
 fn setup(runtime: &tokio::runtime::Runtime, cache_entries: usize) -> Setup {
+    setup_with_routes(runtime, cache_entries, 0)
+}
+
+/// The same, with `extra` template routes (`/svcN/items/{id}`) before the demo's own, so
+/// that the request's route comes after all of them.
+fn setup_with_routes(
+    runtime: &tokio::runtime::Runtime,
+    cache_entries: usize,
+    extra: usize,
+) -> Setup {
     runtime.block_on(async {
         let rsa = SigningKey::rsa("rs", Algorithm::RS256).unwrap();
         let ec = SigningKey::es256("es").unwrap();
         let issuer = DemoIssuer::start(0, &[&rsa, &ec]).await.unwrap();
+        let routes: String = (0..extra)
+            .map(|i| {
+                format!(
+                    "  - name: svc-{i}\n    methods: [GET]\n    path: {{ template: '/svc{i}/items/{{id}}' }}\n    require: {{ scopes: [Svc{i}.Read] }}\n"
+                )
+            })
+            .collect();
         let yaml = format!(
             "{}limits:\n  token_cache_entries: {cache_entries}\n",
             demo::demo_config_yaml(&issuer, "127.0.0.1:0".parse().unwrap())
+                .replacen("routes:\n", &format!("routes:\n{routes}"), 1)
         );
         let state = AppState::new(&Config::from_yaml(&yaml, "bench").unwrap()).unwrap();
         while !state.engine().verifier.all_keys_loaded() {
@@ -83,6 +101,18 @@ fn bench(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { black_box(server::answer(&cached.state, &anonymous).await) })
     });
+    group.finish();
+
+    // Cost against the number of routes, the request's route after all of them.
+    let mut group = c.benchmark_group("routes");
+    for extra in [10, 100, 1_000, 10_000] {
+        let setup = setup_with_routes(&runtime, 10_000, extra);
+        let req = request(Some(&setup.tokens[0].0));
+        group.bench_function(format!("cached_token_after_{extra}_routes"), |b| {
+            b.to_async(&runtime)
+                .iter(|| async { black_box(server::answer(&setup.state, &req).await) })
+        });
+    }
     group.finish();
 
     // The floor: jsonwebtoken alone, same tokens, same keys, same checks.

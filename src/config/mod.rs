@@ -9,6 +9,7 @@ mod headers;
 mod issuers;
 mod problems;
 mod raw;
+mod route_index;
 mod routes;
 mod shadow;
 mod shape;
@@ -27,6 +28,7 @@ pub use crate::path::PathSegment;
 pub use duration::parse_duration;
 pub(crate) use issuers::media_type;
 pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
+pub(crate) use route_index::RouteIndex;
 pub use validate::parse_listen;
 
 /// Default gRPC listen address of `portcullis serve` (all interfaces, as a container needs).

@@ -7,7 +7,7 @@ use super::{
     Config, ConnectionSettings, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN,
     DEFAULT_HTTP2_KEEPALIVE_INTERVAL, DEFAULT_IDENTITY_HEADERS, DEFAULT_REALM,
     DEFAULT_SHUTDOWN_GRACE, FieldProblem, HttpDialect, IssuerConfig, JwksSettings, Limits,
-    RouteConfig, TlsFiles,
+    RouteConfig, RouteIndex, TlsFiles,
     headers::{check_header_name, header_mapping, header_mappings},
     issuers,
     problems::Problems,
@@ -109,6 +109,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     }
     let mut seen_routes = HashSet::new();
     let mut routes: Vec<RouteConfig> = Vec::new();
+    // Only the earlier routes filed along a route's own literal segments can cover it.
+    let mut index = RouteIndex::default();
     for (i, raw_route) in raw.routes.iter().enumerate() {
         let field = format!("routes[{i}]");
         let Some(route) = routes::validate_route(&field, raw_route, &mut problems) else {
@@ -120,8 +122,10 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
                 format!("{:?} appears twice", route.name),
             );
         }
-        if let Some(earlier) = routes
-            .iter()
+        if let Some(earlier) = index
+            .covering_candidates(&route.path)
+            .into_iter()
+            .filter_map(|position| routes.get(position))
             .find(|earlier| shadow::covers(earlier, &route))
         {
             problems.add(
@@ -132,6 +136,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
                 ),
             );
         }
+        index.insert(routes.len(), &route.path);
         routes.push(route);
     }
 

@@ -23,7 +23,7 @@ pub use route::Route;
 pub use rules::describe;
 
 use crate::{
-    config::{Access, Condition, Config, HeaderMapping},
+    config::{Access, Condition, Config, HeaderMapping, RouteIndex},
     deny::{Deny, DenyReason},
     jwt::VerifiedClaims,
     path::{PathTraits, readings},
@@ -33,6 +33,9 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Policy {
     routes: Vec<Route>,
+    /// The routes by their patterns' leading segments, and by the same in lower case.
+    index: RouteIndex,
+    folded_index: RouteIndex,
     /// Some route's path pattern has capitals: every path gets a case-folded reading.
     capitals: bool,
 }
@@ -67,9 +70,17 @@ impl Policy {
             .iter()
             .map(|r| Route::new(r, &global))
             .collect();
+        let mut index = RouteIndex::default();
+        let mut folded_index = RouteIndex::default();
+        for (position, route) in routes.iter().enumerate() {
+            index.insert(position, route.pattern(false));
+            folded_index.insert(position, route.pattern(true));
+        }
         Policy {
             capitals: routes.iter().any(Route::has_capitals),
             routes,
+            index,
+            folded_index,
         }
     }
 
@@ -153,9 +164,18 @@ impl Policy {
         }
     }
 
+    /// The first route in file order that matches, among those the index files along
+    /// `path` (a superset of the routes that match it).
     fn first(&self, method: &str, host: &str, path: &str, folded: bool) -> Option<&Route> {
-        self.routes
-            .iter()
+        let index = if folded {
+            &self.folded_index
+        } else {
+            &self.index
+        };
+        index
+            .candidates(path)
+            .into_iter()
+            .filter_map(|position| self.routes.get(position))
             .find(|route| route.matches(method, host, path, folded))
     }
 }

@@ -79,6 +79,11 @@ impl Route {
         self.path != self.folded
     }
 
+    /// The path pattern, as written or in lower case.
+    pub fn pattern(&self, folded: bool) -> &PathMatch {
+        if folded { &self.folded } else { &self.path }
+    }
+
     /// `host` must be canonical ([`crate::extract::canonical_host`]) and `path` canonical
     /// ([`crate::path`]); with `folded`, `path` is in lower case and compared with the
     /// route's pattern in lower case.
@@ -94,7 +99,7 @@ impl Route {
                     }
                 })
             })
-            && match if folded { &self.folded } else { &self.path } {
+            && match self.pattern(folded) {
                 PathMatch::Exact(exact) => path == exact,
                 PathMatch::Prefix(prefix) => prefix_matches(prefix, path),
                 PathMatch::Template { segments, .. } => template_matches(segments, path),

@@ -399,3 +399,74 @@ proptest! {
         }
     }
 }
+
+/// Route patterns of every kind over a small alphabet, capitals and wildcards included,
+/// written as the config file would.
+fn pattern_strategy() -> impl Strategy<Value = String> {
+    let segment = prop::sample::select(&["a", "B", "b", "ab", "{id}", "*"][..]);
+    (
+        prop::sample::select(&["exact", "prefix", "template"][..]),
+        prop::collection::vec(segment, 0..4),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(kind, segments, slash, rest)| {
+            let literal: Vec<&str> = segments
+                .iter()
+                .map(|s| {
+                    if s.starts_with('{') || *s == "*" {
+                        "x"
+                    } else {
+                        s
+                    }
+                })
+                .collect();
+            let mut path = format!(
+                "/{}",
+                if kind == "template" {
+                    segments
+                } else {
+                    literal
+                }
+                .join("/")
+            );
+            if kind == "template" && rest {
+                path = format!("{}/**", path.trim_end_matches('/'));
+            } else if slash && path != "/" {
+                path.push('/');
+            }
+            format!("{{ {kind}: '{path}' }}")
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// The index changes how routes are found, never which: the first route in file
+    /// order that matches, for the path as written and in lower case.
+    #[test]
+    fn the_route_index_finds_what_a_scan_of_every_route_finds(
+        patterns in prop::collection::vec(pattern_strategy(), 1..12),
+        path in prop::collection::vec(prop::sample::select(&["a", "B", "b", "ab", "x", ""][..]), 0..5),
+        folded in any::<bool>(),
+    ) {
+        let routes: String = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("  - {{ name: r{i}, path: {p}, anonymous: true }}\n"))
+            .collect();
+        let yaml = format!("issuers: [{{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}}]\nroutes:\n{routes}");
+        let Ok(config) = Config::from_yaml(&yaml, "t") else {
+            // Shadowed or otherwise refused policies are not served.
+            return Ok(());
+        };
+        let policy = Policy::new(&config);
+        let mut path = format!("/{}", path.join("/"));
+        if folded {
+            path = path.to_ascii_lowercase();
+        }
+        let scanned = policy.routes().iter().find(|r| r.matches("GET", "h", &path, folded)).map(|r| r.id);
+        let indexed = policy.first("GET", "h", &path, folded).map(|r| r.id);
+        prop_assert_eq!(indexed, scanned, "{}", path);
+    }
+}

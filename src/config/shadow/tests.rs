@@ -88,3 +88,58 @@ fn reachable_routes_are_accepted() {
         assert!(p.is_empty(), "{first} / {second}: {p:?}");
     }
 }
+
+mod index {
+    use proptest::prelude::*;
+
+    use super::super::covers;
+    use crate::config::{Config, RouteConfig, RouteIndex};
+
+    /// The route of a generated pattern (exact, prefix, template; literals and
+    /// wildcards) as the config file gives it; `None` when the file refuses it.
+    fn route_of(kind: &str, segments: &[&str], slash: bool) -> Option<RouteConfig> {
+        let mut path = format!("/{}", segments.join("/"));
+        if slash && path != "/" {
+            path.push('/');
+        }
+        let text = format!(
+            "issuers: [{{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}}]\nroutes: [{{ name: r, path: {{ {kind}: '{path}' }}, anonymous: true }}]"
+        );
+        Config::from_yaml(&text, "t")
+            .ok()
+            .map(|mut c| c.routes.remove(0))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        /// The load-time check finds, through the index, the first earlier route that
+        /// covers each route, as comparing every pair would.
+        #[test]
+        fn the_index_offers_every_route_that_could_cover(
+            generated in prop::collection::vec(
+                (
+                    prop::sample::select(&["exact", "prefix", "template"][..]),
+                    prop::collection::vec(prop::sample::select(&["a", "b", "{id}", "**"][..]), 0..4),
+                    any::<bool>(),
+                ),
+                1..10,
+            ),
+        ) {
+            let routes: Vec<RouteConfig> = generated
+                .iter()
+                .filter_map(|(kind, segments, slash)| route_of(kind, segments, *slash))
+                .collect();
+            let mut index = RouteIndex::default();
+            for (position, route) in routes.iter().enumerate() {
+                let scanned = routes[..position].iter().position(|e| covers(e, route));
+                let indexed = index
+                    .covering_candidates(&route.path)
+                    .into_iter()
+                    .find(|&e| covers(&routes[e], route));
+                prop_assert_eq!(indexed, scanned, "{:?}", route.path);
+                index.insert(position, &route.path);
+            }
+        }
+    }
+}
