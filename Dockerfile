@@ -9,7 +9,8 @@
 #   --build-arg RUST_IMAGE=mirror.example.com/rust:1.95-bookworm
 #   --build-arg RUNTIME_IMAGE=mirror.example.com/distroless/cc-debian12:nonroot
 # tests/image.rs replays this build stage's COPY and RUN steps in a scratch directory, so
-# a file the build needs and the Dockerfile forgets fails the test suite.
+# a file the build needs and the Dockerfile forgets fails the test suite; scripts/image.sh
+# builds the image with buildah and runs it.
 ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
