@@ -26,7 +26,7 @@ fn request(token: Option<&str>) -> CheckRequest {
 
 struct Setup {
     state: AppState,
-    _issuer: DemoIssuer,
+    issuer: DemoIssuer,
     tokens: Vec<(String, SigningKey)>,
 }
 
@@ -69,7 +69,7 @@ fn setup_with_routes(
         ];
         Setup {
             state,
-            _issuer: issuer,
+            issuer,
             tokens,
         }
     })
@@ -96,11 +96,31 @@ fn bench(c: &mut Criterion) {
                 .iter(|| async { black_box(server::answer(&uncached.state, &req).await) })
         });
     }
-    let anonymous = request(None);
-    group.bench_function("deny_missing_token", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { black_box(server::answer(&cached.state, &anonymous).await) })
-    });
+    // The deny paths: no token, a tampered payload (signature checked and refused), and
+    // a key the issuer never published (after the first refresh, refused within the
+    // unknown-kid cooldown without a fetch).
+    let stranger = SigningKey::rsa("never-published", Algorithm::RS256).unwrap();
+    let claims =
+        demo::access_token_claims(cached.issuer.issuer(), Grant::Scopes("Orders.Read"), 3600);
+    for (name, req) in [
+        ("deny_missing_token", request(None)),
+        (
+            "deny_bad_signature",
+            request(Some(&demo::tamper(
+                &cached.tokens[0].0,
+                cached.issuer.issuer(),
+            ))),
+        ),
+        (
+            "deny_unknown_kid",
+            request(Some(&stranger.sign(&claims).unwrap())),
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&runtime)
+                .iter(|| async { black_box(server::answer(&cached.state, &req).await) })
+        });
+    }
     group.finish();
 
     // Cost against the number of routes, the request's route after all of them.
