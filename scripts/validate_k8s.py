@@ -383,13 +383,14 @@ def admits(policy, port, namespace_labels, pod_labels):
     return False
 
 
-# Who must reach which port, by overlay: (port, namespace labels, pod labels, why).
+# Who must reach which port: (port, namespace labels, pod labels, why). Prometheus in
+# every overlay; the gRPC clients by overlay.
+PROMETHEUS = (9090, {"kubernetes.io/metadata.name": "monitoring"},
+              {"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack-prometheus"},
+              "kube-prometheus-stack's Prometheus")
 MUST_ADMIT = {
     "base": [
         (9001, {}, {"portcullis.io/client": "true"}, "a labelled Envoy front proxy"),
-        (9090, {"kubernetes.io/metadata.name": "monitoring"},
-         {"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack-prometheus"},
-         "kube-prometheus-stack's Prometheus"),
     ],
     "istio": [
         (9001, {"istio-injection": "enabled"}, {"app": "orders"}, "a sidecar in an injected namespace"),
@@ -439,7 +440,7 @@ def check_semantics(name, docs, problems):
                 if "podSelector" in peer and "namespaceSelector" not in peer:
                     problems.append(f"{name}: egress to {peer['podSelector']} lacks a namespaceSelector")
         overlay = "istio" if name.endswith("istio") else "base"
-        for port, namespace, pod, why in MUST_ADMIT[overlay] + (MUST_ADMIT["base"][1:] if overlay != "base" else []):
+        for port, namespace, pod, why in MUST_ADMIT[overlay] + [PROMETHEUS]:
             if not admits(policy, port, namespace, pod):
                 problems.append(f"{name}: the NetworkPolicy keeps {why} from port {port}")
     services = by_kind.get("Service", [])

@@ -55,7 +55,7 @@ pub async fn explain(engine: &Engine, request: &Request<'_>, credentials: Creden
     let (authorization, authentication, unverified) = match credentials {
         Credentials::None => (None, Authentication::Bearer, false),
         Credentials::Token(token) => {
-            describe_token(&mut text, engine, &token);
+            let _ = describe_token(&mut text, engine, &token);
             (
                 Some(format!("Bearer {token}")),
                 Authentication::Bearer,
@@ -63,10 +63,7 @@ pub async fn explain(engine: &Engine, request: &Request<'_>, credentials: Creden
             )
         }
         Credentials::UnverifiedToken(token) => {
-            describe_token(&mut text, engine, &token);
-            let claims =
-                jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(&token)
-                    .unwrap_or_default();
+            let claims = describe_token(&mut text, engine, &token).unwrap_or_default();
             (None, given(claims), true)
         }
         Credentials::Unverified(claims) => (None, given(claims), true),
@@ -97,13 +94,14 @@ fn given(claims: Map<String, Value>) -> Authentication {
 }
 
 /// What the token says about itself (read without verifying it), beside what its issuer
-/// accepts: the first thing to look at when a token is refused.
-fn describe_token(text: &mut String, engine: &Engine, token: &str) {
+/// accepts: the first thing to look at when a token is refused. Its claims, when
+/// readable.
+fn describe_token(text: &mut String, engine: &Engine, token: &str) -> Option<Map<String, Value>> {
     let header = jsonwebtoken::decode_header(token);
     let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(token);
     let (Ok(header), Ok(claims)) = (header, claims) else {
         let _ = writeln!(text, "token:    not a readable JWT");
-        return;
+        return None;
     };
     let now = jsonwebtoken::get_current_timestamp() as i64;
     let time = |name: &str| {
@@ -124,6 +122,7 @@ fn describe_token(text: &mut String, engine: &Engine, token: &str) {
     parts.extend(["exp", "nbf", "iat"].iter().filter_map(|n| time(n)));
     let _ = writeln!(text, "token:    {}", parts.join(", "));
     let _ = writeln!(text, "issuer:   {}", engine.verifier.describe(iss));
+    Some(claims)
 }
 
 /// A signed number of seconds from now in words: "now", "in 4m10s", "10m0s ago".

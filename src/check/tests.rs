@@ -42,13 +42,16 @@ fn all_upstreams() -> Vec<Upstream> {
     out
 }
 
-fn percent_decode_all(text: &str) -> String {
+/// Every escape decoded (`all`), or only those of unreserved characters, which every
+/// upstream (and Envoy) decodes.
+fn percent_decode(text: &str, all: bool) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
             && let Some(Ok(b)) = text.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
+            && (all || b.is_ascii_alphanumeric() || b"-._~".contains(&b))
         {
             out.push(b);
             i += 3;
@@ -58,28 +61,6 @@ fn percent_decode_all(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Only unreserved escapes decoded (what every upstream, and Envoy, does).
-fn decode_unreserved(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find('%') {
-        out.push_str(&rest[..at]);
-        let hex = rest.get(at + 1..at + 3).unwrap_or("");
-        match u8::from_str_radix(hex, 16) {
-            Ok(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => {
-                out.push(char::from(b));
-                rest = &rest[at + 3..];
-            }
-            _ => {
-                out.push('%');
-                rest = &rest[at + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 fn cut_params(path: &str) -> String {
@@ -96,9 +77,9 @@ fn upstream_path(raw: &str, u: Upstream) -> (Vec<String>, bool) {
         path = cut_params(&path);
     }
     path = if u.decode {
-        percent_decode_all(&path).replace('\\', "/")
+        percent_decode(&path, true).replace('\\', "/")
     } else {
-        decode_unreserved(&path)
+        percent_decode(&path, false)
     };
     if u.params_after {
         path = cut_params(&path);
