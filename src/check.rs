@@ -16,6 +16,7 @@ use smallvec::SmallVec;
 use tracing::Instrument;
 
 use crate::{
+    binding::Presented,
     config::Access,
     deny::{Deny, DenyReason},
     extract::{METHOD_OVERRIDE_HEADERS, RequestView, extract},
@@ -153,10 +154,7 @@ async fn route_and_judge<'a>(
     let claims = if needs_token(&reached) {
         Some(match authentication {
             Authentication::Given(claims) => claims,
-            Authentication::Bearer => match view.bearer {
-                Ok(token) => engine.verifier.verify(token).await.map_err(Deny::from),
-                Err(reason) => Err(reason.into()),
-            },
+            Authentication::Bearer => authenticate(engine, view).await.map_err(Deny::from),
         })
     } else {
         None
@@ -165,9 +163,11 @@ async fn route_and_judge<'a>(
         &reached,
         claims.as_ref().map(|c| c.as_deref().map_err(Deny::clone)),
     );
+    // A request made with the DPoP scheme is answered with DPoP challenges (RFC 9449 §7.1).
+    let dpop = view.credential.is_ok_and(|c| c.dpop);
     let (route, outcome) = match judged {
         Ok(judgement) => (Some(judgement.route), Ok(judgement.audit)),
-        Err((route, deny)) => (route.or(reached.primary), Err(deny)),
+        Err((route, deny)) => (route.or(reached.primary), Err(deny.with_dpop(dpop))),
     };
     Decided {
         primary: reached.primary,
@@ -176,6 +176,33 @@ async fn route_and_judge<'a>(
         claims,
         outcome,
     }
+}
+
+/// Steps 3 and 3b: the token verified, then its binding to the sender (a DPoP proof, the
+/// client certificate) checked for this request.
+async fn authenticate(
+    engine: &Engine,
+    view: &RequestView<'_>,
+) -> Result<Arc<VerifiedClaims>, DenyReason> {
+    let credential = view.credential?;
+    let claims = engine.verifier.verify(credential.token).await?;
+    engine
+        .binding
+        .check(
+            &claims.confirmation,
+            &Presented {
+                dpop_scheme: credential.dpop,
+                token: credential.token,
+                proof: view.dpop_proof,
+                method: view.method,
+                scheme: view.scheme,
+                authority: view.authority,
+                path: view.path,
+                certificate: view.certificate,
+            },
+        )
+        .await?;
+    Ok(claims)
 }
 
 /// Whether the request reaches a protected route, or no route: then it is authenticated.
@@ -233,12 +260,12 @@ fn judge<'p>(
 }
 
 /// A 403 on a route names the scopes the route accepts (RFC 6750 §3.1), whatever
-/// condition failed.
+/// condition failed; a route that takes only DPoP-bound tokens challenges with `DPoP`.
 fn challenge_for(route: &Route, mut deny: Deny) -> Deny {
     if deny.reason.http_status() == 403 && deny.required_scopes.is_none() {
         deny.required_scopes = route.scope_challenge.clone();
     }
-    deny
+    deny.with_dpop(route.sender_constraint.asks_for_dpop())
 }
 
 /// Refuses a header whose name is a managed identity header or a method-override header

@@ -66,6 +66,45 @@ pub enum DenyReason {
     /// The token is valid but fails another route condition: token kind, tenant, calling
     /// app, user, or a claim condition.
     ConditionFailed,
+    /// A DPoP-bound token (`cnf.jkt`) presented with the `Bearer` scheme (RFC 9449 §7.2):
+    /// whoever holds only the token must not be able to use it.
+    BoundTokenAsBearer,
+    /// The `DPoP` scheme without exactly one `DPoP` proof header.
+    DpopProofMissing,
+    /// A DPoP proof that is not a well-formed, correctly signed `dpop+jwt`: bad structure,
+    /// `typ`, an `alg` outside `dpop.algorithms`, a `jwk` that is not a usable public key
+    /// (or has private members), a missing claim, or a signature that does not verify.
+    InvalidDpopProof,
+    /// The proof's key is not the key the token is bound to (its RFC 7638 thumbprint
+    /// differs from `cnf.jkt`), or the token is not DPoP-bound at all.
+    DpopKeyMismatch,
+    /// The proof's `htm` is not the request's method.
+    DpopMethodMismatch,
+    /// The proof's `htu` is not the request's URI (scheme, host and path).
+    DpopUriMismatch,
+    /// The proof's `iat` is outside `dpop.max_age` (or too far in the future).
+    DpopProofStale,
+    /// The proof's `ath` is not the hash of the access token it came with.
+    DpopAthMismatch,
+    /// A proof (`jti`, per key) already used within its lifetime.
+    DpopProofReplayed,
+    /// The proof carries no server nonce, or an expired or foreign one, where
+    /// `dpop.nonce` requires one (RFC 9449 §9): the answer carries a fresh `DPoP-Nonce`.
+    DpopNonceRequired,
+    /// The replay store (Redis) could not be asked in time, or the in-process one is
+    /// full: a DPoP request is refused rather than accepted unchecked.
+    ReplayStoreUnavailable,
+    /// A certificate-bound token (`cnf.x5t#S256`, RFC 8705) with no client certificate on
+    /// the connection Envoy saw.
+    CertificateMissing,
+    /// A certificate-bound token presented over a connection with another certificate.
+    CertificateMismatch,
+    /// A token whose `cnf` names a binding this service cannot check (`jwk`, `kid`, …):
+    /// refused, never accepted as if it were unbound.
+    UnsupportedBinding,
+    /// An unbound token (or one bound another way) where the issuer or route requires
+    /// a sender-constrained one (`sender_constraint`).
+    SenderConstraintRequired,
     /// The issuer's keys have never been obtained, so no token of it can be checked now.
     KeysUnavailable,
     /// Every Check slot stayed busy for `limits.overload_wait`.
@@ -81,6 +120,22 @@ pub enum DenyReason {
 pub struct Deny {
     pub reason: DenyReason,
     pub required_scopes: Option<Arc<str>>,
+    /// Challenge with the `DPoP` scheme (RFC 9449 §7.1): the request used it, or the
+    /// route or issuer requires a DPoP-bound token. DPoP reasons always do.
+    pub dpop: bool,
+}
+
+impl Deny {
+    /// The same deny, challenged with the `DPoP` scheme.
+    pub fn with_dpop(mut self, dpop: bool) -> Deny {
+        self.dpop |= dpop;
+        self
+    }
+
+    /// Whether the challenge uses the `DPoP` scheme.
+    pub fn dpop_challenge(&self) -> bool {
+        self.dpop || self.reason.dpop_challenge()
+    }
 }
 
 impl From<DenyReason> for Deny {
@@ -88,11 +143,13 @@ impl From<DenyReason> for Deny {
         Deny {
             reason,
             required_scopes: None,
+            dpop: false,
         }
     }
 }
 
-/// The RFC 6750 error code in a `WWW-Authenticate: Bearer` challenge.
+/// The error code in a `WWW-Authenticate` challenge: RFC 6750 §3.1's, and RFC 9449's
+/// `invalid_dpop_proof` (§7.1) and `use_dpop_nonce` (§9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BearerError {
     /// 401 with a challenge but no error code: the request carried no bearer credentials.
@@ -100,6 +157,8 @@ pub enum BearerError {
     InvalidRequest,
     InvalidToken,
     InsufficientScope,
+    InvalidDpopProof,
+    UseDpopNonce,
 }
 
 impl BearerError {
@@ -109,6 +168,8 @@ impl BearerError {
             BearerError::InvalidRequest => Some("invalid_request"),
             BearerError::InvalidToken => Some("invalid_token"),
             BearerError::InsufficientScope => Some("insufficient_scope"),
+            BearerError::InvalidDpopProof => Some("invalid_dpop_proof"),
+            BearerError::UseDpopNonce => Some("use_dpop_nonce"),
         }
     }
 }
@@ -118,7 +179,7 @@ impl BearerError {
 pub enum Fault {
     /// The caller sent something missing, invalid or insufficient.
     Client,
-    /// The identity provider could not give us its keys.
+    /// A service we depend on failed us: the identity provider's keys, the replay store.
     Upstream,
     /// portcullis itself: out of capacity, or a bug.
     Service,
@@ -126,7 +187,7 @@ pub enum Fault {
 
 impl DenyReason {
     /// Every variant, for table tests and documentation.
-    pub const ALL: [DenyReason; 25] = [
+    pub const ALL: [DenyReason; 40] = [
         DenyReason::InvalidRequest,
         DenyReason::MissingToken,
         DenyReason::UnsupportedScheme,
@@ -149,6 +210,21 @@ impl DenyReason {
         DenyReason::NoRoute,
         DenyReason::InsufficientPermission,
         DenyReason::ConditionFailed,
+        DenyReason::BoundTokenAsBearer,
+        DenyReason::DpopProofMissing,
+        DenyReason::InvalidDpopProof,
+        DenyReason::DpopKeyMismatch,
+        DenyReason::DpopMethodMismatch,
+        DenyReason::DpopUriMismatch,
+        DenyReason::DpopProofStale,
+        DenyReason::DpopAthMismatch,
+        DenyReason::DpopProofReplayed,
+        DenyReason::DpopNonceRequired,
+        DenyReason::ReplayStoreUnavailable,
+        DenyReason::CertificateMissing,
+        DenyReason::CertificateMismatch,
+        DenyReason::UnsupportedBinding,
+        DenyReason::SenderConstraintRequired,
         DenyReason::KeysUnavailable,
         DenyReason::Overloaded,
         DenyReason::Internal,
@@ -179,6 +255,21 @@ impl DenyReason {
             DenyReason::NoRoute => "no_route",
             DenyReason::InsufficientPermission => "insufficient_permission",
             DenyReason::ConditionFailed => "condition_failed",
+            DenyReason::BoundTokenAsBearer => "bound_token_as_bearer",
+            DenyReason::DpopProofMissing => "dpop_proof_missing",
+            DenyReason::InvalidDpopProof => "invalid_dpop_proof",
+            DenyReason::DpopKeyMismatch => "dpop_key_mismatch",
+            DenyReason::DpopMethodMismatch => "dpop_method_mismatch",
+            DenyReason::DpopUriMismatch => "dpop_uri_mismatch",
+            DenyReason::DpopProofStale => "dpop_proof_stale",
+            DenyReason::DpopAthMismatch => "dpop_ath_mismatch",
+            DenyReason::DpopProofReplayed => "dpop_proof_replayed",
+            DenyReason::DpopNonceRequired => "dpop_nonce_required",
+            DenyReason::ReplayStoreUnavailable => "replay_store_unavailable",
+            DenyReason::CertificateMissing => "certificate_missing",
+            DenyReason::CertificateMismatch => "certificate_mismatch",
+            DenyReason::UnsupportedBinding => "unsupported_binding",
+            DenyReason::SenderConstraintRequired => "sender_constraint_required",
             DenyReason::KeysUnavailable => "keys_unavailable",
             DenyReason::Overloaded => "overloaded",
             DenyReason::Internal => "internal",
@@ -204,14 +295,30 @@ impl DenyReason {
             | DenyReason::WrongAudience
             | DenyReason::MissingClaim
             | DenyReason::WrongTokenType
-            | DenyReason::NotAccessToken => 401,
+            | DenyReason::NotAccessToken
+            | DenyReason::BoundTokenAsBearer
+            | DenyReason::DpopProofMissing
+            | DenyReason::InvalidDpopProof
+            | DenyReason::DpopKeyMismatch
+            | DenyReason::DpopMethodMismatch
+            | DenyReason::DpopUriMismatch
+            | DenyReason::DpopProofStale
+            | DenyReason::DpopAthMismatch
+            | DenyReason::DpopProofReplayed
+            | DenyReason::DpopNonceRequired
+            | DenyReason::CertificateMissing
+            | DenyReason::CertificateMismatch
+            | DenyReason::UnsupportedBinding
+            | DenyReason::SenderConstraintRequired => 401,
             DenyReason::NoRoute
             | DenyReason::InsufficientPermission
             | DenyReason::ConditionFailed
             | DenyReason::TenantNotAllowed
             | DenyReason::ClientNotAllowed => 403,
             DenyReason::Internal => 500,
-            DenyReason::KeysUnavailable | DenyReason::Overloaded => 503,
+            DenyReason::KeysUnavailable
+            | DenyReason::ReplayStoreUnavailable
+            | DenyReason::Overloaded => 503,
         }
     }
 
@@ -234,7 +341,21 @@ impl DenyReason {
             | DenyReason::WrongAudience
             | DenyReason::MissingClaim
             | DenyReason::WrongTokenType
-            | DenyReason::NotAccessToken => Some(BearerError::InvalidToken),
+            | DenyReason::NotAccessToken
+            | DenyReason::BoundTokenAsBearer
+            | DenyReason::DpopKeyMismatch
+            | DenyReason::CertificateMissing
+            | DenyReason::CertificateMismatch
+            | DenyReason::UnsupportedBinding
+            | DenyReason::SenderConstraintRequired => Some(BearerError::InvalidToken),
+            DenyReason::DpopProofMissing
+            | DenyReason::InvalidDpopProof
+            | DenyReason::DpopMethodMismatch
+            | DenyReason::DpopUriMismatch
+            | DenyReason::DpopProofStale
+            | DenyReason::DpopAthMismatch
+            | DenyReason::DpopProofReplayed => Some(BearerError::InvalidDpopProof),
+            DenyReason::DpopNonceRequired => Some(BearerError::UseDpopNonce),
             DenyReason::InsufficientPermission
             | DenyReason::NoRoute
             | DenyReason::ConditionFailed
@@ -242,9 +363,28 @@ impl DenyReason {
             | DenyReason::ClientNotAllowed => Some(BearerError::InsufficientScope),
             DenyReason::InvalidRequest
             | DenyReason::KeysUnavailable
+            | DenyReason::ReplayStoreUnavailable
             | DenyReason::Overloaded
             | DenyReason::Internal => None,
         }
+    }
+
+    /// Whether the challenge is a `DPoP` one whatever scheme the request used: the
+    /// reasons that are about a DPoP proof or a DPoP binding (RFC 9449 §7.1).
+    pub fn dpop_challenge(self) -> bool {
+        matches!(
+            self,
+            DenyReason::BoundTokenAsBearer
+                | DenyReason::DpopProofMissing
+                | DenyReason::InvalidDpopProof
+                | DenyReason::DpopKeyMismatch
+                | DenyReason::DpopMethodMismatch
+                | DenyReason::DpopUriMismatch
+                | DenyReason::DpopProofStale
+                | DenyReason::DpopAthMismatch
+                | DenyReason::DpopProofReplayed
+                | DenyReason::DpopNonceRequired
+        )
     }
 
     /// Short static text for the client (`error_description` and problem+json `detail`).
@@ -277,6 +417,33 @@ impl DenyReason {
                 "The access token lacks the permission this request requires"
             }
             DenyReason::ConditionFailed => "The caller does not meet this route's conditions",
+            DenyReason::BoundTokenAsBearer => {
+                "A DPoP-bound access token must be presented with the DPoP scheme and a proof"
+            }
+            DenyReason::DpopProofMissing => "The DPoP scheme requires exactly one DPoP proof",
+            DenyReason::InvalidDpopProof => "The DPoP proof is invalid",
+            DenyReason::DpopKeyMismatch => {
+                "The DPoP proof key is not the key the token is bound to"
+            }
+            DenyReason::DpopMethodMismatch => "The DPoP proof is for another HTTP method",
+            DenyReason::DpopUriMismatch => "The DPoP proof is for another URI",
+            DenyReason::DpopProofStale => "The DPoP proof is too old or not yet valid",
+            DenyReason::DpopAthMismatch => "The DPoP proof is for another access token",
+            DenyReason::DpopProofReplayed => "The DPoP proof was already used",
+            DenyReason::DpopNonceRequired => "The DPoP proof must carry the server's nonce",
+            DenyReason::ReplayStoreUnavailable => {
+                "DPoP proofs cannot be checked for replay right now; retry shortly"
+            }
+            DenyReason::CertificateMissing => {
+                "The access token is bound to a client certificate, and none was presented"
+            }
+            DenyReason::CertificateMismatch => {
+                "The access token is bound to another client certificate"
+            }
+            DenyReason::UnsupportedBinding => "The access token's key binding is not supported",
+            DenyReason::SenderConstraintRequired => {
+                "A sender-constrained (DPoP or certificate-bound) access token is required"
+            }
             DenyReason::KeysUnavailable => "Token signing keys are temporarily unavailable",
             DenyReason::Overloaded => "The authorization service is busy; retry shortly",
             DenyReason::Internal => "The request could not be authorized",
@@ -297,7 +464,7 @@ impl DenyReason {
     /// Whose fault: the 4xx / 5xx line, with 5xx split between us and the IdP.
     pub fn fault(self) -> Fault {
         match self {
-            DenyReason::KeysUnavailable => Fault::Upstream,
+            DenyReason::KeysUnavailable | DenyReason::ReplayStoreUnavailable => Fault::Upstream,
             DenyReason::Overloaded | DenyReason::Internal => Fault::Service,
             DenyReason::InvalidRequest
             | DenyReason::MissingToken
@@ -320,7 +487,21 @@ impl DenyReason {
             | DenyReason::NotAccessToken
             | DenyReason::NoRoute
             | DenyReason::InsufficientPermission
-            | DenyReason::ConditionFailed => Fault::Client,
+            | DenyReason::ConditionFailed
+            | DenyReason::BoundTokenAsBearer
+            | DenyReason::DpopProofMissing
+            | DenyReason::InvalidDpopProof
+            | DenyReason::DpopKeyMismatch
+            | DenyReason::DpopMethodMismatch
+            | DenyReason::DpopUriMismatch
+            | DenyReason::DpopProofStale
+            | DenyReason::DpopAthMismatch
+            | DenyReason::DpopProofReplayed
+            | DenyReason::DpopNonceRequired
+            | DenyReason::CertificateMissing
+            | DenyReason::CertificateMismatch
+            | DenyReason::UnsupportedBinding
+            | DenyReason::SenderConstraintRequired => Fault::Client,
         }
     }
 }

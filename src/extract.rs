@@ -1,6 +1,7 @@
 //! Step 1 of a Check: read what the decision needs from Envoy's `CheckRequest` in one
-//! visit — method, canonical host, path and query, the bearer token (RFC 6750 §2.1), a
-//! method override, header names that only differ from significant ones by `_`, the
+//! visit — method, canonical host, path and query, the access token (RFC 6750 §2.1
+//! `Bearer`, or RFC 9449 §7.1 `DPoP` with its `DPoP` proof header), the scheme, authority
+//! and client certificate a sender binding is checked against, a method override, header names that only differ from significant ones by `_`, the
 //! request id and the W3C trace context — borrowing from the request. Works with both
 //! ways Envoy sends headers (`headers` map, or `header_map` when the filter sets
 //! `encode_raw_headers: true`).
@@ -25,6 +26,14 @@ pub const METHOD_OVERRIDE_HEADERS: &[&str] = &[
 /// The query parameter (and form field) frameworks read as a method override.
 pub const METHOD_OVERRIDE_PARAMETER: &str = "_method";
 
+/// An access token and the scheme it came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential<'a> {
+    pub token: &'a str,
+    /// `DPoP` (RFC 9449 §7.1) rather than `Bearer`.
+    pub dpop: bool,
+}
+
 /// The parts of an HTTP request that authorization looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestView<'a> {
@@ -33,9 +42,16 @@ pub struct RequestView<'a> {
     pub host: Cow<'a, str>,
     /// The path as Envoy sent it, without the query; canonicalised by the policy step.
     pub path: &'a str,
-    /// The bearer token, or why the request has none to offer (`missing_token`,
+    /// The access token, or why the request has none to offer (`missing_token`,
     /// `unsupported_scheme`, `malformed_authorization`): only a protected route cares.
-    pub bearer: Result<&'a str, DenyReason>,
+    pub credential: Result<Credential<'a>, DenyReason>,
+    /// The `DPoP` proof header: `Err` when there were several.
+    pub dpop_proof: Option<Result<&'a str, DenyReason>>,
+    /// `:scheme` and `:authority` as Envoy received them (for a proof's `htu`).
+    pub scheme: &'a str,
+    pub authority: &'a str,
+    /// The client certificate Envoy saw on the connection (URL-encoded PEM), if any.
+    pub certificate: &'a str,
     /// The method a client asked the upstream to use instead (a method-override header or
     /// `_method` query parameter).
     pub method_override: Option<&'a str>,
@@ -64,11 +80,20 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
         return Err(DenyReason::InvalidRequest);
     }
     let (path, query) = split_query(&http.path);
+    let certificate = request
+        .attributes
+        .as_ref()
+        .and_then(|a| a.source.as_ref())
+        .map_or("", |peer| peer.certificate.as_str());
     let mut view = RequestView {
         method: &http.method,
         host: canonical_host(&http.host)?,
         path,
-        bearer: Err(DenyReason::MissingToken),
+        credential: Err(DenyReason::MissingToken),
+        dpop_proof: None,
+        scheme: &http.scheme,
+        authority: &http.host,
+        certificate,
         method_override: None,
         underscored: Vec::new(),
         request_id: &http.id,
@@ -105,9 +130,9 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
             }
         }
     }
-    view.bearer = match authorization {
+    view.credential = match authorization {
         None => Err(DenyReason::MissingToken),
-        Some(value) => value.and_then(|value| bearer_token(Some(value))),
+        Some(value) => value.and_then(|value| credential(Some(value))),
     };
     Ok(view)
 }
@@ -125,6 +150,11 @@ impl<'a> RequestView<'a> {
             *authorization = Some(match authorization {
                 None => value(),
                 Some(_) => Err(DenyReason::MalformedAuthorization),
+            });
+        } else if name.eq_ignore_ascii_case("dpop") {
+            self.dpop_proof = Some(match self.dpop_proof {
+                None => value().map_err(|_| DenyReason::InvalidDpopProof),
+                Some(_) => Err(DenyReason::InvalidDpopProof),
             });
         } else if name.eq_ignore_ascii_case("traceparent") {
             self.traceparent = value().ok();
@@ -272,11 +302,11 @@ pub fn check_request(
     }
 }
 
-/// RFC 6750 §2.1: `Bearer` (any case), one or more spaces, one b64token. `MissingToken`
-/// when there is no header; `UnsupportedScheme` for another scheme;
-/// `MalformedAuthorization` for anything else, including two headers joined by Envoy
-/// with `,`.
-pub fn bearer_token(authorization: Option<&str>) -> Result<&str, DenyReason> {
+/// RFC 6750 §2.1: `Bearer` (any case), one or more spaces, one b64token — or the same with
+/// RFC 9449's `DPoP` scheme. `MissingToken` when there is no header; `UnsupportedScheme`
+/// for another scheme; `MalformedAuthorization` for anything else, including two headers
+/// joined by Envoy with `,`.
+pub fn credential(authorization: Option<&str>) -> Result<Credential<'_>, DenyReason> {
     let value = authorization
         .ok_or(DenyReason::MissingToken)?
         .trim_matches(|c| c == ' ' || c == '\t');
@@ -284,7 +314,8 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, DenyReason> {
         return Err(DenyReason::MissingToken);
     }
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
         return Err(if scheme.contains(',') {
             DenyReason::MalformedAuthorization
         } else {
@@ -295,7 +326,7 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, DenyReason> {
     if token.is_empty() || !is_b64token(token) {
         return Err(DenyReason::MalformedAuthorization);
     }
-    Ok(token)
+    Ok(Credential { token, dpop })
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`

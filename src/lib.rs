@@ -7,12 +7,14 @@
 //!   in Envoy's, nginx's and Caddy/Traefik's dialects, the admin port; binding, config
 //!   and certificate reloads, shutdown; one decision event per Check.
 //! - [`check`]: the pipeline, once: `decide(engine, &CheckRequest) -> Verdict`.
-//!   1. `extract`: the request in one visit — method, canonical host, path, bearer
-//!      token, method override, request id, trace context.
+//!   1. `extract`: the request in one visit — method, canonical host, path, access
+//!      token and its scheme, DPoP proof, client certificate, method override, request
+//!      id, trace context.
 //!   2. `policy`: the routes the request reaches under every reading an upstream may
 //!      give it (`path`: canonical form and readings).
 //!   3. `jwt`: token verification; key caches per JWKS URL; the verified-token cache
-//!      and the answers memoised with it.
+//!      and the answers memoised with it. Then `binding`: a bound token's DPoP proof or
+//!      client certificate, on every request.
 //!   4. `policy` again: whether the claims satisfy every route reached.
 //!   5. `respond`: the one way from a verdict to the answer Envoy applies; `deny` is the
 //!      typed reason and its status / challenge / label mappings.
@@ -24,6 +26,7 @@
 //! policy for `portcullis demo` and the tests), [`pb`] (generated protobuf code and the
 //! answer's wire type).
 
+mod binding;
 pub mod check;
 pub mod config;
 pub mod demo;
@@ -47,7 +50,7 @@ pub use deny::DenyReason;
 #[cfg(fuzzing)]
 pub mod fuzzing {
     pub use crate::{
-        extract::bearer_token, jwt::KeySet, jwt::token::parse as parse_token, path::normalize_path,
+        extract::credential, jwt::KeySet, jwt::token::parse as parse_token, path::normalize_path,
         policy::Policy,
     };
 }

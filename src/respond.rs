@@ -19,6 +19,7 @@ use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::Value;
 
 use crate::{
+    binding::SenderBinding,
     check::Verdict,
     config::{Access, ClaimSource, Config},
     deny::{Deny, DenyReason},
@@ -89,7 +90,7 @@ impl Forwarding {
 pub fn answer(engine: &Engine, verdict: &Verdict<'_>, memo: bool) -> Answer {
     let route_name = verdict.route.map(|r| &*r.name);
     match (&verdict.outcome, verdict.route) {
-        (Err(refused), _) => deny(refused, &engine.realm, route_name).into(),
+        (Err(refused), _) => deny(refused, &engine.realm, &engine.binding, route_name).into(),
         (Ok(audit), Some(route)) => {
             let claims = verdict.verified();
             match (audit, claims) {
@@ -102,7 +103,13 @@ pub fn answer(engine: &Engine, verdict: &Verdict<'_>, memo: bool) -> Answer {
             }
         }
         // An allow always names its route; deny if that ever changes.
-        (Ok(_), None) => deny(&DenyReason::Internal.into(), &engine.realm, None).into(),
+        (Ok(_), None) => deny(
+            &DenyReason::Internal.into(),
+            &engine.realm,
+            &engine.binding,
+            None,
+        )
+        .into(),
     }
 }
 
@@ -180,6 +187,10 @@ fn allow(
         if let Some(client) = claims.client_id() {
             metadata.push(("client_id", string(client)));
         }
+        if let Some(thumbprint) = claims.confirmation.thumbprint() {
+            metadata.push(("binding", string(claims.confirmation.methods())));
+            metadata.push(("binding_thumbprint", string(thumbprint)));
+        }
         metadata.push(("scopes", list(&claims.scopes)));
         metadata.push(("roles", list(&claims.roles)));
         if forwarding.metadata_claims {
@@ -206,18 +217,27 @@ fn allow(
     }
 }
 
-/// Denies the request. `route` is the matched route's name, when one matched.
-fn deny(deny: &Deny, realm: &str, route: Option<&str>) -> CheckResponse {
+/// Denies the request. `route` is the matched route's name, when one matched; `binding`
+/// names the accepted DPoP proof algorithms and issues nonces.
+fn deny(deny: &Deny, realm: &str, binding: &SenderBinding, route: Option<&str>) -> CheckResponse {
     let reason = deny.reason;
     let status = reason.http_status();
     let mut headers = vec![
         header("content-type", "application/problem+json".to_owned()),
         header("cache-control", "no-store".to_owned()),
     ];
-    if let Some(challenge) = www_authenticate(deny, realm) {
+    if let Some(challenge) = www_authenticate(deny, realm, binding.algs()) {
         headers.push(header("www-authenticate", challenge));
     }
-    if matches!(reason, DenyReason::KeysUnavailable | DenyReason::Overloaded) {
+    if reason == DenyReason::DpopNonceRequired
+        && let Some(nonce) = binding.fresh_nonce()
+    {
+        headers.push(header("dpop-nonce", nonce));
+    }
+    if matches!(
+        reason,
+        DenyReason::KeysUnavailable | DenyReason::ReplayStoreUnavailable | DenyReason::Overloaded
+    ) {
         headers.push(header("retry-after", RETRY_AFTER_SECONDS.to_owned()));
     }
     let body = serde_json::json!({
@@ -248,10 +268,17 @@ fn deny(deny: &Deny, realm: &str, route: Option<&str>) -> CheckResponse {
     }
 }
 
-/// The RFC 6750 §3 challenge, or `None` for reasons that are not about the token.
-pub fn www_authenticate(deny: &Deny, realm: &str) -> Option<String> {
+/// The RFC 6750 §3 challenge — or RFC 9449 §7.1's `DPoP` one, naming the accepted proof
+/// algorithms `dpop_algs`, for a DPoP request or reason — or `None` for reasons that are
+/// not about the token.
+pub fn www_authenticate(deny: &Deny, realm: &str, dpop_algs: &str) -> Option<String> {
     let error = deny.reason.bearer_error()?;
-    let mut challenge = format!("Bearer realm=\"{realm}\"");
+    let scheme = if deny.dpop_challenge() {
+        "DPoP"
+    } else {
+        "Bearer"
+    };
+    let mut challenge = format!("{scheme} realm=\"{realm}\"");
     if let Some(code) = error.code() {
         challenge.push_str(&format!(
             ", error=\"{code}\", error_description=\"{}\"",
@@ -260,6 +287,9 @@ pub fn www_authenticate(deny: &Deny, realm: &str) -> Option<String> {
     }
     if let Some(scopes) = &deny.required_scopes {
         challenge.push_str(&format!(", scope=\"{scopes}\""));
+    }
+    if deny.dpop_challenge() {
+        challenge.push_str(&format!(", algs=\"{dpop_algs}\""));
     }
     Some(challenge)
 }
@@ -284,6 +314,8 @@ fn claim_value(claims: &VerifiedClaims, header: &str, source: &ClaimSource) -> O
         ClaimSource::Scopes => list_value(header, claims.scopes.iter().map(String::as_str)),
         ClaimSource::Roles => list_value(header, claims.roles.iter().map(String::as_str)),
         ClaimSource::ClientId => claims.client_id()?.to_owned(),
+        ClaimSource::Binding => claims.confirmation.methods().to_owned(),
+        ClaimSource::BindingThumbprint => claims.confirmation.thumbprint()?.to_owned(),
         ClaimSource::Claim(name) => match claims.claims.get(name)? {
             Value::Array(items) => {
                 let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();

@@ -11,6 +11,7 @@ use std::sync::{
 use arc_swap::ArcSwap;
 
 use crate::{
+    binding::SenderBinding,
     config::{Config, Limits},
     jwt::Verifier,
     metrics::Metrics,
@@ -23,6 +24,8 @@ pub struct Engine {
     pub limits: Limits,
     pub policy: Policy,
     pub verifier: Verifier,
+    /// Checks bound tokens' DPoP proofs and client certificates.
+    pub binding: SenderBinding,
     pub forwarding: Forwarding,
     pub realm: String,
 }
@@ -84,15 +87,11 @@ impl AppState {
 
     /// Swaps in an engine built from `config`. Key caches of issuers whose name, key
     /// source and JWKS settings are unchanged carry over, keys and all, so a reload never
-    /// makes tokens wait for a fetch.
+    /// makes tokens wait for a fetch; so does the DPoP replay store, so that a reload
+    /// never forgets a used proof.
     pub fn reload(&self, config: &Config) -> Result<(), reqwest::Error> {
         let current = self.engine();
-        let engine = Engine::new(
-            config,
-            self.inner.metrics.clone(),
-            Some(&current.verifier),
-            true,
-        )?;
+        let engine = Engine::new(config, self.inner.metrics.clone(), Some(&current), true)?;
         self.inner.engine.store(Arc::new(engine));
         Ok(())
     }
@@ -102,7 +101,7 @@ impl Engine {
     fn new(
         config: &Config,
         metrics: Arc<Metrics>,
-        previous: Option<&Verifier>,
+        previous: Option<&Engine>,
         refresh: bool,
     ) -> Result<Engine, reqwest::Error> {
         let policy = Policy::new(config);
@@ -112,7 +111,8 @@ impl Engine {
         Ok(Engine {
             limits: config.limits.clone(),
             policy,
-            verifier: Verifier::new(config, metrics, previous, refresh)?,
+            verifier: Verifier::new(config, metrics, previous.map(|p| &p.verifier), refresh)?,
+            binding: SenderBinding::new(&config.dpop, previous.map(|p| &p.binding)),
             forwarding: Forwarding::new(config),
             realm: config.realm.clone(),
         })

@@ -278,6 +278,7 @@ pub(crate) fn config_of(routes: &[ModelRoute]) -> Config {
                     method_override: r.tolerant,
                 },
                 forward_authorization: false,
+                sender_constraint: Default::default(),
             }
         })
         .collect();
@@ -512,7 +513,11 @@ fn look_alike_header_names_are_refused() {
         method: "GET",
         host: "h".into(),
         path: "/",
-        bearer: Err(DenyReason::MissingToken),
+        credential: Err(DenyReason::MissingToken),
+        dpop_proof: None,
+        scheme: "https",
+        authority: "h",
+        certificate: "",
         method_override: None,
         underscored: names,
         request_id: "",

@@ -15,6 +15,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "te",
     "upgrade",
     "cookie",
+    "dpop",
 ];
 
 /// Validates a `header: claim` map (global `identity_headers` or a route's).
@@ -58,6 +59,8 @@ pub(super) fn header_mapping(header: &str, claim: &str) -> HeaderMapping {
         "scopes" => ClaimSource::Scopes,
         "roles" => ClaimSource::Roles,
         "client_id" => ClaimSource::ClientId,
+        "binding" => ClaimSource::Binding,
+        "binding_thumbprint" => ClaimSource::BindingThumbprint,
         other => ClaimSource::Claim(other.to_owned()),
     };
     HeaderMapping {

@@ -72,6 +72,11 @@ pub(super) fn validate_issuer(
         allowed_tenants: None,
         allowed_clients,
         insecure_http: raw.insecure_http,
+        sender_constraint: super::binding::sender_constraint(
+            field,
+            raw.sender_constraint.as_deref(),
+            problems,
+        ),
     };
 
     let Some(entra) = &raw.entra else {
@@ -476,7 +481,7 @@ fn hmac_secret(
 }
 
 /// Standard or URL-safe base64, padded or not.
-fn base64_secret(text: &str) -> Option<Vec<u8>> {
+pub(super) fn base64_secret(text: &str) -> Option<Vec<u8>> {
     use base64::{
         Engine,
         engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},

@@ -4,6 +4,7 @@
 //! is reported with its field path, not only the first. This module is plain data: the
 //! request steps (`jwt`, `policy`, `respond`) build their runtime structures from it.
 
+mod binding;
 mod duration;
 mod headers;
 mod issuers;
@@ -25,6 +26,7 @@ use std::{
 use jsonwebtoken::Algorithm;
 
 pub use crate::path::PathSegment;
+pub use binding::{DpopSettings, NonceSettings, ProofAlgorithm, ReplaySettings, SenderConstraint};
 pub use duration::parse_duration;
 pub(crate) use issuers::media_type;
 pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
@@ -80,6 +82,8 @@ pub const DEFAULT_IDENTITY_HEADERS: &[(&str, &str)] = &[
     ("x-auth-scopes", "scopes"),
     ("x-auth-roles", "roles"),
     ("x-auth-issuer", "iss"),
+    ("x-auth-binding", "binding"),
+    ("x-auth-binding-thumbprint", "binding_thumbprint"),
 ];
 
 /// The validated configuration.
@@ -115,6 +119,8 @@ pub struct Config {
     pub connections: ConnectionSettings,
     /// How long a stop waits for Checks in flight before closing what is left.
     pub shutdown_grace: Duration,
+    /// How DPoP proofs are checked.
+    pub dpop: DpopSettings,
 }
 
 /// What every listener (gRPC over TCP, TLS or a Unix socket, HTTP check, admin) allows a
@@ -302,6 +308,9 @@ pub struct IssuerConfig {
     /// Keys (or discovery) over plain HTTP from a host that is not loopback, said
     /// explicitly: anyone on the path could then forge tokens.
     pub insecure_http: bool,
+    /// Whether this issuer's tokens must be sender-constrained (bound ones are always
+    /// checked against their binding).
+    pub sender_constraint: SenderConstraint,
 }
 
 impl fmt::Debug for IssuerConfig {
@@ -317,6 +326,7 @@ impl fmt::Debug for IssuerConfig {
             .field("allowed_tenants", &self.allowed_tenants)
             .field("allowed_clients", &self.allowed_clients)
             .field("insecure_http", &self.insecure_http)
+            .field("sender_constraint", &self.sender_constraint)
             .finish()
     }
 }
@@ -360,7 +370,7 @@ pub enum TenantAllowList {
 }
 
 /// Secret bytes that never appear in `Debug` output or logs.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub Vec<u8>);
 
 impl fmt::Debug for Secret {
@@ -388,6 +398,8 @@ pub struct RouteConfig {
     /// On an anonymous route: pass the client's `authorization` header on, unverified
     /// (by default it is removed, so the upstream never mistakes it for a checked one).
     pub forward_authorization: bool,
+    /// Whether this route takes only sender-constrained tokens (on top of its issuer's).
+    pub sender_constraint: SenderConstraint,
 }
 
 /// Request shapes that upstreams read in more than one way, refused unless every route the
@@ -491,6 +503,11 @@ pub enum ClaimSource {
     Roles,
     /// The calling application: `azp` (Entra v2, OIDC) or else `appid` (Entra v1).
     ClientId,
+    /// How the token is bound to its sender: `dpop`, `mtls` (or both, space-separated);
+    /// nothing for an unbound token.
+    Binding,
+    /// The key the token is bound to: `cnf.jkt` for DPoP, else `cnf.x5t#S256`.
+    BindingThumbprint,
     /// Any other top-level claim: strings as they are, numbers and booleans printed,
     /// arrays of strings space-separated.
     Claim(String),

@@ -34,6 +34,50 @@ pub struct RawConfig {
     pub metadata_claims: Option<bool>,
     #[serde(default)]
     pub limits: RawLimits,
+    /// How DPoP proofs (RFC 9449) are checked.
+    #[serde(default)]
+    pub dpop: RawDpop,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDpop {
+    /// Proof signing algorithms accepted (asymmetric only).
+    pub algorithms: Option<Vec<String>>,
+    /// How old a proof's `iat` may be.
+    pub max_age: Option<String>,
+    /// How far in the future a proof's `iat` may be.
+    pub max_clock_skew: Option<String>,
+    pub max_proof_bytes: Option<usize>,
+    #[serde(default)]
+    pub replay: RawReplay,
+    /// Require server-issued nonces in proofs (RFC 9449 §9).
+    pub nonce: Option<RawNonce>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplay {
+    /// `memory` (one replica) or `redis` (shared by every replica).
+    pub store: Option<String>,
+    /// In-process store: proofs remembered at most.
+    pub max_entries: Option<usize>,
+    pub redis_url: Option<String>,
+    /// Environment variable holding the Redis URL (when it carries a password).
+    pub redis_url_env: Option<String>,
+    pub redis_timeout: Option<String>,
+    pub redis_key_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNonce {
+    /// Environment variable holding the base64 secret every replica shares.
+    pub secret_base64_env: Option<String>,
+    /// File holding that secret (base64).
+    pub secret_file: Option<String>,
+    /// How long a nonce stays valid.
+    pub lifetime: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -118,6 +162,8 @@ pub struct RawIssuer {
     pub insecure_http: bool,
     pub allowed_tenants: Option<Vec<String>>,
     pub allowed_clients: Option<Vec<String>>,
+    /// `optional` (default), `required`, `dpop` or `mtls`.
+    pub sender_constraint: Option<String>,
 }
 
 /// A value written either alone or as a list.
@@ -176,6 +222,8 @@ pub struct RawRoute {
     /// On an anonymous route, pass the client's `authorization` header on unverified.
     #[serde(default)]
     pub forward_authorization: bool,
+    /// `optional` (default), `required`, `dpop` or `mtls`.
+    pub sender_constraint: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

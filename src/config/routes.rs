@@ -103,6 +103,14 @@ pub(super) fn validate_route(
              token unless `strip_authorization` is set)",
         );
     }
+    let sender_constraint =
+        super::binding::sender_constraint(field, raw.sender_constraint.as_deref(), problems);
+    if raw.anonymous && sender_constraint != super::SenderConstraint::Optional {
+        problems.add(
+            format!("{field}.sender_constraint"),
+            "does not apply to `anonymous: true` routes (they verify no token)",
+        );
+    }
     let identity_headers = raw
         .identity_headers
         .as_ref()
@@ -121,6 +129,7 @@ pub(super) fn validate_route(
             method_override: raw.allow_method_override,
         },
         forward_authorization: raw.forward_authorization,
+        sender_constraint,
     })
 }
 

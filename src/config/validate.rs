@@ -153,6 +153,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         check_header_name(&mut problems, "payload_header", &lower).then_some(lower)
     });
 
+    let dpop = super::binding::dpop_settings(&raw.dpop, &mut problems);
+
     problems.into_result()?;
     Ok(Config {
         grpc_listen,
@@ -173,6 +175,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         limits,
         connections,
         shutdown_grace,
+        dpop,
     })
 }
 

@@ -23,6 +23,8 @@ pub enum KeyError {
     Generate,
     #[error("signing failed: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
+    #[error("not a JWK: {0}")]
+    Jwk(#[from] serde_json::Error),
 }
 
 /// A private key with its `kid` and public JWK.

@@ -2,6 +2,7 @@
 //! provider on loopback ([`DemoIssuer`]) with in-memory keys ([`SigningKey`]), a demo
 //! policy, and tokens shaped like Microsoft Entra ID v2.0 access tokens.
 
+mod dpop;
 mod issuer;
 mod keys;
 mod walkthrough;
@@ -11,6 +12,7 @@ use std::net::SocketAddr;
 use jsonwebtoken::get_current_timestamp;
 use serde_json::{Value, json};
 
+pub use dpop::DpopKey;
 pub use issuer::{Behaviour, DemoIssuer, JWKS_PATH};
 pub use keys::{KeyError, SigningKey};
 pub use walkthrough::{DemoError, run};

@@ -51,6 +51,77 @@ fn every_reason_maps_consistently() {
             403,
             Some(Some("insufficient_scope")),
         ),
+        (
+            DenyReason::BoundTokenAsBearer,
+            401,
+            Some(Some("invalid_token")),
+        ),
+        (
+            DenyReason::DpopProofMissing,
+            401,
+            Some(Some("invalid_dpop_proof")),
+        ),
+        (
+            DenyReason::InvalidDpopProof,
+            401,
+            Some(Some("invalid_dpop_proof")),
+        ),
+        (
+            DenyReason::DpopKeyMismatch,
+            401,
+            Some(Some("invalid_token")),
+        ),
+        (
+            DenyReason::DpopMethodMismatch,
+            401,
+            Some(Some("invalid_dpop_proof")),
+        ),
+        (
+            DenyReason::DpopUriMismatch,
+            401,
+            Some(Some("invalid_dpop_proof")),
+        ),
+        (
+            DenyReason::DpopProofStale,
+            401,
+            Some(Some("invalid_dpop_proof")),
+        ),
+        (
+            DenyReason::DpopAthMismatch,
+            401,
+            Some(Some("invalid_dpop_proof")),
+        ),
+        (
+            DenyReason::DpopProofReplayed,
+            401,
+            Some(Some("invalid_dpop_proof")),
+        ),
+        (
+            DenyReason::DpopNonceRequired,
+            401,
+            Some(Some("use_dpop_nonce")),
+        ),
+        (
+            DenyReason::CertificateMissing,
+            401,
+            Some(Some("invalid_token")),
+        ),
+        (
+            DenyReason::CertificateMismatch,
+            401,
+            Some(Some("invalid_token")),
+        ),
+        (
+            DenyReason::UnsupportedBinding,
+            401,
+            Some(Some("invalid_token")),
+        ),
+        (
+            DenyReason::SenderConstraintRequired,
+            401,
+            Some(Some("invalid_token")),
+        ),
+        (DenyReason::ReplayStoreUnavailable, 503, None),
         (DenyReason::KeysUnavailable, 503, None),
         (DenyReason::Overloaded, 503, None),
         (DenyReason::Internal, 500, None),
@@ -64,7 +135,7 @@ fn every_reason_maps_consistently() {
             "{reason:?}: every 401 and 403 carries a challenge, nothing else does"
         );
         let fault = match reason {
-            DenyReason::KeysUnavailable => Fault::Upstream,
+            DenyReason::KeysUnavailable | DenyReason::ReplayStoreUnavailable => Fault::Upstream,
             _ if *status >= 500 => Fault::Service,
             _ => Fault::Client,
         };

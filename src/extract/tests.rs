@@ -39,7 +39,8 @@ fn reads_method_host_path_and_header_map_form() {
     assert_eq!(view.method, "GET");
     assert_eq!(view.host, "api.example.com");
     assert_eq!(view.path, "/api/orders");
-    assert_eq!(view.bearer, Ok("abc"));
+    assert_eq!(view.credential.map(|c| c.token), Ok("abc"));
+    assert_eq!(view.authority, "API.example.com:8443");
     assert_eq!(view.request_id, "req-1");
 
     http.headers.clear();
@@ -59,7 +60,7 @@ fn reads_method_host_path_and_header_map_form() {
     });
     let req = request(http);
     assert_eq!(
-        extract(&req, 100).unwrap().bearer,
+        extract(&req, 100).unwrap().credential.map(|c| c.token),
         Ok("raw"),
         "a header the view does not read may be any bytes"
     );
@@ -79,7 +80,7 @@ fn two_raw_authorization_headers_are_malformed() {
         ..Default::default()
     });
     assert_eq!(
-        extract(&req, 100).unwrap().bearer,
+        extract(&req, 100).unwrap().credential,
         Err(DenyReason::MalformedAuthorization)
     );
 }
@@ -200,6 +201,13 @@ fn underscored_header_names_are_reported() {
     assert_eq!(extract(&req, 100).unwrap().underscored, ["x_auth_roles"]);
 }
 
+fn bearer_token(header: Option<&str>) -> Result<&str, DenyReason> {
+    credential(header).map(|c| {
+        assert!(!c.dpop);
+        c.token
+    })
+}
+
 #[test]
 fn bearer_scheme_is_case_insensitive_and_exactly_one_token() {
     assert_eq!(bearer_token(Some("Bearer a.b.c")), Ok("a.b.c"));
@@ -227,4 +235,42 @@ fn bearer_scheme_is_case_insensitive_and_exactly_one_token() {
     for (header, reason) in cases {
         assert_eq!(bearer_token(header), Err(reason), "{header:?}");
     }
+}
+
+#[test]
+fn the_dpop_scheme_and_proof_are_read_beside_the_token() {
+    assert_eq!(
+        credential(Some("DPoP a.b.c")),
+        Ok(Credential {
+            token: "a.b.c",
+            dpop: true
+        })
+    );
+    assert_eq!(
+        credential(Some("dpop  Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU")).map(|c| c.dpop),
+        Ok(true)
+    );
+    assert_eq!(
+        credential(Some("DPoP a b")),
+        Err(DenyReason::MalformedAuthorization)
+    );
+    let req = with_headers("/", &[("authorization", "DPoP t.o.k"), ("dpop", "p.r.f")]);
+    let view = extract(&req, 100).unwrap();
+    assert_eq!(view.dpop_proof, Some(Ok("p.r.f")));
+    // Several proofs (raw headers kept apart) are one invalid proof.
+    let proof = HeaderValue {
+        key: "DPoP".into(),
+        value: "p.r.f".into(),
+        raw_value: Vec::new(),
+    };
+    let req = request(HttpRequest {
+        header_map: Some(HeaderMap {
+            headers: vec![proof.clone(), proof],
+        }),
+        ..Default::default()
+    });
+    assert_eq!(
+        extract(&req, 100).unwrap().dpop_proof,
+        Some(Err(DenyReason::InvalidDpopProof))
+    );
 }

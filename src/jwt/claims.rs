@@ -28,6 +28,8 @@ pub struct VerifiedClaims {
     pub roles: Vec<String>,
     /// The calling application (see the module doc).
     pub client: Option<String>,
+    /// What the token is bound to (`cnf`), checked on every request by `binding`.
+    pub confirmation: Confirmation,
     /// The allow answers already encoded for this token, by route.
     pub answers: AnswerMemo,
 }
@@ -61,12 +63,14 @@ impl VerifiedClaims {
             other => array_names(other)?,
         };
         let client = calling_app(&claims)?;
+        let confirmation = Confirmation::read(claims.get("cnf"))?;
         Ok(VerifiedClaims {
             issuer,
             claims,
             scopes,
             roles,
             client,
+            confirmation,
             answers: AnswerMemo::default(),
         })
     }
@@ -93,6 +97,64 @@ impl VerifiedClaims {
             Value::Bool(b) => Some(Cow::Owned(b.to_string())),
             _ => None,
         }
+    }
+}
+
+/// The key a token is bound to (RFC 7800 `cnf`): a DPoP key's RFC 7638 thumbprint
+/// (RFC 9449 `jkt`) and/or a client certificate's SHA-256 thumbprint (RFC 8705
+/// `x5t#S256`), both base64url. Both `None`: an unbound (bearer) token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confirmation {
+    pub jkt: Option<String>,
+    pub x5t_s256: Option<String>,
+}
+
+impl Confirmation {
+    /// Reads `cnf`. A member this service cannot check (`jwk`, `jwe`, `jku`, `kid`, …)
+    /// makes the token `unsupported_binding`: a binding is never ignored.
+    fn read(cnf: Option<&Value>) -> Result<Confirmation, DenyReason> {
+        let members = match cnf {
+            None => return Ok(Confirmation::default()),
+            Some(Value::Object(members)) => members,
+            Some(_) => return Err(DenyReason::MalformedToken),
+        };
+        let mut confirmation = Confirmation::default();
+        for (name, value) in members {
+            let slot = match name.as_str() {
+                "jkt" => &mut confirmation.jkt,
+                "x5t#S256" => &mut confirmation.x5t_s256,
+                _ => return Err(DenyReason::UnsupportedBinding),
+            };
+            match value {
+                Value::String(thumbprint) if !thumbprint.is_empty() => {
+                    *slot = Some(thumbprint.clone());
+                }
+                _ => return Err(DenyReason::MalformedToken),
+            }
+        }
+        if confirmation.is_unbound() {
+            return Err(DenyReason::UnsupportedBinding);
+        }
+        Ok(confirmation)
+    }
+
+    pub fn is_unbound(&self) -> bool {
+        self.jkt.is_none() && self.x5t_s256.is_none()
+    }
+
+    /// The binding methods, as the `binding` identity header and metadata name them.
+    pub fn methods(&self) -> &'static str {
+        match (&self.jkt, &self.x5t_s256) {
+            (Some(_), Some(_)) => "dpop mtls",
+            (Some(_), None) => "dpop",
+            (None, Some(_)) => "mtls",
+            (None, None) => "",
+        }
+    }
+
+    /// The thumbprint of the key the token is bound to (the DPoP key's first).
+    pub fn thumbprint(&self) -> Option<&str> {
+        self.jkt.as_deref().or(self.x5t_s256.as_deref())
     }
 }
 

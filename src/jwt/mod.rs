@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 pub use cache::TokenCache;
 use cache::{Key, KeyBinding};
-pub use claims::VerifiedClaims;
+pub use claims::{Confirmation, VerifiedClaims};
 use jwks::JwksCache;
 pub use jwks::KeyStatus;
 pub use keyset::KeySet;
@@ -35,7 +35,8 @@ use keyset::VerifyingKey;
 
 use crate::{
     config::{
-        Config, DEFAULT_ACCESS_TOKEN_TYPES, IssuerConfig, IssuerName, TenantAllowList, media_type,
+        Config, DEFAULT_ACCESS_TOKEN_TYPES, IssuerConfig, IssuerName, SenderConstraint,
+        TenantAllowList, media_type,
     },
     deny::DenyReason,
     metrics::Metrics,
@@ -64,6 +65,8 @@ struct IssuerVerifier {
     require_typ: Option<Vec<String>>,
     allowed_tenants: Option<TenantAllowList>,
     allowed_clients: Option<Vec<String>>,
+    /// Whether unbound tokens are accepted.
+    sender_constraint: SenderConstraint,
     /// What the issuer accepts, said in words (for `portcullis check`).
     summary: String,
 }
@@ -275,6 +278,7 @@ impl IssuerVerifier {
             require_typ: config.require_typ.clone(),
             allowed_tenants: config.allowed_tenants.clone(),
             allowed_clients: config.allowed_clients.clone(),
+            sender_constraint: config.sender_constraint,
             summary: summary(config),
         }
     }
@@ -325,6 +329,13 @@ impl IssuerVerifier {
         )?;
         let claims = VerifiedClaims::new(self.name.clone(), claims)?;
         self.check_tenant_and_client(&claims, iss_tenant)?;
+        let cnf = &claims.confirmation;
+        if !self
+            .sender_constraint
+            .admits(cnf.jkt.is_some(), cnf.x5t_s256.is_some())
+        {
+            return Err(DenyReason::SenderConstraintRequired);
+        }
         Ok((claims, binding))
     }
 
@@ -377,6 +388,12 @@ fn summary(config: &IssuerConfig) -> String {
         Some(TenantAllowList::Only(tenants)) => text.push_str(&format!(", tenants {tenants:?}")),
         Some(TenantAllowList::Any) => text.push_str(", any tenant"),
         None => {}
+    }
+    if config.sender_constraint != SenderConstraint::Optional {
+        text.push_str(&format!(
+            ", sender constraint {}",
+            config.sender_constraint.as_str()
+        ));
     }
     text
 }

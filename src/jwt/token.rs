@@ -83,7 +83,7 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken, DenyReason> {
 }
 
 /// Base64url (no padding) of a JSON object with no duplicate keys at any depth.
-fn decode_object(segment: &str) -> Result<Vec<u8>, DenyReason> {
+pub(crate) fn decode_object(segment: &str) -> Result<Vec<u8>, DenyReason> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| DenyReason::MalformedToken)?;

@@ -200,12 +200,20 @@ fn check_tolerance(
     }
 }
 
-/// Whether `claims` satisfy `route`: every condition of `require`, and every condition of
-/// at least one `require_any` alternative.
+/// Whether `claims` satisfy `route`: its `sender_constraint`, every condition of
+/// `require`, and every condition of at least one `require_any` alternative.
 pub fn evaluate(route: &Route, claims: &VerifiedClaims) -> Result<(), Deny> {
     let Access::Require { all, any } = &route.access else {
         return Ok(());
     };
+    let cnf = &claims.confirmation;
+    if !route
+        .sender_constraint
+        .admits(cnf.jkt.is_some(), cnf.x5t_s256.is_some())
+    {
+        return Err(Deny::from(DenyReason::SenderConstraintRequired)
+            .with_dpop(route.sender_constraint.asks_for_dpop()));
+    }
     let failed = all.iter().find(|c| !rules::holds(c, claims));
     let failed_any = !any.is_empty()
         && !any
@@ -220,6 +228,7 @@ pub fn evaluate(route: &Route, claims: &VerifiedClaims) -> Result<(), Deny> {
         Deny {
             reason: DenyReason::InsufficientPermission,
             required_scopes: route.scope_challenge.clone(),
+            dpop: false,
         }
     } else {
         DenyReason::ConditionFailed.into()

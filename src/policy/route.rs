@@ -8,7 +8,10 @@ use std::sync::{
 };
 
 use crate::{
-    config::{Access, Condition, HeaderMapping, HostMatch, PathMatch, RouteConfig, Tolerance},
+    config::{
+        Access, Condition, HeaderMapping, HostMatch, PathMatch, RouteConfig, SenderConstraint,
+        Tolerance,
+    },
     path::{PathSegment, prefix_matches, template_matches},
 };
 
@@ -38,6 +41,8 @@ pub struct Route {
     pub tolerates: Tolerance,
     /// Anonymous route: the client's `authorization` header goes upstream unverified.
     pub forward_authorization: bool,
+    /// Whether only sender-constrained tokens are accepted here.
+    pub sender_constraint: SenderConstraint,
 }
 
 impl Route {
@@ -70,6 +75,7 @@ impl Route {
             scope_challenge: (!scopes.is_empty()).then(|| Arc::from(scopes.join(" "))),
             tolerates: config.tolerates,
             forward_authorization: config.forward_authorization,
+            sender_constraint: config.sender_constraint,
         }
     }
 

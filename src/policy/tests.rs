@@ -353,6 +353,7 @@ fn policy_of(routes: &[ModelRoute]) -> Policy {
             identity_headers: None,
             tolerates: Default::default(),
             forward_authorization: false,
+            sender_constraint: Default::default(),
         })
         .collect();
     Policy::new(&config)

@@ -1,4 +1,5 @@
 use super::*;
+use crate::binding::SenderBinding;
 use crate::{config::DEFAULT_IDENTITY_HEADERS, policy::Policy};
 use serde_json::json;
 use std::sync::Arc;
@@ -205,7 +206,12 @@ fn dynamic_metadata_carries_identity_claims_and_audit() {
 
 #[test]
 fn deny_carries_status_challenge_and_problem_body() {
-    let resp = deny(&DenyReason::Expired.into(), "api", Some("orders"));
+    let resp = deny(
+        &DenyReason::Expired.into(),
+        "api",
+        &SenderBinding::new(&Default::default(), None),
+        Some("orders"),
+    );
     let Some(HttpResponse::DeniedResponse(denied)) = &resp.http_response else {
         panic!("expected deny");
     };
@@ -230,14 +236,16 @@ fn deny_carries_status_challenge_and_problem_body() {
 
 #[test]
 fn challenges_follow_rfc_6750() {
-    let none = www_authenticate(&DenyReason::MissingToken.into(), "r").unwrap();
+    let none = www_authenticate(&DenyReason::MissingToken.into(), "r", "ES256").unwrap();
     assert_eq!(none, "Bearer realm=\"r\"");
     let scope = www_authenticate(
         &Deny {
             reason: DenyReason::InsufficientPermission,
             required_scopes: Some(Arc::from("Orders.Read Orders.ReadWrite")),
+            dpop: false,
         },
         "r",
+        "ES256",
     )
     .unwrap();
     assert!(scope.contains("error=\"insufficient_scope\""), "{scope}");
@@ -245,24 +253,29 @@ fn challenges_follow_rfc_6750() {
         scope.ends_with("scope=\"Orders.Read Orders.ReadWrite\""),
         "{scope}"
     );
-    let no_route = www_authenticate(&DenyReason::NoRoute.into(), "r").unwrap();
+    let no_route = www_authenticate(&DenyReason::NoRoute.into(), "r", "ES256").unwrap();
     assert!(
         no_route.contains("error=\"insufficient_scope\""),
         "{no_route}"
     );
     assert_eq!(
-        www_authenticate(&DenyReason::InvalidRequest.into(), "r"),
+        www_authenticate(&DenyReason::InvalidRequest.into(), "r", "ES256"),
         None
     );
     assert_eq!(
-        www_authenticate(&DenyReason::KeysUnavailable.into(), "r"),
+        www_authenticate(&DenyReason::KeysUnavailable.into(), "r", "ES256"),
         None
     );
 }
 
 #[test]
 fn keys_unavailable_asks_to_retry() {
-    let resp = deny(&DenyReason::KeysUnavailable.into(), "r", None);
+    let resp = deny(
+        &DenyReason::KeysUnavailable.into(),
+        "r",
+        &SenderBinding::new(&Default::default(), None),
+        None,
+    );
     let Some(HttpResponse::DeniedResponse(denied)) = &resp.http_response else {
         panic!("expected deny");
     };

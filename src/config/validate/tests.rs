@@ -43,7 +43,7 @@ fn minimal_config_gets_documented_defaults() {
     );
     assert_eq!(config.routes[1].methods, Some(vec!["GET".to_owned()]));
     assert_eq!(config.routes[1].access, Access::Anonymous);
-    assert_eq!(config.identity_headers.len(), 7);
+    assert_eq!(config.identity_headers.len(), 9);
     assert!(
         config
             .identity_headers
