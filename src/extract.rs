@@ -271,7 +271,8 @@ fn percent_decoded(text: &str) -> Cow<'_, str> {
 }
 
 /// The CheckRequest Envoy would send for `method host path` with these (lower-case)
-/// headers: how the HTTP check mode and the tools enter the same pipeline.
+/// headers: how the HTTP check mode and the tools enter the same pipeline. The scheme (a
+/// DPoP proof's `htu` names it) is the one `x-forwarded-proto` names, if exactly one.
 pub fn check_request(
     method: &str,
     host: &str,
@@ -290,6 +291,12 @@ pub fn check_request(
                     method: method.into(),
                     host: host.into(),
                     path: path.into(),
+                    scheme: headers
+                        .iter()
+                        .find(|(name, _)| *name == "x-forwarded-proto")
+                        .map(|(_, value)| value.to_ascii_lowercase())
+                        .filter(|value| matches!(value.as_str(), "http" | "https"))
+                        .unwrap_or_default(),
                     headers: headers
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -86,14 +86,17 @@ pub async fn start_envoy_yaml(
         port: listen,
         log,
     };
+    // Ready: the admin endpoint says so and the listener (plain or TLS) accepts.
     let client = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let up = client
-            .get(format!("{}/envoy-health", envoy.base))
+            .get(format!("http://127.0.0.1:{admin}/ready"))
             .send()
             .await;
-        if matches!(up, Ok(r) if r.status() == StatusCode::OK) {
+        if matches!(up, Ok(r) if r.status() == StatusCode::OK)
+            && std::net::TcpStream::connect(("127.0.0.1", listen)).is_ok()
+        {
             break envoy;
         }
         assert!(

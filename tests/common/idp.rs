@@ -80,6 +80,50 @@ impl Provider {
     /// A client-credentials access token for `client` (secret `secret-<client>`), asking
     /// for `scope` when given.
     pub async fn token(&self, client: &str, scope: Option<&str>) -> String {
+        self.token_with(client, scope, &[]).await
+    }
+
+    /// The URL of the token endpoint (what a token request's DPoP proof names as `htu`).
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.url)
+    }
+
+    /// A DPoP-bound access token for `svc-dpop`, bound to `key` (RFC 9449 §5).
+    pub async fn dpop_token(&self, key: &portcullis::demo::DpopKey) -> String {
+        let proof = key
+            .proof("POST", &self.token_endpoint(), None, None)
+            .unwrap();
+        self.token_with("svc-dpop", Some("Orders.Read"), &[("dpop", &proof)])
+            .await
+    }
+
+    /// A certificate-bound access token for `svc-mtls`, bound to the certificate `pem`
+    /// (RFC 8705 §3), which reaches the provider as a TLS-terminating proxy forwards it.
+    pub async fn mtls_token(&self, pem: &str) -> String {
+        let forwarded: String = pem
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    char::from(b).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        self.token_with(
+            "svc-mtls",
+            Some("Orders.Read"),
+            &[("x-client-certificate", &forwarded)],
+        )
+        .await
+    }
+
+    /// A client-credentials token request with extra `headers`.
+    pub async fn token_with(
+        &self,
+        client: &str,
+        scope: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> String {
         let mut form = vec![("grant_type", "client_credentials"), ("resource", RESOURCE)];
         if let Some(scope) = scope {
             form.push(("scope", scope));
@@ -93,14 +137,14 @@ impl Provider {
                 )
             })
             .collect();
-        let response = reqwest::Client::new()
-            .post(format!("{}/token", self.url))
+        let mut request = reqwest::Client::new()
+            .post(self.token_endpoint())
             .basic_auth(client, Some(format!("secret-{client}")))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.join("&"))
-            .send()
-            .await
-            .unwrap();
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.body(body.join("&")).send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();

@@ -1,6 +1,11 @@
 // A certified OpenID Provider (npm oidc-provider) for portcullis's tests: it issues
 // client-credentials access tokens in the RFC 9068 JWT format (`typ: at+jwt`) for the
-// resource `api://orders`, to a few clients with different scopes and app roles.
+// resource `api://orders`, to a few clients with different scopes and app roles — and
+// sender-constrained ones: DPoP-bound (RFC 9449, `cnf.jkt`) to `svc-dpop`, which must send
+// a proof with its token request, and certificate-bound (RFC 8705, `cnf.x5t#S256`) to
+// `svc-mtls`. The provider listens on plain HTTP, as it would behind a TLS-terminating
+// proxy: the client certificate of the token request reaches it in the
+// `x-client-certificate` header (URL-encoded PEM), as such a proxy forwards it.
 //
 //   node provider.mjs PORT ISSUER KEYS_DIR KID[,KID...]
 //
@@ -37,11 +42,17 @@ const CLIENTS = {
   'svc-writer': { scope: 'Orders.Read Orders.Write', roles: [] },
   'svc-daemon': { scope: '', roles: ['Orders.Read.All'] },
   'svc-other': { scope: 'Orders.Read', roles: [] },
+  'svc-dpop': { scope: 'Orders.Read', roles: [], metadata: { dpop_bound_access_tokens: true } },
+  'svc-mtls': {
+    scope: 'Orders.Read',
+    roles: [],
+    metadata: { tls_client_certificate_bound_access_tokens: true },
+  },
 };
 const RESOURCE = 'api://orders';
 
 const provider = new Provider(issuer, {
-  clients: Object.entries(CLIENTS).map(([id, { scope }]) => ({
+  clients: Object.entries(CLIENTS).map(([id, { scope, metadata }]) => ({
     client_id: id,
     client_secret: `secret-${id}`,
     grant_types: ['client_credentials'],
@@ -49,12 +60,22 @@ const provider = new Provider(issuer, {
     response_types: [],
     token_endpoint_auth_method: 'client_secret_basic',
     ...(scope ? { scope } : {}),
+    ...metadata,
   })),
   jwks: { keys: kids.split(',').map(key) },
   scopes: ['Orders.Read', 'Orders.Write'],
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    dPoP: { enabled: true },
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      getCertificate: (ctx) => {
+        const forwarded = ctx.get('x-client-certificate');
+        return forwarded ? decodeURIComponent(forwarded) : undefined;
+      },
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => RESOURCE,
