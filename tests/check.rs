@@ -34,7 +34,11 @@ async fn valid_token_is_allowed_with_identity_headers() {
     assert_eq!(set["x-auth-issuer"], world.issuer.issuer());
     assert_eq!(
         removed,
-        ["x-auth-roles", "x-auth-binding", "x-auth-binding-thumbprint"],
+        [
+            "x-auth-roles",
+            "x-auth-binding",
+            "x-auth-binding-thumbprint"
+        ],
         "a header with no value is removed, not left to the client"
     );
 }

@@ -652,3 +652,120 @@ fn issuer_token(issuer: &DemoIssuer, signer: &SigningKey) -> String {
         ))
         .unwrap()
 }
+
+/// The demo policy of `issuer` with `extra` appended and the issuer's lines edited.
+fn demo_yaml(issuer: &DemoIssuer, issuer_lines: &str, extra: &str) -> String {
+    portcullis::demo::demo_config_yaml(issuer, "127.0.0.1:0".parse().unwrap())
+        .replace(
+            "  realm: portcullis-demo\n",
+            "  realm: portcullis-demo\n  admin_listen: 127.0.0.1:0\n",
+        )
+        .replace(
+            "    algorithms: [RS256, PS256, ES256, EdDSA]\n",
+            &format!("    algorithms: [RS256, PS256, ES256, EdDSA]\n{issuer_lines}"),
+        )
+        + extra
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_may_require_bound_tokens_and_a_binding_is_never_ignored() {
+    let signer = SigningKey::rsa("key-1", jsonwebtoken::Algorithm::RS256).unwrap();
+    let issuer = DemoIssuer::start(0, &[&signer]).await.unwrap();
+    let path = "/api/orders/1";
+    let with_cnf = |cnf: Value| {
+        let mut claims = portcullis::demo::access_token_claims(
+            issuer.issuer(),
+            Grant::Scopes("Orders.Read"),
+            600,
+        );
+        claims["cnf"] = cnf;
+        signer.sign(&claims).unwrap()
+    };
+
+    // A binding this service cannot check is refused, never read as no binding.
+    let optional = Portcullis::start(&demo_yaml(&issuer, "", "")).await;
+    for (cnf, reason) in [
+        (json!({"jwk": {"kty": "EC"}}), "unsupported_binding"),
+        (json!({"jkt": "abc", "kid": "k"}), "unsupported_binding"),
+        (json!({}), "unsupported_binding"),
+        (json!("jkt"), "malformed_token"),
+        (json!({"jkt": 7}), "malformed_token"),
+    ] {
+        let token = with_cnf(cnf.clone());
+        assert_eq!(
+            optional.outcome(bearer("GET", path, &token, None)).await,
+            reason,
+            "{cnf}"
+        );
+    }
+
+    // An issuer whose tokens must be bound: its unbound ones are refused on every route.
+    let required =
+        Portcullis::start(&demo_yaml(&issuer, "    sender_constraint: required\n", "")).await;
+    let plain = issuer_token(&issuer, &signer);
+    assert_eq!(
+        optional.outcome(bearer("GET", path, &plain, None)).await,
+        "allow"
+    );
+    assert_eq!(
+        required.outcome(bearer("GET", path, &plain, None)).await,
+        "sender_constraint_required"
+    );
+    let key = DpopKey::es256().unwrap();
+    let bound = with_cnf(json!({ "jkt": key.thumbprint() }));
+    let proof = key.proof("GET", &url(path), Some(&bound), None).unwrap();
+    assert_eq!(
+        required.outcome(dpop("GET", path, &bound, &proof)).await,
+        "allow"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_server_nonces_a_client_retries_with_the_nonce_it_was_given() {
+    let signer = SigningKey::rsa("key-1", jsonwebtoken::Algorithm::RS256).unwrap();
+    let issuer = DemoIssuer::start(0, &[&signer]).await.unwrap();
+    let secret = test_dir("nonce").join("secret");
+    std::fs::write(&secret, URL_SAFE_NO_PAD.encode([42u8; 32])).unwrap();
+    let portcullis = Portcullis::start(&demo_yaml(
+        &issuer,
+        "",
+        &format!("dpop:\n  nonce:\n    secret_file: {}\n", secret.display()),
+    ))
+    .await;
+    let key = DpopKey::es256().unwrap();
+    let mut claims =
+        portcullis::demo::access_token_claims(issuer.issuer(), Grant::Scopes("Orders.Read"), 600);
+    claims["cnf"] = json!({ "jkt": key.thumbprint() });
+    let token = signer.sign(&claims).unwrap();
+    let path = "/api/orders/1";
+
+    let first = key.proof("GET", &url(path), Some(&token), None).unwrap();
+    let response = portcullis.check(dpop("GET", path, &token, &first)).await;
+    let asked = denied(&response);
+    assert_eq!(
+        (asked.status, asked.reason.as_str()),
+        (401, "dpop_nonce_required")
+    );
+    let challenge = asked.challenge.unwrap();
+    assert!(
+        challenge.starts_with("DPoP ") && challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    let nonce = asked.headers["dpop-nonce"].clone();
+    let retry = key
+        .proof("GET", &url(path), Some(&token), Some(&nonce))
+        .unwrap();
+    assert_eq!(
+        portcullis.outcome(dpop("GET", path, &token, &retry)).await,
+        "allow"
+    );
+    // A nonce of another deployment's secret is no nonce.
+    let forged = URL_SAFE_NO_PAD.encode([0u8; 24]);
+    let proof = key
+        .proof("GET", &url(path), Some(&token), Some(&forged))
+        .unwrap();
+    assert_eq!(
+        portcullis.outcome(dpop("GET", path, &token, &proof)).await,
+        "dpop_nonce_required"
+    );
+}

@@ -213,3 +213,67 @@ fn shape_problems_are_all_listed_with_the_file_name() {
     );
     assert!(text.contains("routes[0].path: invalid type"), "{text}");
 }
+
+#[test]
+fn sender_constraint_and_dpop_problems_are_all_listed() {
+    let yaml = MINIMAL
+        .replace(
+            "    audiences: [api://orders]\n",
+            "    audiences: [api://orders]\n    sender_constraint: always\n",
+        )
+        .replace(
+            "    anonymous: true\n",
+            "    anonymous: true\n    sender_constraint: dpop\n",
+        )
+        + r#"dpop:
+  algorithms: [ES256, HS256]
+  max_age: 0s
+  max_clock_skew: 10m
+  replay:
+    store: redis
+    max_entries: 5000
+    redis_url: rediss://cache.example.com
+  nonce:
+    lifetime: 1s
+"#;
+    let text = problems(&yaml).join("\n");
+    for expected in [
+        "issuers[0].sender_constraint: \"always\" is not one of optional, required, dpop, mtls",
+        "routes[1].sender_constraint: does not apply to `anonymous: true` routes",
+        "dpop.algorithms[1]: \"HS256\" is not an asymmetric JWS algorithm",
+        "dpop.max_age: must be more than 0",
+        "dpop.max_clock_skew: must be at most 5m",
+        "dpop.replay.max_entries: only applies to `store: memory`",
+        "dpop.replay.redis_url: must be a redis:// (or unix://) URL",
+        "dpop.nonce.lifetime: must be between 10s and 24h",
+        "dpop.nonce: needs secret_base64_env or secret_file",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn dpop_defaults_check_every_asymmetric_algorithm_with_an_in_process_store() {
+    let config = Config::from_yaml(MINIMAL, "test.yaml").unwrap();
+    assert_eq!(config.dpop, crate::config::DpopSettings::default());
+    assert_eq!(config.dpop.algorithms.len(), 10);
+    assert!(matches!(
+        config.dpop.replay,
+        crate::config::ReplaySettings::Memory {
+            max_entries: 100_000
+        }
+    ));
+    assert_eq!(
+        config.issuers[0].sender_constraint,
+        crate::config::SenderConstraint::Optional
+    );
+    let yaml = MINIMAL.replace(
+        "    audiences: [api://orders]\n",
+        "    audiences: [api://orders]\n    sender_constraint: mtls\n",
+    );
+    let config = Config::from_yaml(&yaml, "test.yaml").unwrap();
+    assert_eq!(
+        config.issuers[0].sender_constraint,
+        crate::config::SenderConstraint::Mtls
+    );
+}
