@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(bearer token route config jwks check)
+[ ${#targets[@]} -gt 0 ] || targets=(bearer token route config jwks check dpop)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target"

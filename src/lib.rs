@@ -50,6 +50,7 @@ pub use deny::DenyReason;
 #[cfg(fuzzing)]
 pub mod fuzzing {
     pub use crate::{
+        binding::{fuzz_proof as dpop_proof, normalize_htu},
         extract::credential, jwt::KeySet, jwt::token::parse as parse_token, path::normalize_path,
         policy::Policy,
     };

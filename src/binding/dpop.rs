@@ -16,6 +16,7 @@ use super::{jwk::ProofKey, jwk::sha256_base64url, nonce::Nonces};
 use crate::{
     config::{DpopSettings, ProofAlgorithm, media_type},
     deny::DenyReason,
+    extract::canonical_host,
     jwt::token::decode_object,
     path::normalize_path,
 };
@@ -175,7 +176,7 @@ pub fn request_uri(scheme: &str, authority: &str, path: &str) -> Option<String> 
 /// An `htu` with syntax- and scheme-based normalisation (RFC 3986 §6.2.2, §6.2.3):
 /// lower-case scheme and host, no default port, an empty path as `/`, escapes and dot
 /// segments in the path canonical; query and fragment dropped. `None` for what is not an
-/// absolute http(s) URI without user information.
+/// absolute http(s) URI with a plain host (no user information).
 pub fn normalize_htu(htu: &str) -> Option<String> {
     let htu = htu.split_once('#').map_or(htu, |(before, _)| before);
     let htu = htu.split_once('?').map_or(htu, |(before, _)| before);
@@ -190,15 +191,22 @@ pub fn normalize_htu(htu: &str) -> Option<String> {
 fn normalize(scheme: &str, authority: &str, path: &str) -> Option<String> {
     let scheme = scheme.to_ascii_lowercase();
     let default_port = match scheme.as_str() {
-        "https" => ":443",
-        "http" => ":80",
+        "https" => 443,
+        "http" => 80,
         _ => return None,
     };
-    if authority.is_empty() || authority.contains(['@', ' ', '\\']) {
-        return None;
-    }
-    let authority = authority.to_ascii_lowercase();
-    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    // A plain host name or address with an optional port, as `extract` accepts a host:
+    // lower case, without a trailing dot; the port as a number, left out when default.
+    let host = canonical_host(authority).ok().filter(|h| !h.is_empty())?;
+    let port = match authority.rsplit_once(':') {
+        Some((before, port)) if !authority.starts_with('[') || before.ends_with(']') => {
+            Some(port.parse::<u16>().ok()?)
+        }
+        _ => None,
+    };
     let path = normalize_path(path).ok()?;
-    Some(format!("{scheme}://{authority}{path}"))
+    Some(match port {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}{path}"),
+        _ => format!("{scheme}://{host}{path}"),
+    })
 }

@@ -26,6 +26,8 @@ use crate::{
     deny::DenyReason,
     jwt::Confirmation,
 };
+#[cfg(fuzzing)]
+pub use dpop::normalize_htu;
 use dpop::request_uri;
 pub use jwk::sha256_base64url;
 use nonce::Nonces;
@@ -138,6 +140,22 @@ impl SenderBinding {
             false => Err(DenyReason::DpopProofReplayed),
         }
     }
+}
+
+/// A proof checked against a fixed request with the default rules: what the fuzz target
+/// drives (`--cfg fuzzing` only).
+#[cfg(fuzzing)]
+pub fn fuzz_proof(proof: &str) -> Result<(), DenyReason> {
+    let rules = dpop::Rules::new(&DpopSettings::default());
+    let expected = dpop::Expected {
+        jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+        method: "GET",
+        uri: "https://resource.example.org/protectedresource",
+        token: "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU",
+        now: 1_562_262_618,
+        nonces: None,
+    };
+    rules.verify(proof, &expected).map(|_| ())
 }
 
 /// The RFC 8705 §3.1 thumbprint of the certificate Envoy passes (URL-encoded PEM): the

@@ -286,6 +286,15 @@ fn htu_compares_after_rfc_3986_normalisation() {
         assert_ne!(normalize_htu(other), canonical, "{other}");
     }
     assert_eq!(request_uri("", "api.example.com", "/"), None);
+    assert_eq!(
+        normalize_htu("https://[::1]:0443/x"),
+        request_uri("https", "[::1]", "/x")
+    );
+    assert_eq!(
+        normalize_htu("http://127.0.0.1:8080/x"),
+        Some("http://127.0.0.1:8080/x".to_owned())
+    );
+    assert_eq!(normalize_htu("https://a.example.com:443:443/"), None);
 }
 
 #[tokio::test]
