@@ -121,6 +121,13 @@ fn describe_token(text: &mut String, engine: &Engine, token: &str) -> Option<Map
     ];
     parts.extend(["exp", "nbf", "iat"].iter().filter_map(|n| time(n)));
     let _ = writeln!(text, "token:    {}", parts.join(", "));
+    if let Some(cnf) = claims.get("cnf") {
+        let _ = writeln!(
+            text,
+            "bound:    cnf {cnf}: sent as Bearer here; through Envoy it needs its DPoP proof \
+             (`jkt`) or client certificate (`x5t#S256`)"
+        );
+    }
     let _ = writeln!(text, "issuer:   {}", engine.verifier.describe(iss));
     Some(claims)
 }

@@ -51,7 +51,10 @@ pub use deny::DenyReason;
 pub mod fuzzing {
     pub use crate::{
         binding::{fuzz_proof as dpop_proof, normalize_htu},
-        extract::credential, jwt::KeySet, jwt::token::parse as parse_token, path::normalize_path,
+        extract::credential,
+        jwt::KeySet,
+        jwt::token::parse as parse_token,
+        path::normalize_path,
         policy::Policy,
     };
 }

@@ -12,7 +12,8 @@
 //!
 //! **Refused** (no upstream should be handed it): a path not starting with `/`; a control
 //! character, space, raw `\` or `#`; a malformed escape or `%00`; a double escape
-//! (`%25` followed by two hex digits, which a second decoding turns into another byte).
+//! (`%25` followed by two hex digits, written so or themselves escaped — `%25%36%31` —
+//! which a second decoding turns into another byte).
 //!
 //! **Readings.** Upstreams do not all read a path the same way: many decode `%2F`/`%5C`
 //! into separators before routing (static file servers, Spring, ASP.NET Core), Tomcat,
@@ -278,13 +279,6 @@ fn recode(path: &str) -> Result<String, PathError> {
             if byte == 0 {
                 return Err(PathError::BadEncoding);
             }
-            // `%25` followed by an escape: a second decoding would make another byte.
-            if byte == b'%'
-                && let (Some(&hi), Some(&lo)) = (bytes.get(i + 3), bytes.get(i + 4))
-                && escaped(hi, lo).is_some()
-            {
-                return Err(PathError::BadEncoding);
-            }
             match CLASS[usize::from(byte)] {
                 Class::Plain => out.push(char::from(byte)),
                 Class::Structure | Class::Escaped | Class::Refused => push_escaped(&mut out, byte),
@@ -298,6 +292,15 @@ fn recode(path: &str) -> Result<String, PathError> {
             }
             i += 1;
         }
+    }
+    // A `%25` the canonical form still follows with two hex digits — written so, or
+    // spelled with escapes of its own (`%25%36%31`, whose `%36%31` decode to `61`) — is a
+    // double escape: a second decoding would make another byte (`%2561` → `%61` → `a`).
+    let double = out.as_bytes().windows(5).any(|w| {
+        w.starts_with(b"%25") && w[3].is_ascii_hexdigit() && w[4].is_ascii_hexdigit()
+    });
+    if double {
+        return Err(PathError::BadEncoding);
     }
     Ok(out)
 }

@@ -78,6 +78,10 @@ fn broken_or_hostile_paths_are_refused() {
         "/%252e%252e/admin",
         "/a%252Fb",
         "/a%2525",
+        // Escaped hex digits after %25 decode to a double escape (found by fuzzing).
+        "/%25%36%31dmin",
+        "/%25A%35",
+        "/%25%34%31",
     ] {
         assert_eq!(norm(bad), Err(PathError::BadEncoding), "{bad:?}");
     }
