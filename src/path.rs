@@ -296,9 +296,10 @@ fn recode(path: &str) -> Result<String, PathError> {
     // A `%25` the canonical form still follows with two hex digits — written so, or
     // spelled with escapes of its own (`%25%36%31`, whose `%36%31` decode to `61`) — is a
     // double escape: a second decoding would make another byte (`%2561` → `%61` → `a`).
-    let double = out.as_bytes().windows(5).any(|w| {
-        w.starts_with(b"%25") && w[3].is_ascii_hexdigit() && w[4].is_ascii_hexdigit()
-    });
+    let double = out
+        .as_bytes()
+        .windows(5)
+        .any(|w| w.starts_with(b"%25") && w[3].is_ascii_hexdigit() && w[4].is_ascii_hexdigit());
     if double {
         return Err(PathError::BadEncoding);
     }

@@ -177,19 +177,23 @@ fn a_token_request_proof_without_ath_is_not_a_resource_proof() {
     );
 }
 
-#[test]
-fn proofs_outside_the_allow_list_or_of_another_type_are_invalid() {
-    let now = jsonwebtoken::get_current_timestamp();
-    let key = DpopKey::es256().unwrap();
-    let uri = "https://api.example.com/orders";
-    let expected = Expected {
+/// What a proof made now by `key` for `GET uri` with token `t` must match.
+fn now_expected<'a>(key: &'a DpopKey, uri: &'a str, nonces: Option<&'a Nonces>) -> Expected<'a> {
+    Expected {
         jkt: key.thumbprint(),
         method: "GET",
         uri,
         token: "t",
-        now,
-        nonces: None,
-    };
+        now: jsonwebtoken::get_current_timestamp(),
+        nonces,
+    }
+}
+
+#[test]
+fn proofs_outside_the_allow_list_or_of_another_type_are_invalid() {
+    let key = DpopKey::es256().unwrap();
+    let uri = "https://api.example.com/orders";
+    let expected = now_expected(&key, uri, None);
     let good = key.proof("GET", uri, Some("t"), None).unwrap();
     assert!(rules().verify(&good, &expected).is_ok());
 
@@ -236,7 +240,6 @@ fn proofs_outside_the_allow_list_or_of_another_type_are_invalid() {
 #[test]
 fn every_proof_algorithm_verifies_with_its_own_key_type() {
     use jsonwebtoken::Algorithm;
-    let now = jsonwebtoken::get_current_timestamp();
     let uri = "https://api.example.com/x";
     for key in [
         DpopKey::es256().unwrap(),
@@ -245,14 +248,7 @@ fn every_proof_algorithm_verifies_with_its_own_key_type() {
         DpopKey::rsa(Algorithm::PS256).unwrap(),
     ] {
         let proof = key.proof("GET", uri, Some("t"), None).unwrap();
-        let expected = Expected {
-            jkt: key.thumbprint(),
-            method: "GET",
-            uri,
-            token: "t",
-            now,
-            nonces: None,
-        };
+        let expected = now_expected(&key, uri, None);
         assert!(rules().verify(&proof, &expected).is_ok(), "{}", key.jwk());
     }
 }
@@ -471,14 +467,7 @@ fn nonce_required_proofs_carry_a_current_nonce() {
     let now = jsonwebtoken::get_current_timestamp();
     let key = DpopKey::es256().unwrap();
     let uri = "https://api.example.com/orders";
-    let expected = Expected {
-        jkt: key.thumbprint(),
-        method: "GET",
-        uri,
-        token: "t",
-        now,
-        nonces: Some(&nonces),
-    };
+    let expected = now_expected(&key, uri, Some(&nonces));
     let without = key.proof("GET", uri, Some("t"), None).unwrap();
     assert_eq!(
         rules().verify(&without, &expected),

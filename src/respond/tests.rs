@@ -285,3 +285,31 @@ fn keys_unavailable_asks_to_retry() {
         h.key == "retry-after" && h.value == RETRY_AFTER_SECONDS
     }));
 }
+
+#[test]
+fn dpop_requests_and_reasons_get_rfc_9449_challenges() {
+    let proof =
+        www_authenticate(&DenyReason::DpopProofReplayed.into(), "r", "ES256 PS256").unwrap();
+    assert_eq!(
+        proof,
+        "DPoP realm=\"r\", error=\"invalid_dpop_proof\", error_description=\"The DPoP proof \
+         was already used\", algs=\"ES256 PS256\""
+    );
+    // A token problem on a request made with the DPoP scheme: a DPoP challenge too.
+    let expired = www_authenticate(
+        &Deny::from(DenyReason::Expired).with_dpop(true),
+        "r",
+        "ES256",
+    )
+    .unwrap();
+    assert!(
+        expired.starts_with("DPoP realm=\"r\", error=\"invalid_token\""),
+        "{expired}"
+    );
+    assert!(expired.ends_with("algs=\"ES256\""), "{expired}");
+    // Certificate binding problems are bearer ones (RFC 8705 §3).
+    let certificate =
+        www_authenticate(&DenyReason::CertificateMismatch.into(), "r", "ES256").unwrap();
+    assert!(certificate.starts_with("Bearer "), "{certificate}");
+    assert!(!certificate.contains("algs"), "{certificate}");
+}
