@@ -270,7 +270,7 @@ fn check_shows_the_headers_an_allow_sends() {
         "decision: ALLOW",
         "  x-auth-subject: u",
         "  x-auth-tenant-id: t",
-        "headers removed: x-auth-client-id, x-auth-issuer, x-auth-object-id, x-auth-roles",
+        "headers removed: x-auth-binding, x-auth-binding-thumbprint, x-auth-client-id, x-auth-issuer, x-auth-object-id, x-auth-roles",
     ] {
         assert!(out.contains(line), "{line:?} missing in:\n{out}");
     }
