@@ -9,7 +9,7 @@
 
 use std::sync::{
     Arc, Mutex,
-    atomic::{AtomicU8, AtomicUsize, Ordering},
+    atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering},
 };
 
 use arc_swap::ArcSwap;
@@ -55,6 +55,8 @@ struct Shared {
     cache_control: Arc<Mutex<Option<String>>>,
     jwks_fetches: Arc<AtomicUsize>,
     discovery_fetches: Arc<AtomicUsize>,
+    /// Milliseconds every JWKS answer waits first (a distant identity provider).
+    delay_ms: Arc<AtomicU64>,
 }
 
 /// A running demo issuer; stops serving when dropped.
@@ -76,6 +78,7 @@ impl DemoIssuer {
             cache_control: Arc::new(Mutex::new(None)),
             jwks_fetches: Arc::new(AtomicUsize::new(0)),
             discovery_fetches: Arc::new(AtomicUsize::new(0)),
+            delay_ms: Arc::new(AtomicU64::new(0)),
         };
         let app = Router::new().fallback(route).with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -126,6 +129,12 @@ impl DemoIssuer {
         }
     }
 
+    /// Makes every JWKS answer wait `delay` first, as a distant identity provider would.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(millis, Ordering::SeqCst);
+    }
+
     /// How many times a JWKS document was requested (whatever the answer).
     pub fn jwks_fetches(&self) -> usize {
         self.shared.jwks_fetches.load(Ordering::SeqCst)
@@ -163,6 +172,10 @@ async fn route(State(shared): State<Shared>, uri: Uri) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     }
     shared.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = shared.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let cache_control = shared.cache_control.lock().ok().and_then(|c| c.clone());
     match shared.behaviour.load(Ordering::SeqCst) {
         b if b == Behaviour::Unavailable as u8 => StatusCode::SERVICE_UNAVAILABLE.into_response(),
