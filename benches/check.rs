@@ -146,6 +146,71 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    // Cost against the number of issuers (cache off, so the issuer is looked up each
+    // time): N exact issuers sharing the demo's keys and N multi-tenant templates before
+    // the demo's own; a valid token of the demo issuer, and an `iss` nobody configured
+    // (which is compared with every template before it is refused).
+    let mut group = c.benchmark_group("issuers");
+    for n in [10, 100, 1_000] {
+        let setup = setup_with(&runtime, 0, 0, "");
+        let jwks = setup.issuer.jwks_uri();
+        let extra: String = (0..n)
+            .map(|i| {
+                format!(
+                    "  - issuer: \"https://idp{i}.example.com/\"\n    jwks_uri: \"{jwks}\"\n    audiences: [\"{aud}\"]\n  - issuer: \"https://login{i}.example.com/{{tenantid}}/v2.0\"\n    jwks_uri: \"{jwks}\"\n    audiences: [\"{aud}\"]\n    allowed_tenants: [\"*\"]\n",
+                    aud = demo::DEMO_AUDIENCE
+                )
+            })
+            .collect();
+        let yaml = format!(
+            "{}limits:\n  token_cache_entries: 0\n",
+            demo::demo_config_yaml(&setup.issuer, "127.0.0.1:0".parse().unwrap()).replacen(
+                "issuers:\n",
+                &format!("issuers:\n{extra}"),
+                1
+            )
+        );
+        let state = runtime.block_on(async {
+            let state = AppState::new(&Config::from_yaml(&yaml, "bench").unwrap()).unwrap();
+            while !state.engine().verifier.all_keys_loaded() {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            state
+        });
+        let valid = request(Some(&setup.tokens[0].0));
+        let mut stranger = demo::access_token_claims(
+            "https://nobody.example.com/",
+            Grant::Scopes("Orders.Read"),
+            3600,
+        );
+        stranger["tid"] = serde_json::json!("t");
+        let unknown = request(Some(&setup.tokens[0].1.sign(&stranger).unwrap()));
+        for (req, allowed) in [(&valid, true), (&unknown, false)] {
+            let answer = runtime
+                .block_on(server::answer(&state, req))
+                .into_response()
+                .unwrap();
+            assert_eq!(
+                matches!(
+                    answer.http_response,
+                    Some(portcullis::pb::auth::check_response::HttpResponse::OkResponse(_))
+                ),
+                allowed,
+                "{answer:?}"
+            );
+        }
+        for (name, req) in [
+            (format!("uncached_rs256_{n}_issuers"), &valid),
+            (format!("deny_unknown_issuer_{n}_issuers"), &unknown),
+        ] {
+            group.bench_function(name, |b| {
+                b.to_async(&runtime)
+                    .iter(|| async { black_box(server::answer(&state, req).await) })
+            });
+        }
+    }
+    group.finish();
+
     // DPoP: a cached token bound to an ES256 key, with a new proof on every request (made
     // outside the measurement), against the same token's bearer path above. The replay
     // store is sized for every proof the run makes.

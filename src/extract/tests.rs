@@ -274,3 +274,11 @@ fn the_dpop_scheme_and_proof_are_read_beside_the_token() {
         Some(Err(DenyReason::InvalidDpopProof))
     );
 }
+
+#[test]
+fn the_b64token_alphabet_is_exactly_rfc_6750s() {
+    for c in 0..=u8::MAX {
+        let spec = c.is_ascii_alphanumeric() || b"-._~+/".contains(&c);
+        assert_eq!(super::is_b64token_byte(c), spec, "byte {c:#04x}");
+    }
+}

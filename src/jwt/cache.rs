@@ -1,8 +1,11 @@
 //! A bounded cache of verified tokens, so that a token seen again costs a hash and a map
-//! lookup instead of a signature check. Keys are the SHA-256 of the whole token (a
-//! collision would be a forgery, so the hash must be cryptographic); entries never
-//! outlive the token's `exp` (plus the issuer's leeway), and an entry is ignored as soon
-//! as the key that verified it is no longer in its issuer's current key set.
+//! lookup instead of a signature check. Entries are keyed by the whole token and found
+//! only by an equal one (the map's hash, SipHash with a per-process random key, only
+//! picks the bucket): two tokens can never share an entry, which a digest key would
+//! allow on a collision — a forgery — and which would cost a SHA-256 of every token on
+//! every request (0.46 µs for an 820-byte token here, a third of a cached Check). Entries
+//! never outlive the token's `exp` (plus the issuer's leeway), and an entry is ignored as
+//! soon as the key that verified it is no longer in its issuer's current key set.
 //!
 //! Bounded without scans: two generations of `DashMap`. Inserts go to the current one;
 //! when it holds half the capacity it becomes the previous one and the old previous is
@@ -15,14 +18,10 @@ use std::sync::{
 };
 
 use arc_swap::ArcSwap;
-use aws_lc_rs::digest;
 use dashmap::DashMap;
 use jsonwebtoken::Algorithm;
 
 use super::{VerifiedClaims, jwks::JwksCache, keyset::VerifyingKey};
-
-/// The SHA-256 digest of a whole token, under which its verified claims are cached.
-pub type Key = [u8; 32];
 
 /// The key that verified a cached token, to notice when it leaves the key set.
 #[derive(Clone)]
@@ -63,8 +62,8 @@ impl Entry {
 }
 
 struct Generations {
-    current: Arc<DashMap<Key, Entry>>,
-    previous: Arc<DashMap<Key, Entry>>,
+    current: Arc<DashMap<Arc<str>, Entry>>,
+    previous: Arc<DashMap<Arc<str>, Entry>>,
 }
 
 /// The cache; `capacity` 0 disables it.
@@ -92,24 +91,20 @@ impl TokenCache {
         self.half > 0
     }
 
-    /// The cache key of `token`.
-    pub fn key(token: &str) -> Key {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
-        key
-    }
-
-    /// Claims of a token verified earlier and still valid now.
-    pub fn get(&self, key: &Key, now: u64) -> Option<Arc<VerifiedClaims>> {
+    /// Claims of `token`, verified earlier and still valid now.
+    pub fn get(&self, token: &str, now: u64) -> Option<Arc<VerifiedClaims>> {
         let generations = self.generations.load();
-        let found = match generations.current.get(key) {
+        let found = match generations.current.get(token) {
             Some(entry) => Some(entry.clone()),
             None => {
-                let promoted = generations.previous.get(key).map(|e| e.clone());
-                if let Some(entry) = &promoted {
-                    generations.current.insert(*key, entry.clone());
-                }
-                promoted
+                let promoted = generations
+                    .previous
+                    .get(token)
+                    .map(|e| (e.key().clone(), e.value().clone()));
+                promoted.map(|(key, entry)| {
+                    generations.current.insert(key, entry.clone());
+                    entry
+                })
             }
         };
         match found.filter(|entry| entry.still_valid(now)) {
@@ -124,10 +119,10 @@ impl TokenCache {
         }
     }
 
-    /// Remembers verified `claims` until `expires_at` (unix seconds).
+    /// Remembers the verified `claims` of `token` until `expires_at` (unix seconds).
     pub fn insert(
         &self,
-        key: Key,
+        token: &str,
         claims: Arc<VerifiedClaims>,
         expires_at: u64,
         binding: Option<KeyBinding>,
@@ -145,7 +140,7 @@ impl TokenCache {
             let _ = self.generations.compare_and_swap(&*generations, rotated);
         }
         self.generations.load().current.insert(
-            key,
+            Arc::from(token),
             Entry {
                 claims,
                 expires_at,
@@ -188,37 +183,31 @@ mod tests {
     #[test]
     fn entries_expire_with_the_token() {
         let cache = TokenCache::new(100);
-        let key = TokenCache::key("a.b.c");
-        cache.insert(key, claims(), 1000, None);
-        assert!(cache.get(&key, 999).is_some());
-        assert!(cache.get(&key, 1000).is_none());
-        assert!(cache.get(&TokenCache::key("a.b.d"), 0).is_none());
-        assert_eq!(cache.stats(), (1, 2));
+        cache.insert("a.b.c", claims(), 1000, None);
+        assert!(cache.get("a.b.c", 999).is_some());
+        assert!(cache.get("a.b.c", 1000).is_none());
+        assert!(cache.get("a.b.d", 0).is_none());
+        assert!(cache.get("a.b.c ", 0).is_none(), "only the very same token");
+        assert_eq!(cache.stats(), (1, 3));
     }
 
     #[test]
     fn size_stays_bounded_under_a_flood_of_distinct_tokens() {
         let cache = TokenCache::new(100);
         for i in 0..10_000 {
-            cache.insert(
-                TokenCache::key(&format!("token-{i}")),
-                claims(),
-                u64::MAX,
-                None,
-            );
+            cache.insert(&format!("token-{i}"), claims(), u64::MAX, None);
             assert!(cache.len() <= 100, "{} entries", cache.len());
         }
         // The most recent tokens are still there, the oldest are gone.
-        assert!(cache.get(&TokenCache::key("token-9999"), 0).is_some());
-        assert!(cache.get(&TokenCache::key("token-0"), 0).is_none());
+        assert!(cache.get("token-9999", 0).is_some());
+        assert!(cache.get("token-0", 0).is_none());
     }
 
     #[test]
     fn a_disabled_cache_remembers_nothing() {
         let cache = TokenCache::new(0);
-        let key = TokenCache::key("a.b.c");
-        cache.insert(key, claims(), u64::MAX, None);
-        assert!(cache.get(&key, 0).is_none());
+        cache.insert("a.b.c", claims(), u64::MAX, None);
+        assert!(cache.get("a.b.c", 0).is_none());
         assert!(cache.is_empty());
     }
 }

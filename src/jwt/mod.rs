@@ -25,8 +25,8 @@ use jsonwebtoken::{
 };
 use serde_json::{Map, Value};
 
+use cache::KeyBinding;
 pub use cache::TokenCache;
-use cache::{Key, KeyBinding};
 pub use claims::{Confirmation, VerifiedClaims};
 use jwks::JwksCache;
 pub use jwks::KeyStatus;
@@ -158,31 +158,27 @@ impl Verifier {
         if token.len() > self.max_token_bytes {
             return Err(DenyReason::TokenTooLarge);
         }
-        let cache_key = self.cache.enabled().then(|| TokenCache::key(token));
-        if let Some(key) = &cache_key
-            && let Some(claims) = self.cache.get(key, jsonwebtoken::get_current_timestamp())
+        if self.cache.enabled()
+            && let Some(claims) = self.cache.get(token, jsonwebtoken::get_current_timestamp())
         {
             return Ok(claims);
         }
-        Box::pin(self.verify_uncached(token, cache_key)).await
+        Box::pin(self.verify_uncached(token)).await
     }
 
-    async fn verify_uncached(
-        &self,
-        token: &str,
-        cache_key: Option<Key>,
-    ) -> Result<Arc<VerifiedClaims>, DenyReason> {
+    async fn verify_uncached(&self, token: &str) -> Result<Arc<VerifiedClaims>, DenyReason> {
         let parsed = token::parse(token, self.max_token_bytes)?;
         let (issuer, tenant) = self
             .issuer_for(&parsed.iss)
             .ok_or(DenyReason::UnknownIssuer)?;
         let (claims, binding) = issuer.verify(token, &parsed.header, tenant).await?;
         let claims = Arc::new(claims);
-        if let Some(key) = cache_key
+        if self.cache.enabled()
             && let Some(exp) = claims.claims.get("exp").and_then(Value::as_f64)
         {
             let expires_at = (exp.max(0.0) as u64).saturating_add(issuer.leeway_secs);
-            self.cache.insert(key, claims.clone(), expires_at, binding);
+            self.cache
+                .insert(token, claims.clone(), expires_at, binding);
         }
         Ok(claims)
     }
