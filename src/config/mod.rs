@@ -114,6 +114,8 @@ pub struct Config {
     pub strip_authorization: bool,
     /// Whether dynamic metadata carries the whole verified payload (`claims`).
     pub metadata_claims: bool,
+    /// The identity fields an allow's dynamic metadata carries.
+    pub dynamic_metadata: MetadataFields,
     pub limits: Limits,
     /// What each listener allows a client connection.
     pub connections: ConnectionSettings,
@@ -511,6 +513,60 @@ pub enum ClaimSource {
     /// Any other top-level claim: strings as they are, numbers and booleans printed,
     /// arrays of strings space-separated.
     Claim(String),
+}
+
+/// The identity fields an allow puts in Envoy's dynamic metadata, as a set. Each costs
+/// Envoy work on every request (docs/performance.md measures it), so a deployment that
+/// reads none of them in access logs or RBAC can leave them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataFields(u16);
+
+impl MetadataFields {
+    /// Every field, by its metadata key (`binding` also brings `binding_thumbprint`), in
+    /// the order of their bits below.
+    pub const NAMES: [&'static str; 9] = [
+        "route",
+        "issuer",
+        "subject",
+        "tenant_id",
+        "object_id",
+        "client_id",
+        "binding",
+        "scopes",
+        "roles",
+    ];
+
+    pub const ROUTE: MetadataFields = MetadataFields(1);
+    pub const ISSUER: MetadataFields = MetadataFields(1 << 1);
+    pub const SUBJECT: MetadataFields = MetadataFields(1 << 2);
+    pub const TENANT_ID: MetadataFields = MetadataFields(1 << 3);
+    pub const OBJECT_ID: MetadataFields = MetadataFields(1 << 4);
+    pub const CLIENT_ID: MetadataFields = MetadataFields(1 << 5);
+    pub const BINDING: MetadataFields = MetadataFields(1 << 6);
+    pub const SCOPES: MetadataFields = MetadataFields(1 << 7);
+    pub const ROLES: MetadataFields = MetadataFields(1 << 8);
+    pub const ALL: MetadataFields = MetadataFields((1 << Self::NAMES.len()) - 1);
+    pub const NONE: MetadataFields = MetadataFields(0);
+
+    /// The field named `name`, if it is one.
+    pub fn named(name: &str) -> Option<MetadataFields> {
+        let position = Self::NAMES.iter().position(|n| *n == name)?;
+        Some(MetadataFields(1 << position))
+    }
+
+    pub fn with(self, other: MetadataFields) -> MetadataFields {
+        MetadataFields(self.0 | other.0)
+    }
+
+    pub fn contains(self, field: MetadataFields) -> bool {
+        self.0 & field.0 == field.0
+    }
+}
+
+impl Default for MetadataFields {
+    fn default() -> Self {
+        MetadataFields::ALL
+    }
 }
 
 /// Why a configuration was refused.

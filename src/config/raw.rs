@@ -32,6 +32,8 @@ pub struct RawConfig {
     /// Put the whole verified payload in Envoy's dynamic metadata (`claims`); off by
     /// default because it roughly doubles the response Envoy has to process.
     pub metadata_claims: Option<bool>,
+    /// The dynamic metadata fields an allow carries (default: all of them).
+    pub dynamic_metadata: Option<Vec<String>>,
     #[serde(default)]
     pub limits: RawLimits,
     /// How DPoP proofs (RFC 9449) are checked.

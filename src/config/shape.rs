@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     FieldProblem,
-    raw::{RawIssuer, RawJwks, RawLimits, RawRoute, RawServer},
+    raw::{RawDpop, RawIssuer, RawJwks, RawLimits, RawRoute, RawServer},
 };
 
 /// The top-level fields of a configuration file.
@@ -23,7 +23,9 @@ const FIELDS: &[&str] = &[
     "payload_header",
     "strip_authorization",
     "metadata_claims",
+    "dynamic_metadata",
     "limits",
+    "dpop",
 ];
 
 /// Each shape problem of `document` (YAML already parsed), with its field path.
@@ -41,6 +43,8 @@ pub(super) fn problems(document: &Value) -> Vec<FieldProblem> {
             "server" => check::<RawServer>(key, value, &mut problems),
             "jwks" => check::<RawJwks>(key, value, &mut problems),
             "limits" => check::<RawLimits>(key, value, &mut problems),
+            "dpop" => check::<RawDpop>(key, value, &mut problems),
+            "dynamic_metadata" => check::<Vec<String>>(key, value, &mut problems),
             "issuers" => each::<RawIssuer>(key, value, &mut problems),
             "routes" => each::<RawRoute>(key, value, &mut problems),
             "identity_headers" => check::<BTreeMap<String, String>>(key, value, &mut problems),

@@ -7,7 +7,7 @@ use super::{
     Config, ConnectionSettings, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN,
     DEFAULT_HTTP2_KEEPALIVE_INTERVAL, DEFAULT_IDENTITY_HEADERS, DEFAULT_REALM,
     DEFAULT_SHUTDOWN_GRACE, FieldProblem, HttpDialect, IssuerConfig, JwksSettings, Limits,
-    RouteConfig, RouteIndex, TlsFiles,
+    MetadataFields, RouteConfig, RouteIndex, TlsFiles,
     headers::{check_header_name, header_mapping, header_mappings},
     issuers,
     problems::Problems,
@@ -154,6 +154,28 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     });
 
     let dpop = super::binding::dpop_settings(&raw.dpop, &mut problems);
+    let dynamic_metadata = match &raw.dynamic_metadata {
+        None => MetadataFields::default(),
+        Some(names) => names
+            .iter()
+            .enumerate()
+            .fold(
+                MetadataFields::NONE,
+                |set, (i, name)| match MetadataFields::named(name) {
+                    Some(field) => set.with(field),
+                    None => {
+                        problems.add(
+                            format!("dynamic_metadata[{i}]"),
+                            format!(
+                                "{name:?} is not one of {}",
+                                MetadataFields::NAMES.join(", ")
+                            ),
+                        );
+                        set
+                    }
+                },
+            ),
+    };
 
     problems.into_result()?;
     Ok(Config {
@@ -172,6 +194,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         payload_header,
         strip_authorization: raw.strip_authorization,
         metadata_claims: raw.metadata_claims.unwrap_or(false),
+        dynamic_metadata,
         limits,
         connections,
         shutdown_grace,

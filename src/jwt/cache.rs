@@ -95,7 +95,9 @@ struct TailHasher(DefaultHasher);
 
 impl Hasher for TailHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let tail = bytes.get(bytes.len().saturating_sub(HASHED_TAIL)..).unwrap_or(bytes);
+        let tail = bytes
+            .get(bytes.len().saturating_sub(HASHED_TAIL)..)
+            .unwrap_or(bytes);
         self.0.write(tail);
         self.0.write_usize(bytes.len());
     }

@@ -313,3 +313,45 @@ fn dpop_requests_and_reasons_get_rfc_9449_challenges() {
     assert!(certificate.starts_with("Bearer "), "{certificate}");
     assert!(!certificate.contains("algs"), "{certificate}");
 }
+
+#[test]
+fn dynamic_metadata_carries_only_the_fields_asked_for() {
+    let c = claims(json!({"sub": "s", "tid": "t", "azp": "app", "scp": "A", "cnf": {"jkt": "k"}}));
+    let keys = |extra: &str| {
+        let (route, forwarding) = setup("r", extra);
+        let mut keys: Vec<String> = allow(&route, Some(&c), &forwarding, None)
+            .dynamic_metadata
+            .map(|m| m.fields.into_keys().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(""),
+        [
+            "binding",
+            "binding_thumbprint",
+            "client_id",
+            "issuer",
+            "roles",
+            "route",
+            "scopes",
+            "subject",
+            "tenant_id"
+        ]
+    );
+    assert_eq!(
+        keys("dynamic_metadata: [route, client_id]\n"),
+        ["client_id", "route"]
+    );
+    assert!(
+        keys("dynamic_metadata: []\n").is_empty(),
+        "no metadata at all"
+    );
+    let problems =
+        match Config::from_yaml(&format!("{CONFIG}dynamic_metadata: [route, claims]\n"), "t") {
+            Err(crate::config::ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+    assert_eq!(problems[0].field, "dynamic_metadata[1]");
+}

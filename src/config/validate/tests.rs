@@ -277,3 +277,15 @@ fn dpop_defaults_check_every_asymmetric_algorithm_with_an_in_process_store() {
         crate::config::SenderConstraint::Mtls
     );
 }
+
+#[test]
+fn shape_problems_elsewhere_do_not_make_dpop_or_dynamic_metadata_unknown() {
+    let yaml = format!(
+        "{MINIMAL}dpop:\n  max_age: 30s\n  replay: {{ store: memory }}\ndynamic_metadata: [route]\nlimits: {{ max_headers: lots }}\n"
+    );
+    let text = problems(&yaml).join("\n");
+    assert!(text.contains("limits.max_headers"), "{text}");
+    assert!(!text.contains("unknown field"), "{text}");
+    let yaml = format!("{MINIMAL}dpop:\n  max_age: [1]\nlimits: {{ max_headers: lots }}\n");
+    assert!(problems(&yaml).join("\n").contains("dpop.max_age"));
+}
