@@ -253,7 +253,9 @@ async fn envoy_side(
         ),
         (
             "portcullis, no identity headers, dynamic_metadata: []",
-            Some(format!("{demo}identity_headers: {{}}\ndynamic_metadata: []\n")),
+            Some(format!(
+                "{demo}identity_headers: {{}}\ndynamic_metadata: []\n"
+            )),
         ),
         (
             "portcullis, metadata_claims: true",
