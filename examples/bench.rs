@@ -17,8 +17,8 @@
 //!   socket, `envoy/sidecar-uds.yaml`), `envoy-extauthz-portcullis-http` (Envoy's HTTP
 //!   check mode, `envoy/front-proxy-http.yaml`), `envoy-extauthz-naive-distinct`,
 //!   `envoy-extauthz-portcullis-distinct`, and at a
-//!   fixed 2,000 requests/s (open loop, latency from each request's scheduled start):
-//!   `envoy-extauthz-zero@2000rps`, `envoy-extauthz-portcullis@2000rps`.
+//!   fixed 1,000 requests/s (open loop, latency from each request's scheduled start):
+//!   `envoy-extauthz-zero@1000rps`, `envoy-extauthz-portcullis@1000rps`.
 //!
 //! For each: requests/s, client-side p50/p99/p99.9 latency, errors, and CPU µs per request
 //! of Envoy and of the authorizer (from /proc/<pid>/stat). Printed as a table and written
@@ -391,15 +391,7 @@ impl Env {
         let config = config.display().to_string();
         let envoy = Server::start(
             &self.args.envoy,
-            &[
-                "--disable-hot-restart",
-                "--concurrency",
-                "1",
-                "--log-level",
-                "error",
-                "-c",
-                &config,
-            ],
+            &[support::ENVOY_ARGS.as_slice(), &[config.as_str()]].concat(),
         )?;
         wait_tcp(listen).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -595,8 +587,8 @@ async fn main() -> Result<(), Error> {
         "envoy-extauthz-portcullis-http",
         "envoy-extauthz-naive-distinct",
         "envoy-extauthz-portcullis-distinct",
-        "envoy-extauthz-zero@2000rps",
-        "envoy-extauthz-portcullis@2000rps",
+        "envoy-extauthz-zero@1000rps",
+        "envoy-extauthz-portcullis@1000rps",
     ];
     let mut results: BTreeMap<String, Vec<Outcome>> = BTreeMap::new();
     for round in 0..env.args.rounds {
@@ -625,7 +617,7 @@ async fn main() -> Result<(), Error> {
                 cache: true,
                 hop: Hop::Http,
             };
-            env.rate = name.ends_with("@2000rps").then_some(2000);
+            env.rate = name.ends_with("@1000rps").then_some(1000);
             let outcome = match *name {
                 "grpc-zero" => env.grpc(Authz::Zero, false).await?,
                 "grpc-zero-distinct" => env.grpc(Authz::Zero, true).await?,
@@ -635,10 +627,10 @@ async fn main() -> Result<(), Error> {
                 "envoy-noauth" => env.envoy(Authz::None, false, false).await?,
                 "envoy-jwt-authn" => env.envoy(Authz::None, true, false).await?,
                 "envoy-extauthz-zero" => env.envoy(Authz::Zero, false, false).await?,
-                "envoy-extauthz-portcullis" | "envoy-extauthz-portcullis@2000rps" => {
+                "envoy-extauthz-portcullis" | "envoy-extauthz-portcullis@1000rps" => {
                     env.envoy(cached, false, false).await?
                 }
-                "envoy-extauthz-zero@2000rps" => env.envoy(Authz::Zero, false, false).await?,
+                "envoy-extauthz-zero@1000rps" => env.envoy(Authz::Zero, false, false).await?,
                 "envoy-extauthz-portcullis-uds" => env.envoy(over_socket, false, false).await?,
                 "envoy-extauthz-portcullis-http" => env.envoy(over_http, false, false).await?,
                 "envoy-extauthz-naive-distinct" => env.envoy(Authz::Naive, false, true).await?,

@@ -339,14 +339,7 @@ async fn envoy_count(
             .arg("--tool=callgrind")
             .arg(format!("--callgrind-out-file={}", out.display()))
             .arg(envoy)
-            .args([
-                "--disable-hot-restart",
-                "--concurrency",
-                "1",
-                "--log-level",
-                "error",
-                "-c",
-            ])
+            .args(support::ENVOY_ARGS)
             .arg(&config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

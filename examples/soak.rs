@@ -179,14 +179,7 @@ async fn run() -> Result<bool, String> {
     std::fs::write(&envoy_config, envoy_yaml).map_err(|e| error(&e))?;
     let _envoy = Guard(
         Command::new(&args.envoy)
-            .args([
-                "--disable-hot-restart",
-                "--concurrency",
-                "1",
-                "--log-level",
-                "error",
-                "-c",
-            ])
+            .args(support::ENVOY_ARGS)
             .arg(&envoy_config)
             .stdout(Stdio::null())
             .spawn()

@@ -51,6 +51,17 @@ impl Guard {
     }
 }
 
+/// How the drivers run Envoy: one worker (on the core the servers under test share), no
+/// hot restart, errors only; the configuration file follows.
+pub const ENVOY_ARGS: [&str; 6] = [
+    "--disable-hot-restart",
+    "--concurrency",
+    "1",
+    "--log-level",
+    "error",
+    "-c",
+];
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
