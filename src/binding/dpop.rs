@@ -17,13 +17,10 @@ use crate::{
     config::{DpopSettings, ProofAlgorithm, media_type},
     deny::DenyReason,
     extract::canonical_host,
-    jwt::token::decode_object,
+    jwt::token::{REFUSED_HEADER_PARAMETERS, decode_object},
     path::normalize_path,
 };
 
-/// Header parameters that change how a JWS is read (RFC 7515 `crit`, RFC 7797 `b64`):
-/// a proof using one is refused rather than read the wrong way.
-const REFUSED_HEADER_PARAMETERS: &[&str] = &["crit", "b64", "zip", "enc"];
 /// Longest `jti` accepted (RFC 9449 suggests 96 bits of randomness: ~16 characters).
 const MAX_JTI_BYTES: usize = 256;
 

@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use crate::deny::DenyReason;
 
-/// JOSE header parameters whose meaning this service does not implement: a token using
-/// them is refused rather than read the wrong way.
-const REFUSED_HEADER_PARAMETERS: &[&str] = &["crit", "b64", "zip", "enc"];
+/// JOSE header parameters whose meaning this service does not implement: a token (or a
+/// DPoP proof) using them is refused rather than read the wrong way.
+pub(crate) const REFUSED_HEADER_PARAMETERS: &[&str] = &["crit", "b64", "zip", "enc"];
 
 /// A structurally valid token: its header and the claims needed to choose the issuer.
 #[derive(Debug)]
