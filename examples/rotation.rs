@@ -74,14 +74,8 @@ async fn main() -> Result<(), Error> {
         for token in tokens {
             let mut client = client.clone();
             tasks.push(tokio::spawn(async move {
-                let request = demo::check_request(
-                    "GET",
-                    "api.local",
-                    "/api/orders/1",
-                    &[("authorization", &format!("Bearer {token}"))],
-                );
                 let sent = Instant::now();
-                let response = client.check(request).await.map(|r| r.into_inner());
+                let response = client.check(request(&token)).await.map(|r| r.into_inner());
                 let allowed = matches!(
                     response.ok().and_then(|r| r.http_response),
                     Some(HttpResponse::OkResponse(_))
@@ -97,15 +91,7 @@ async fn main() -> Result<(), Error> {
             published[0].sign(&claims)?
         };
         let sent = Instant::now();
-        client
-            .clone()
-            .check(demo::check_request(
-                "GET",
-                "api.local",
-                "/api/orders/1",
-                &[("authorization", &format!("Bearer {known}"))],
-            ))
-            .await?;
+        client.clone().check(request(&known)).await?;
         let during = sent.elapsed();
         let mut latencies = Vec::with_capacity(burst);
         for task in tasks {
@@ -123,16 +109,8 @@ async fn main() -> Result<(), Error> {
         let mut claims = claims.clone();
         claims["jti"] = serde_json::json!(format!("{round}-after"));
         let token = signer.sign(&claims)?;
-        let mut client = client.clone();
         let sent = Instant::now();
-        client
-            .check(demo::check_request(
-                "GET",
-                "api.local",
-                "/api/orders/1",
-                &[("authorization", &format!("Bearer {token}"))],
-            ))
-            .await?;
+        client.clone().check(request(&token)).await?;
         let after = sent.elapsed();
         println!(
             "| {delay} ms | {burst} | {fetched} | {} | {} | {} | {} | {} | {} | {} |",
@@ -147,6 +125,16 @@ async fn main() -> Result<(), Error> {
     }
     drop(server);
     Ok(())
+}
+
+/// A Check of the demo API's read route with `token`.
+fn request(token: &str) -> portcullis::pb::auth::CheckRequest {
+    demo::check_request(
+        "GET",
+        "api.local",
+        "/api/orders/1",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
 }
 
 fn ms(duration: Duration) -> String {
