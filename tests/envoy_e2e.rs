@@ -598,5 +598,26 @@ async fn envoy_http_check_mode_makes_the_same_decisions() {
     .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(reply.challenge.unwrap().contains("insufficient_scope"));
+
+    // A DPoP-bound token: the proof and the scheme (x-forwarded-proto) reach the HTTP
+    // check, so its htu matches; the same proof again is a replay.
+    let dpop_key = portcullis::demo::DpopKey::es256().unwrap();
+    let mut claims = portcullis::demo::access_token_claims(issuer.issuer(), READ, 600);
+    claims["cnf"] = serde_json::json!({ "jkt": dpop_key.thumbprint() });
+    let bound = key.sign(&claims).unwrap();
+    let proof = dpop_key
+        .proof("GET", &format!("{base}/api/orders/1"), Some(&bound), None)
+        .unwrap();
+    let authorization = format!("DPoP {bound}");
+    let headers = [("authorization", authorization.as_str()), ("dpop", &proof)];
+    let reply = get(base, "/api/orders/1", &headers).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.reason);
+    assert_eq!(
+        upstream.header("x-auth-binding"),
+        Some(vec!["dpop".to_owned()])
+    );
+    let reply = get(base, "/api/orders/1", &headers).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.reason.as_deref(), Some("dpop_proof_replayed"));
     upstream_task.abort();
 }
