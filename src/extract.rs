@@ -242,8 +242,10 @@ fn lower(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// A query parameter name as frameworks read it (`%5Fmethod` is `_method`).
-fn percent_decoded(text: &str) -> Cow<'_, str> {
+/// `%XY` escapes decoded, as frameworks read a query parameter name (`%5Fmethod` is
+/// `_method`) and as Envoy URL-encodes a client certificate; a malformed escape is kept
+/// as it is, bytes that are not UTF-8 become U+FFFD.
+pub(crate) fn percent_decoded(text: &str) -> Cow<'_, str> {
     if !text.contains('%') {
         return Cow::Borrowed(text);
     }

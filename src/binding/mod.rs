@@ -24,6 +24,7 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use crate::{
     config::{DpopSettings, ReplaySettings},
     deny::DenyReason,
+    extract::percent_decoded,
     jwt::Confirmation,
 };
 #[cfg(fuzzing)]
@@ -164,7 +165,9 @@ fn certificate_thumbprint(certificate: &str) -> Result<String, DenyReason> {
     if certificate.is_empty() {
         return Err(DenyReason::CertificateMissing);
     }
-    let pem = percent_decode(certificate).ok_or(DenyReason::CertificateMismatch)?;
+    // What is not a well-formed PEM certificate once decoded (a bad escape, bytes that
+    // are not UTF-8) fails below, as a certificate of another key would.
+    let pem = percent_decoded(certificate);
     let body = pem
         .trim()
         .strip_prefix("-----BEGIN CERTIFICATE-----")
@@ -176,25 +179,6 @@ fn certificate_thumbprint(certificate: &str) -> Result<String, DenyReason> {
         .decode(base64)
         .map_err(|_| DenyReason::CertificateMismatch)?;
     Ok(sha256_base64url(&der))
-}
-
-/// `%XY` escapes decoded (Envoy URL-encodes the PEM); `None` for a bad escape or a
-/// result that is not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! proofs) refuses the DPoP request: a proof is never accepted unchecked.
 
 use std::{
+    fmt::Write as _,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -144,10 +145,11 @@ impl RedisStore {
             })
             .await
             .map_err(|e| unavailable(&e))?;
-        let mut key = String::with_capacity(self.key_prefix.len() + 32);
+        let mut key = String::with_capacity(self.key_prefix.len() + 2 * id.len());
         key.push_str(&self.key_prefix);
         for byte in id {
-            key.push_str(&format!("{byte:02x}"));
+            // Writing to a String cannot fail.
+            let _ = write!(key, "{byte:02x}");
         }
         let ttl_ms = expires_at.saturating_sub(now).max(1).saturating_mul(1000);
         let mut command = redis::cmd("SET");
