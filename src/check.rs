@@ -282,5 +282,7 @@ fn refuse_lookalikes(view: &RequestView<'_>, managed: &[String]) -> Result<(), D
     Ok(())
 }
 
+#[cfg(any(test, fuzzing))]
+pub(crate) mod model;
 #[cfg(test)]
 pub(crate) mod tests;

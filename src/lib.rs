@@ -51,6 +51,7 @@ pub use deny::DenyReason;
 pub mod fuzzing {
     pub use crate::{
         binding::{fuzz_proof as dpop_proof, normalize_htu},
+        check::model::lenient_paths,
         extract::credential,
         jwt::KeySet,
         jwt::token::parse as parse_token,

@@ -41,15 +41,44 @@ routes:
 "#;
 
 const PIECES: &[&str] = &[
-    "public", "PUBLIC", "files", "admin", "Admin", "api", "orders", "x", "..", ".", "", "..;",
-    ";p=1", "%2F", "%2f", "%5C", "%2e%2e", "%2E", "%3B", "%25", "%252F", "\\", "%00", "é",
-    "%C3%A9", "?q=/admin", "#f", "//",
+    "public",
+    "PUBLIC",
+    "files",
+    "admin",
+    "Admin",
+    "api",
+    "orders",
+    "x",
+    "..",
+    ".",
+    "",
+    "..;",
+    ";p=1",
+    "%2F",
+    "%2f",
+    "%5C",
+    "%2e%2e",
+    "%2E",
+    "%3B",
+    "%25",
+    "%252F",
+    "\\",
+    "%00",
+    "é",
+    "%C3%A9",
+    "?q=/admin",
+    "#f",
+    "//",
 ];
 
 #[derive(Arbitrary, Debug)]
 enum Token {
     None,
-    Valid { admin: bool, reader: bool, expired: bool },
+    Valid {
+        admin: bool,
+        reader: bool,
+        expired: bool,
+    },
     Tampered,
     Unsigned,
     Garbage(String),
@@ -91,26 +120,34 @@ fn world() -> &'static World {
         config.issuers[0].hmac_secret = Some(Secret(SECRET.to_vec()));
         World {
             state: AppState::offline(&config).unwrap(),
-            runtime: tokio::runtime::Builder::new_current_thread().build().unwrap(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
         }
     })
 }
 
 fn sign(claims: &serde_json::Value) -> String {
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_secret(SECRET))
-        .unwrap()
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
 }
 
 /// The token, and the scopes it proves (`None` when it does not verify).
 fn token(choice: &Token) -> (Option<String>, Option<Vec<&'static str>>) {
     let now = jsonwebtoken::get_current_timestamp() as i64;
-    let claims = |scopes: &str, exp: i64| {
-        json!({"iss": "fuzz", "aud": "api", "sub": "s", "scp": scopes, "exp": exp})
-    };
+    let claims = |scopes: &str, exp: i64| json!({"iss": "fuzz", "aud": "api", "sub": "s", "scp": scopes, "exp": exp});
     match choice {
         Token::None => (None, None),
-        Token::Valid { admin, reader, expired } => {
+        Token::Valid {
+            admin,
+            reader,
+            expired,
+        } => {
             let mut scopes = vec!["Other"];
             scopes.extend(admin.then_some("Admin"));
             scopes.extend(reader.then_some("Orders.Read"));
@@ -134,68 +171,6 @@ fn token(choice: &Token) -> (Option<String>, Option<Vec<&'static str>>) {
         }
         Token::Garbage(text) => (Some(text.clone()), None),
     }
-}
-
-// === The naive model of lenient upstreams ===
-
-/// Every escape decoded (`all`), or only those of unreserved characters, which every
-/// upstream (and Envoy) decodes.
-fn percent_decode(text: &str, all: bool) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(Ok(b)) = text.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
-            && (all || b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Every path a lenient upstream may serve for `raw`: lower case, dots resolved, one
-/// trailing slash ignored, with and without decoding and `;parameters`.
-fn readings(raw: &str) -> Vec<String> {
-    let raw = raw.split(['?', '#']).next().unwrap_or("");
-    let mut out = Vec::new();
-    for bits in 0..8u8 {
-        let mut path = raw.to_owned();
-        let cut = |p: &str| {
-            p.split('/')
-                .map(|s| s.split(';').next().unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join("/")
-        };
-        if bits & 1 != 0 {
-            path = cut(&path);
-        }
-        path = if bits & 2 != 0 {
-            percent_decode(&path, true).replace('\\', "/")
-        } else {
-            percent_decode(&path, false)
-        };
-        if bits & 4 != 0 {
-            path = cut(&path);
-        }
-        let mut segments: Vec<String> = Vec::new();
-        for segment in path.split('/') {
-            match segment {
-                "" | "." => {}
-                ".." => {
-                    segments.pop();
-                }
-                s => segments.push(s.to_ascii_lowercase()),
-            }
-        }
-        out.push(format!("/{}", segments.join("/")));
-    }
-    out
 }
 
 fn under(path: &str, prefix: &str) -> bool {
@@ -222,7 +197,12 @@ fuzz_target!(|input: Input| {
     let mut headers: Vec<(String, String)> = input
         .headers
         .iter()
-        .map(|(n, v)| (HEADER_NAMES[usize::from(*n) % HEADER_NAMES.len()].to_owned(), v.clone()))
+        .map(|(n, v)| {
+            (
+                HEADER_NAMES[usize::from(*n) % HEADER_NAMES.len()].to_owned(),
+                v.clone(),
+            )
+        })
         .collect();
     if let Some(token) = &token {
         headers.push(("authorization".into(), format!("Bearer {token}")));
@@ -230,8 +210,10 @@ fuzz_target!(|input: Input| {
     let mut request = if input.raw_form {
         demo::check_request(method, &input.host, &path, &[])
     } else {
-        let pairs: Vec<(&str, &str)> =
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         demo::check_request(method, &input.host, &path, &pairs)
     };
     if input.raw_form
@@ -252,7 +234,9 @@ fuzz_target!(|input: Input| {
                 .collect(),
         });
     }
-    let answer = world.runtime.block_on(server::answer(&world.state, &request));
+    let answer = world
+        .runtime
+        .block_on(server::answer(&world.state, &request));
     let response = answer.into_response().expect("an answer decodes");
     let allowed = matches!(response.http_response, Some(HttpResponse::OkResponse(_)));
     if !allowed {
@@ -263,8 +247,13 @@ fuzz_target!(|input: Input| {
     let authorizations = headers.iter().filter(|(k, _)| k == "authorization").count();
     let proves = proves.filter(|_| !input.raw_form || authorizations == 1);
     let upper = method.to_ascii_uppercase();
-    let methods: &[&str] = if upper == "HEAD" { &["HEAD", "GET"] } else { &[&upper] };
-    for reading in readings(&path) {
+    let methods: &[&str] = if upper == "HEAD" {
+        &["HEAD", "GET"]
+    } else {
+        &[&upper]
+    };
+    // The naive model of lenient upstreams the property tests use (src/check/model.rs).
+    for reading in portcullis::fuzzing::lenient_paths(&path) {
         for m in methods {
             let anonymous = (["GET", "HEAD"].contains(m) && reading == "/public")
                 || (*m == "GET" && under(&reading, "/files"));

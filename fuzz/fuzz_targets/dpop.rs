@@ -8,7 +8,13 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|input: &str| {
     let _ = portcullis::fuzzing::dpop_proof(input);
     if let Some(uri) = portcullis::fuzzing::normalize_htu(input) {
-        assert!(uri.starts_with("http://") || uri.starts_with("https://"), "{uri}");
-        assert_eq!(portcullis::fuzzing::normalize_htu(&uri).as_deref(), Some(uri.as_str()));
+        assert!(
+            uri.starts_with("http://") || uri.starts_with("https://"),
+            "{uri}"
+        );
+        assert_eq!(
+            portcullis::fuzzing::normalize_htu(&uri).as_deref(),
+            Some(uri.as_str())
+        );
     }
 });

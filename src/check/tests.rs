@@ -5,101 +5,11 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::*;
+use super::{model::*, *};
 use crate::{
     config::{Condition, Config, PathMatch, RouteConfig, TokenKind, Tolerance},
     policy::Policy,
 };
-
-// === The naive model: string operations only, written independently of `path` ===
-
-/// One way an upstream reads a path.
-#[derive(Debug, Clone, Copy)]
-struct Upstream {
-    /// Drop `;params` from each raw segment before decoding (Tomcat).
-    params_before: bool,
-    /// Percent-decode everything, `\` being a separator afterwards.
-    decode: bool,
-    /// Drop `;params` from each segment after decoding.
-    params_after: bool,
-    /// Ignore one trailing slash.
-    trailing: bool,
-    /// Compare case-insensitively.
-    fold: bool,
-}
-
-fn all_upstreams() -> Vec<Upstream> {
-    let mut out = Vec::new();
-    for bits in 0..32u8 {
-        out.push(Upstream {
-            params_before: bits & 1 != 0,
-            decode: bits & 2 != 0,
-            params_after: bits & 4 != 0,
-            trailing: bits & 8 != 0,
-            fold: bits & 16 != 0,
-        });
-    }
-    out
-}
-
-/// Every escape decoded (`all`), or only those of unreserved characters, which every
-/// upstream (and Envoy) decodes.
-fn percent_decode(text: &str, all: bool) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(Ok(b)) = text.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
-            && (all || b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn cut_params(path: &str) -> String {
-    path.split('/')
-        .map(|s| s.split(';').next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// The segments the upstream serves for `raw`, and whether it ended with a slash.
-fn upstream_path(raw: &str, u: Upstream) -> (Vec<String>, bool) {
-    let mut path = raw.to_owned();
-    if u.params_before {
-        path = cut_params(&path);
-    }
-    path = if u.decode {
-        percent_decode(&path, true).replace('\\', "/")
-    } else {
-        percent_decode(&path, false)
-    };
-    if u.params_after {
-        path = cut_params(&path);
-    }
-    if u.fold {
-        path = path.to_ascii_lowercase();
-    }
-    let trailing = path.len() > 1 && path.ends_with('/') && !u.trailing;
-    let mut segments: Vec<String> = Vec::new();
-    for s in path.split('/') {
-        match s {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s.to_owned()),
-        }
-    }
-    (segments, trailing)
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct ModelRoute {
