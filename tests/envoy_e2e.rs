@@ -282,13 +282,7 @@ fn every_envoy_config_in_the_repo_validates() {
     };
     // Certificate files must exist for validation: point /etc/envoy/certs at test ones.
     let pki = common::Pki::generate("validate");
-    // front-proxy-client-mtls.yaml's own server certificate and client CA.
-    pki.issue(
-        "edge",
-        "api.internal",
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-    );
-    std::fs::copy(pki.dir.join("ca.crt"), pki.dir.join("client-ca.crt")).unwrap();
+    pki.edge();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy");
     let mut checked = 0;
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -9,20 +9,13 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    allowed, denied,
+    InProcess, allowed,
     envoy::{start_envoy, start_portcullis, test_dir},
     external_tool, free_port,
     idp::{Provider, RESOURCE},
     upstream::Framework,
 };
-use portcullis::{
-    config::Config,
-    pb::auth::{
-        CheckResponse, authorization_client::AuthorizationClient, check_response::HttpResponse,
-    },
-    server::Server,
-};
-use tonic::transport::Channel;
+use portcullis::pb::auth::CheckRequest;
 
 /// The policy for the provider's API: discovery only (no `jwks_uri`), RFC 9068 typed
 /// tokens, three known callers; short refresh timings so that the test sees rotations.
@@ -56,58 +49,32 @@ routes:
     )
 }
 
-struct Portcullis {
-    server: Server,
-    client: AuthorizationClient<Channel>,
+/// The provider's policy served in process.
+async fn serve(issuer: &str) -> InProcess {
+    InProcess::start(&policy(issuer)).await
 }
 
-impl Portcullis {
-    async fn start(issuer: &str) -> Portcullis {
-        let config = Config::from_yaml(&policy(issuer), "test").unwrap();
-        let server = Server::start(config, None).await.unwrap();
-        let client = AuthorizationClient::connect(format!("http://{}", server.grpc_addr()))
-            .await
-            .unwrap();
-        common::wait_for(|| server.state().engine().verifier.all_keys_loaded()).await;
-        Portcullis { server, client }
-    }
+/// A Check of `method path` with `token` as the bearer credential.
+fn bearer(method: &str, path: &str, token: &str) -> CheckRequest {
+    common::check_request(
+        method,
+        path,
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+}
 
-    async fn check(&self, method: &str, path: &str, token: &str) -> CheckResponse {
-        let bearer = format!("Bearer {token}");
-        let request = common::check_request(method, path, &[("authorization", &bearer)]);
-        self.client
-            .clone()
-            .check(request)
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
-    /// `allow`, or the deny reason.
-    async fn outcome(&self, method: &str, path: &str, token: &str) -> String {
-        let response = self.check(method, path, token).await;
-        match &response.http_response {
-            Some(HttpResponse::OkResponse(_)) => "allow".into(),
-            _ => denied(&response).reason,
-        }
-    }
-
-    async fn ready(&self) -> bool {
-        let url = format!("http://{}/readyz", self.server.admin_addr());
-        reqwest::get(url).await.is_ok_and(|r| r.status() == 200)
-    }
+async fn ready(portcullis: &InProcess) -> bool {
+    let url = format!("http://{}/readyz", portcullis.server.admin_addr());
+    reqwest::get(url).await.is_ok_and(|r| r.status() == 200)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scopes_roles_and_callers_from_real_rfc_9068_tokens() {
-    let Some(node) = Provider::available() else {
+    let Some(provider) = Provider::start_fresh("idp-keys").await else {
         return;
     };
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
-    let keys = test_dir("idp-keys");
-    let provider = Provider::start(&node, port, &issuer, &keys, &["k1"]).await;
-    let portcullis = Portcullis::start(&issuer).await;
+    let issuer = provider.issuer.clone();
+    let portcullis = serve(&issuer).await;
 
     let reader = provider.token("svc-reader", Some("Orders.Read")).await;
     let writer = provider
@@ -116,7 +83,11 @@ async fn scopes_roles_and_callers_from_real_rfc_9068_tokens() {
     let daemon = provider.token("svc-daemon", None).await;
     let other = provider.token("svc-other", Some("Orders.Read")).await;
 
-    let (headers, _) = allowed(&portcullis.check("GET", "/api/orders/7", &reader).await);
+    let (headers, _) = allowed(
+        &portcullis
+            .check(bearer("GET", "/api/orders/7", &reader))
+            .await,
+    );
     assert_eq!(
         headers["x-auth-client-id"], "svc-reader",
         "RFC 9068 client_id"
@@ -124,32 +95,48 @@ async fn scopes_roles_and_callers_from_real_rfc_9068_tokens() {
     assert_eq!(headers["x-auth-scopes"], "Orders.Read");
     assert_eq!(headers["x-auth-issuer"], issuer);
     assert_eq!(
-        portcullis.outcome("POST", "/api/orders", &reader).await,
+        portcullis
+            .outcome(bearer("POST", "/api/orders", &reader))
+            .await,
         "insufficient_permission"
     );
     assert_eq!(
-        portcullis.outcome("POST", "/api/orders", &writer).await,
+        portcullis
+            .outcome(bearer("POST", "/api/orders", &writer))
+            .await,
         "allow"
     );
-    let (headers, _) = allowed(&portcullis.check("GET", "/api/orders", &daemon).await);
+    let (headers, _) = allowed(
+        &portcullis
+            .check(bearer("GET", "/api/orders", &daemon))
+            .await,
+    );
     assert_eq!(
         headers["x-auth-roles"], "Orders.Read.All",
         "roles as an extra claim"
     );
     assert_eq!(
-        portcullis.outcome("POST", "/api/orders", &daemon).await,
+        portcullis
+            .outcome(bearer("POST", "/api/orders", &daemon))
+            .await,
         "insufficient_permission"
     );
     assert_eq!(
-        portcullis.outcome("GET", "/billing/x", &writer).await,
+        portcullis
+            .outcome(bearer("GET", "/billing/x", &writer))
+            .await,
         "allow"
     );
     assert_eq!(
-        portcullis.outcome("GET", "/billing/x", &reader).await,
+        portcullis
+            .outcome(bearer("GET", "/billing/x", &reader))
+            .await,
         "condition_failed"
     );
     assert_eq!(
-        portcullis.outcome("GET", "/api/orders", &other).await,
+        portcullis
+            .outcome(bearer("GET", "/api/orders", &other))
+            .await,
         "client_not_allowed"
     );
 }
@@ -163,10 +150,10 @@ async fn the_providers_rotation_an_outage_and_an_impostor() {
     let issuer = format!("http://127.0.0.1:{port}");
     let keys = test_dir("idp-keys");
     let provider = Provider::start(&node, port, &issuer, &keys, &["k1"]).await;
-    let portcullis = Portcullis::start(&issuer).await;
+    let portcullis = serve(&issuer).await;
     let old = provider.token("svc-reader", Some("Orders.Read")).await;
     assert_eq!(
-        portcullis.outcome("GET", "/api/orders", &old).await,
+        portcullis.outcome(bearer("GET", "/api/orders", &old)).await,
         "allow"
     );
 
@@ -176,11 +163,11 @@ async fn the_providers_rotation_an_outage_and_an_impostor() {
     let new = provider.token("svc-reader", Some("Orders.Read")).await;
     for _ in 0..20 {
         assert_eq!(
-            portcullis.outcome("GET", "/api/orders", &new).await,
+            portcullis.outcome(bearer("GET", "/api/orders", &new)).await,
             "allow"
         );
         assert_eq!(
-            portcullis.outcome("GET", "/api/orders", &old).await,
+            portcullis.outcome(bearer("GET", "/api/orders", &old)).await,
             "allow"
         );
     }
@@ -188,11 +175,11 @@ async fn the_providers_rotation_an_outage_and_an_impostor() {
     drop(provider);
     let provider = Provider::start(&node, port, &issuer, &keys, &["k2"]).await;
     common::wait_for_async(|| async {
-        portcullis.outcome("GET", "/api/orders", &old).await == "unknown_kid"
+        portcullis.outcome(bearer("GET", "/api/orders", &old)).await == "unknown_kid"
     })
     .await;
     assert_eq!(
-        portcullis.outcome("GET", "/api/orders", &new).await,
+        portcullis.outcome(bearer("GET", "/api/orders", &new)).await,
         "allow"
     );
 
@@ -200,18 +187,20 @@ async fn the_providers_rotation_an_outage_and_an_impostor() {
     drop(provider);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        portcullis.outcome("GET", "/api/orders", &new).await,
+        portcullis.outcome(bearer("GET", "/api/orders", &new)).await,
         "allow"
     );
     assert!(
-        portcullis.ready().await,
+        ready(&portcullis).await,
         "an outage after start keeps the replica ready"
     );
     // It comes back: tokens it issues now are accepted.
     let provider = Provider::start(&node, port, &issuer, &keys, &["k2"]).await;
     let later = provider.token("svc-writer", Some("Orders.Write")).await;
     assert_eq!(
-        portcullis.outcome("POST", "/api/orders", &later).await,
+        portcullis
+            .outcome(bearer("POST", "/api/orders", &later))
+            .await,
         "allow"
     );
 
@@ -221,26 +210,31 @@ async fn the_providers_rotation_an_outage_and_an_impostor() {
     let impostor = Provider::start(&node, free_port(), &issuer, &impostor_keys, &["k2"]).await;
     let forged = impostor.token("svc-writer", Some("Orders.Write")).await;
     assert_eq!(
-        portcullis.outcome("POST", "/api/orders", &forged).await,
+        portcullis
+            .outcome(bearer("POST", "/api/orders", &forged))
+            .await,
         "bad_signature"
     );
     let impostor = Provider::start(&node, free_port(), &issuer, &impostor_keys, &["k9"]).await;
     let forged = impostor.token("svc-writer", Some("Orders.Write")).await;
     assert_eq!(
-        portcullis.outcome("POST", "/api/orders", &forged).await,
+        portcullis
+            .outcome(bearer("POST", "/api/orders", &forged))
+            .await,
         "unknown_kid"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_envoy_with_the_shipped_config() {
-    let (Some(node), Some(envoy)) = (Provider::available(), external_tool("envoy")) else {
+    let (Some(provider), Some(envoy)) = (
+        Provider::start_fresh("idp-envoy-keys").await,
+        external_tool("envoy"),
+    ) else {
         return;
     };
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
+    let issuer = provider.issuer.clone();
     let dir = test_dir("idp-envoy");
-    let provider = Provider::start(&node, port, &issuer, &dir.join("keys"), &["k1"]).await;
     let portcullis = start_portcullis(
         &dir,
         |grpc| {

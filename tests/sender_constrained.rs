@@ -12,23 +12,17 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use common::{
-    allowed, denied,
+    InProcess, allowed, denied,
     envoy::{start_envoy, test_dir},
     external_tool, free_port,
     idp::{Provider, RESOURCE},
     upstream::Framework,
 };
 use portcullis::{
-    config::Config,
     demo::{DemoIssuer, DpopKey, Grant, SigningKey},
-    pb::auth::{
-        CheckRequest, CheckResponse, attribute_context::Peer,
-        authorization_client::AuthorizationClient, check_response::HttpResponse,
-    },
-    server::Server,
+    pb::auth::{CheckRequest, attribute_context::Peer},
 };
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 /// Where the API is, as clients address it (the proofs' `htu`).
 const HOST: &str = "api.example.com";
@@ -61,41 +55,6 @@ routes:
     )
 }
 
-struct Portcullis {
-    server: Server,
-    client: AuthorizationClient<Channel>,
-}
-
-impl Portcullis {
-    async fn start(yaml: &str) -> Portcullis {
-        let config = Config::from_yaml(yaml, "test").unwrap();
-        let server = Server::start(config, None).await.unwrap();
-        let client = AuthorizationClient::connect(format!("http://{}", server.grpc_addr()))
-            .await
-            .unwrap();
-        common::wait_for(|| server.state().engine().verifier.all_keys_loaded()).await;
-        Portcullis { server, client }
-    }
-
-    async fn check(&self, request: CheckRequest) -> CheckResponse {
-        self.client
-            .clone()
-            .check(request)
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
-    /// `allow`, or the deny reason.
-    async fn outcome(&self, request: CheckRequest) -> String {
-        let response = self.check(request).await;
-        match &response.http_response {
-            Some(HttpResponse::OkResponse(_)) => "allow".into(),
-            _ => denied(&response).reason,
-        }
-    }
-}
-
 /// The CheckRequest Envoy sends for `method https://HOST{path}` with these headers and,
 /// when given, the client certificate (URL-encoded PEM) of the connection.
 fn request(
@@ -110,7 +69,7 @@ fn request(
     http.scheme = "https".into();
     if let Some(pem) = certificate {
         attributes.source = Some(Peer {
-            certificate: url_encoded(pem),
+            certificate: common::url_encoded(pem),
             ..Default::default()
         });
     }
@@ -142,18 +101,6 @@ fn bearer(method: &str, path: &str, token: &str, certificate: Option<&str>) -> C
     )
 }
 
-/// How Envoy passes a certificate (`%XY` for everything but unreserved characters).
-fn url_encoded(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 /// A token's payload, unverified.
 fn payload(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();
@@ -171,19 +118,12 @@ fn client_certificate(name: &str) -> (String, Vec<u8>) {
     (certified.cert.pem(), certified.cert.der().to_vec())
 }
 
-async fn provider(name: &str) -> Option<Provider> {
-    let node = Provider::available()?;
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
-    Some(Provider::start(&node, port, &issuer, &test_dir(name), &["k1"]).await)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key_on_every_request() {
-    let Some(provider) = provider("idp-dpop").await else {
+    let Some(provider) = Provider::start_fresh("idp-dpop").await else {
         return;
     };
-    let portcullis = Portcullis::start(&policy(&provider.issuer, "")).await;
+    let portcullis = InProcess::start(&policy(&provider.issuer, "")).await;
     let key = DpopKey::es256().unwrap();
     let token = provider.dpop_token(&key).await;
     assert_eq!(
@@ -335,10 +275,10 @@ async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key_on_every_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_bound_tokens_need_the_certificate_they_are_bound_to() {
-    let Some(provider) = provider("idp-mtls").await else {
+    let Some(provider) = Provider::start_fresh("idp-mtls").await else {
         return;
     };
-    let portcullis = Portcullis::start(&policy(&provider.issuer, "")).await;
+    let portcullis = InProcess::start(&policy(&provider.issuer, "")).await;
     let (mine, mine_der) = client_certificate("client-a");
     let (theirs, _) = client_certificate("client-b");
     let token = provider.mtls_token(&mine).await;
@@ -393,11 +333,13 @@ async fn certificate_bound_tokens_need_the_certificate_they_are_bound_to() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_envoy_a_stolen_dpop_token_is_useless_without_its_key() {
-    let (Some(provider), Some(envoy)) = (provider("idp-dpop-envoy").await, external_tool("envoy"))
-    else {
+    let (Some(provider), Some(envoy)) = (
+        Provider::start_fresh("idp-dpop-envoy").await,
+        external_tool("envoy"),
+    ) else {
         return;
     };
-    let portcullis = Portcullis::start(&policy(&provider.issuer, "")).await;
+    let portcullis = InProcess::start(&policy(&provider.issuer, "")).await;
     let dir = test_dir("dpop-envoy");
     let upstream = Framework::start(&dir).await;
     let envoy = start_envoy(
@@ -465,17 +407,15 @@ async fn through_envoy_a_stolen_dpop_token_is_useless_without_its_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_envoy_with_client_mtls_a_certificate_bound_token_needs_its_certificate() {
-    let (Some(provider), Some(envoy)) = (provider("idp-mtls-envoy").await, external_tool("envoy"))
-    else {
+    let (Some(provider), Some(envoy)) = (
+        Provider::start_fresh("idp-mtls-envoy").await,
+        external_tool("envoy"),
+    ) else {
         return;
     };
-    let portcullis = Portcullis::start(&policy(&provider.issuer, "")).await;
+    let portcullis = InProcess::start(&policy(&provider.issuer, "")).await;
     let pki = common::Pki::generate("client-mtls");
-    pki.issue(
-        "edge",
-        "api.internal",
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-    );
+    pki.edge();
     let mine = pki.issue(
         "client-a",
         "client-a.internal",
@@ -486,7 +426,6 @@ async fn through_envoy_with_client_mtls_a_certificate_bound_token_needs_its_cert
         "client-b.internal",
         rcgen::ExtendedKeyUsagePurpose::ClientAuth,
     );
-    std::fs::copy(pki.dir.join("ca.crt"), pki.dir.join("client-ca.crt")).unwrap();
     let dir = test_dir("mtls-envoy");
     let upstream = Framework::start(&dir).await;
     let certs = pki.dir.display().to_string();
@@ -598,8 +537,8 @@ async fn replicas_sharing_redis_accept_each_proof_once_and_refuse_dpop_when_it_i
         "dpop:\n  replay:\n    store: redis\n    redis_url: redis://127.0.0.1:{}/0\n    redis_timeout: 300ms\n",
         redis.port
     );
-    let a = Portcullis::start(&yaml).await;
-    let b = Portcullis::start(&yaml).await;
+    let a = InProcess::start(&yaml).await;
+    let b = InProcess::start(&yaml).await;
     let key = DpopKey::es256().unwrap();
     let token = bound_token(&issuer, &signer, &key);
     let path = "/api/orders/1";
@@ -683,7 +622,7 @@ async fn an_issuer_may_require_bound_tokens_and_a_binding_is_never_ignored() {
     };
 
     // A binding this service cannot check is refused, never read as no binding.
-    let optional = Portcullis::start(&demo_yaml(&issuer, "", "")).await;
+    let optional = InProcess::start(&demo_yaml(&issuer, "", "")).await;
     for (cnf, reason) in [
         (json!({"jwk": {"kty": "EC"}}), "unsupported_binding"),
         (json!({"jkt": "abc", "kid": "k"}), "unsupported_binding"),
@@ -701,7 +640,7 @@ async fn an_issuer_may_require_bound_tokens_and_a_binding_is_never_ignored() {
 
     // An issuer whose tokens must be bound: its unbound ones are refused on every route.
     let required =
-        Portcullis::start(&demo_yaml(&issuer, "    sender_constraint: required\n", "")).await;
+        InProcess::start(&demo_yaml(&issuer, "    sender_constraint: required\n", "")).await;
     let plain = issuer_token(&issuer, &signer);
     assert_eq!(
         optional.outcome(bearer("GET", path, &plain, None)).await,
@@ -726,7 +665,7 @@ async fn with_server_nonces_a_client_retries_with_the_nonce_it_was_given() {
     let issuer = DemoIssuer::start(0, &[&signer]).await.unwrap();
     let secret = test_dir("nonce").join("secret");
     std::fs::write(&secret, URL_SAFE_NO_PAD.encode([42u8; 32])).unwrap();
-    let portcullis = Portcullis::start(&demo_yaml(
+    let portcullis = InProcess::start(&demo_yaml(
         &issuer,
         "",
         &format!("dpop:\n  nonce:\n    secret_file: {}\n", secret.display()),

@@ -38,6 +38,16 @@ impl Provider {
         Some(node)
     }
 
+    /// A provider on a free port, its own issuer, with a fresh key `k1` in a new
+    /// directory `name`; `None` (skip) without Node.js or the installed provider.
+    pub async fn start_fresh(name: &str) -> Option<Provider> {
+        let node = Provider::available()?;
+        let port = super::free_port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let keys = super::envoy::test_dir(name);
+        Some(Provider::start(&node, port, &issuer, &keys, &["k1"]).await)
+    }
+
     /// Starts the provider on `port` with issuer `issuer` and the RSA keys `kids` from
     /// `keys` (generated there the first time): the first signs, all are published.
     pub async fn start(
@@ -100,15 +110,7 @@ impl Provider {
     /// A certificate-bound access token for `svc-mtls`, bound to the certificate `pem`
     /// (RFC 8705 §3), which reaches the provider as a TLS-terminating proxy forwards it.
     pub async fn mtls_token(&self, pem: &str) -> String {
-        let forwarded: String = pem
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
-                    char::from(b).to_string()
-                }
-                other => format!("%{other:02X}"),
-            })
-            .collect();
+        let forwarded = super::url_encoded(pem);
         self.token_with(
             "svc-mtls",
             Some("Orders.Read"),

@@ -171,6 +171,56 @@ pub fn check_request(method: &str, path: &str, headers: &[(&str, &str)]) -> Chec
     demo::check_request(method, "api.local", path, headers)
 }
 
+/// portcullis started in process on a whole configuration (its listen addresses as
+/// written, e.g. `127.0.0.1:0`) with a gRPC client, once every issuer has keys.
+pub struct InProcess {
+    pub server: Server,
+    client: AuthorizationClient<Channel>,
+}
+
+impl InProcess {
+    pub async fn start(yaml: &str) -> InProcess {
+        let config = Config::from_yaml(yaml, "test").unwrap();
+        let server = Server::start(config, None).await.unwrap();
+        let client = AuthorizationClient::connect(format!("http://{}", server.grpc_addr()))
+            .await
+            .unwrap();
+        wait_for(|| server.state().engine().verifier.all_keys_loaded()).await;
+        InProcess { server, client }
+    }
+
+    pub async fn check(&self, request: CheckRequest) -> CheckResponse {
+        self.client
+            .clone()
+            .check(request)
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// `allow`, or the deny reason.
+    pub async fn outcome(&self, request: CheckRequest) -> String {
+        let response = self.check(request).await;
+        match &response.http_response {
+            Some(HttpResponse::OkResponse(_)) => "allow".into(),
+            _ => denied(&response).reason,
+        }
+    }
+}
+
+/// `text` with every byte but RFC 3986's unreserved characters as `%XY`: how Envoy passes
+/// a client certificate, and how a TLS-terminating proxy forwards one.
+pub fn url_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// What a denied response says: HTTP status, problem+json `reason`, `WWW-Authenticate`.
 #[derive(Debug)]
 pub struct Denied {
@@ -383,6 +433,18 @@ impl Pki {
         std::fs::write(self.dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
         std::fs::write(self.dir.join(format!("{name}.crt")), cert.pem()).unwrap();
         cert.der().to_vec()
+    }
+
+    /// The files `envoy/front-proxy-client-mtls.yaml` reads besides: the API's server
+    /// certificate (`edge.crt`/`edge.key`, DNS name `api.internal`) and the CA of client
+    /// certificates (`client-ca.crt`, this CA: issue clients with [`Pki::issue`]).
+    pub fn edge(&self) {
+        self.issue(
+            "edge",
+            "api.internal",
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        std::fs::copy(self.dir.join("ca.crt"), self.dir.join("client-ca.crt")).unwrap();
     }
 
     pub fn path(&self, file: &str) -> String {
