@@ -17,7 +17,7 @@ use crate::{
     config::{DpopSettings, ProofAlgorithm, media_type},
     deny::DenyReason,
     extract::canonical_host,
-    jwt::token::{REFUSED_HEADER_PARAMETERS, decode_object},
+    jwt::token::{REFUSED_HEADER_PARAMETERS, decode_object, segments},
     path::normalize_path,
 };
 
@@ -77,15 +77,7 @@ impl Rules {
         if proof.len() > self.max_bytes {
             return Err(Invalid);
         }
-        let mut segments = proof.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
-            segments.next(),
-            segments.next(),
-            segments.next(),
-            segments.next(),
-        ) else {
-            return Err(Invalid);
-        };
+        let [header_b64, payload_b64, signature_b64] = segments(proof).ok_or(Invalid)?;
         let header = json_object(header_b64)?;
         if REFUSED_HEADER_PARAMETERS
             .iter()

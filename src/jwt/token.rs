@@ -33,18 +33,7 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken, DenyReason> {
     if token.len() > max_bytes {
         return Err(DenyReason::TokenTooLarge);
     }
-    let mut segments = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return Err(DenyReason::MalformedToken);
-    };
-    if [header, payload, signature].iter().any(|s| s.is_empty()) {
-        return Err(DenyReason::MalformedToken);
-    }
+    let [header, payload, _signature] = segments(token).ok_or(DenyReason::MalformedToken)?;
     let header_json = decode_object(header)?;
     let payload_json = decode_object(payload)?;
 
@@ -80,6 +69,14 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken, DenyReason> {
         None => return Err(DenyReason::MissingClaim),
     };
     Ok(ParsedToken { header, iss })
+}
+
+/// The three non-empty segments of a compact JWS (`header.payload.signature`), or `None`
+/// for anything else (a JWE's five, an unsigned `x.y.`).
+pub(crate) fn segments(jws: &str) -> Option<[&str; 3]> {
+    let mut parts = jws.split('.');
+    let segments = [parts.next()?, parts.next()?, parts.next()?];
+    (parts.next().is_none() && segments.iter().all(|s| !s.is_empty())).then_some(segments)
 }
 
 /// Base64url (no padding) of a JSON object with no duplicate keys at any depth.
