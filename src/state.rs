@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 
 use crate::{
     binding::SenderBinding,
-    config::{Config, Limits},
+    config::{Config, Limits, RequestBody},
     jwt::Verifier,
     metrics::Metrics,
     policy::Policy,
@@ -28,6 +28,8 @@ pub struct Engine {
     pub binding: SenderBinding,
     pub forwarding: Forwarding,
     pub realm: String,
+    /// Whether Envoy sends request bodies.
+    pub request_body: RequestBody,
 }
 
 /// Shared service state. Cloning is shallow: it bumps one reference count.
@@ -115,6 +117,7 @@ impl Engine {
             binding: SenderBinding::new(&config.dpop, previous.map(|p| &p.binding)),
             forwarding: Forwarding::new(config),
             realm: config.realm.clone(),
+            request_body: config.request_body,
         })
     }
 }

@@ -13,19 +13,17 @@ use std::{
     collections::HashMap,
     path::Path,
     process::{Command, Stdio},
-    time::Duration,
 };
 
 use common::{
     ChildGuard,
-    envoy::{Envoy, shipped, start_envoy_yaml, start_portcullis, test_dir},
+    envoy::{Envoy, lax, shipped, start_envoy_yaml, start_portcullis, test_dir},
     external_tool, free_port,
-    upstream::Framework,
+    upstream::{self, Framework, Reply},
 };
 use jsonwebtoken::Algorithm;
 use portcullis::demo::{self, DemoIssuer, Grant, SigningKey};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The policy under test: an anonymous catch-all, where escaped requests land.
 fn policy(issuer: &DemoIssuer, grpc: std::net::SocketAddr) -> String {
@@ -37,6 +35,7 @@ issuers:
     jwks_uri: "{jwks}"
     audiences: ["{aud}"]
 payload_header: x-jwt-payload
+request_body: sent
 routes:
   - {{ name: public, path: {{ prefix: /public }}, anonymous: true }}
   - {{ name: admin-host, hosts: [admin.example.com], path: {{ prefix: / }}, require: {{ scopes: [Admin] }} }}
@@ -85,6 +84,7 @@ struct Attack {
     method: &'static str,
     target: &'static str,
     headers: Vec<(&'static str, &'static str)>,
+    body: &'static [u8],
     caller: Caller,
 }
 
@@ -93,6 +93,7 @@ fn attack(method: &'static str, target: &'static str, caller: Caller) -> Attack 
         method,
         target,
         headers: Vec::new(),
+        body: b"",
         caller,
     }
 }
@@ -101,6 +102,11 @@ impl Attack {
     fn with(mut self, name: &'static str, value: &'static str) -> Attack {
         self.headers.push((name, value));
         self
+    }
+
+    fn body(mut self, content_type: &'static str, body: &'static [u8]) -> Attack {
+        self.body = body;
+        self.with("content-type", content_type)
     }
 }
 
@@ -150,6 +156,26 @@ fn attacks() -> Vec<Attack> {
         attack("GET", "/public/page", Anonymous)
             .with("x-auth-subject", "admin")
             .with("x_auth_scopes", "Admin"),
+        // 6. The catalogue's other readings (tests/frameworks.rs tries them on real
+        // frameworks): format suffixes, trailing dots and spaces, control characters,
+        // Unicode case pairs, double escapes, overrides in the body and PHP's names,
+        // forwarded hosts, rewrite headers.
+        attack("GET", "/admin.json", Anonymous),
+        attack("GET", "/api/orders/7/history.json", Reader),
+        attack("GET", "/admin./secret", Anonymous),
+        attack("GET", "/admin%20/secret", Anonymous),
+        attack("GET", "/api/orders/7/history%0a", Reader),
+        attack("GET", "/adm%C4%B1n/secret", Anonymous),
+        attack("GET", "/%2561dmin/secret", Anonymous),
+        attack("POST", "/api/orders", Creator)
+            .body("application/x-www-form-urlencoded", b"_method=DELETE"),
+        attack("POST", "/api/orders/7/history", Anonymous)
+            .body("application/json", b"{\"_method\":\"GET\"}"),
+        attack("POST", "/api/orders?.method=DELETE", Creator),
+        attack("GET", "/x", Anonymous).with("x-forwarded-host", "admin.example.com"),
+        attack("GET", "/x", Anonymous).with("forwarded", "host=admin.example.com"),
+        attack("GET", "/public/page", Anonymous).with("x-original-url", "/admin/secret"),
+        attack("GET", "/public/page", Reader).with("x-rewrite-url", "/api/orders/7/history"),
     ]
 }
 
@@ -169,63 +195,9 @@ fn controls() -> Vec<(Attack, &'static str)> {
     ]
 }
 
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-/// Sends one raw HTTP/1.1 request (so that nothing normalises it on the way out).
+/// Sends one raw HTTP/1.1 request without a body.
 async fn send(port: u16, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut request = format!("{method} {target} HTTP/1.1\r\n");
-    if !headers.iter().any(|(n, _)| *n == "host") {
-        request.push_str("host: api.example.com\r\n");
-    }
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("connection: close\r\n\r\n");
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    // Read the head, then Content-Length bytes: Envoy delays closing after a local reply.
-    let read = async {
-        let mut raw = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let text = String::from_utf8_lossy(&raw).into_owned();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        let (name, value) = l.split_once(':')?;
-                        name.eq_ignore_ascii_case("content-length")
-                            .then(|| value.trim().parse::<usize>().ok())
-                            .flatten()
-                    })
-                    .unwrap_or(0);
-                if method == "HEAD" || body.len() >= length {
-                    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok());
-                    let body = if method == "HEAD" { "" } else { body };
-                    return Reply {
-                        status: status.unwrap_or(0),
-                        body: body.to_owned(),
-                    };
-                }
-            }
-            let n = stream.read(&mut chunk).await.unwrap();
-            if n == 0 {
-                return Reply {
-                    status: 0,
-                    body: text,
-                };
-            }
-            raw.extend_from_slice(&chunk[..n]);
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("Envoy answers within 10 s")
+    upstream::send(port, method, target, headers, b"").await
 }
 
 struct Upstreams {
@@ -262,47 +234,6 @@ async fn start_upstreams(dir: &Path) -> Upstreams {
     };
     common::wait_for_port(static_port).await;
     upstreams
-}
-
-/// `front-proxy.yaml` with its protections switched off, as an Envoy configured otherwise
-/// (Istio's defaults: `%2F` kept, underscores allowed, trailing dots kept, every header
-/// sent to the authorizer): portcullis itself must still refuse.
-fn lax(yaml: &str) -> String {
-    let mut out = yaml.to_owned();
-    for (from, to) in [
-        (
-            "path_with_escaped_slashes_action: REJECT_REQUEST",
-            "path_with_escaped_slashes_action: KEEP_UNCHANGED",
-        ),
-        (
-            "headers_with_underscores_action: REJECT_REQUEST",
-            "headers_with_underscores_action: ALLOW",
-        ),
-        (
-            "strip_trailing_host_dot: true",
-            "strip_trailing_host_dot: false",
-        ),
-        ("merge_slashes: true", "merge_slashes: false"),
-    ] {
-        assert!(out.contains(from), "front-proxy.yaml changed: {from}");
-        out = out.replace(from, to);
-    }
-    let cut = |text: &str, start: &str, end: &str| -> String {
-        let at = text.find(start).unwrap_or_else(|| panic!("no {start}"));
-        let stop = at + text[at..].find(end).unwrap_or_else(|| panic!("no {end}"));
-        format!("{}{}", &text[..at], &text[stop..])
-    };
-    out = cut(
-        &out,
-        "                  request_headers_to_remove:",
-        "                  virtual_hosts:",
-    );
-    out = cut(
-        &out,
-        "                      allowed_headers:",
-        "                      encode_raw_headers:",
-    );
-    out
 }
 
 struct Tokens(HashMap<Caller, String>);
@@ -350,7 +281,14 @@ async fn framework_holds(envoy: &Envoy, upstreams: &Upstreams, tokens: &Tokens, 
         if let Some(bearer) = &bearer {
             headers.push(("authorization", bearer));
         }
-        let reply = send(envoy.port, attack.method, attack.target, &headers).await;
+        let reply = upstream::send(
+            envoy.port,
+            attack.method,
+            attack.target,
+            &headers,
+            attack.body,
+        )
+        .await;
         assert!(
             reply.status != 0 && reply.status != 500,
             "{label}: {} {} {:?}: status {}",
@@ -404,7 +342,8 @@ async fn framework_holds(envoy: &Envoy, upstreams: &Upstreams, tokens: &Tokens, 
             if let Some(resource) = record["resource"].as_str() {
                 assert!(
                     permitted(*caller).contains(&resource),
-                    "{label}: {id} ({caller:?}) reached {resource}: {record}"
+                    "{label}: {id} ({caller:?}) reached {resource} as {}",
+                    record["method"]
                 );
             }
             let identity = record["identity"].to_string();

@@ -33,6 +33,8 @@ issuers:
     audiences: ["{RESOURCE}"]
     require_typ: at+jwt
     allowed_clients: [svc-reader, svc-writer, svc-daemon]
+# As through the shipped Envoy configuration, which sends bodies: a bodiless POST has none.
+request_body: sent
 routes:
   - name: billing
     path: {{ prefix: /billing }}

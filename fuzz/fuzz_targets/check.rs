@@ -69,6 +69,14 @@ const PIECES: &[&str] = &[
     "?q=/admin",
     "#f",
     "//",
+    "admin.json",
+    "admin.",
+    "admin%20",
+    "adm%C4%B1n",
+    "%2561dmin",
+    "%0a",
+    "?_method=GET",
+    "?.method=DELETE",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -92,6 +100,7 @@ struct Input {
     trailing_slash: bool,
     headers: Vec<(u8, String)>,
     raw_form: bool,
+    body: Vec<u8>,
     token: Token,
 }
 
@@ -104,6 +113,12 @@ const HEADER_NAMES: &[&str] = &[
     "traceparent",
     "authorization",
     "x-anything",
+    "x-forwarded-host",
+    "forwarded",
+    "x-original-url",
+    "content-type",
+    "content-length",
+    "x-envoy-auth-partial-body",
 ];
 
 struct World {
@@ -216,6 +231,14 @@ fuzz_target!(|input: Input| {
             .collect();
         demo::check_request(method, &input.host, &path, &pairs)
     };
+    if let Some(http) = request
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+    {
+        http.raw_body = input.body.clone();
+    }
     if input.raw_form
         && let Some(http) = request
             .attributes

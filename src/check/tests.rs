@@ -9,6 +9,7 @@ use super::{model::*, *};
 use crate::{
     config::{Condition, Config, PathMatch, RouteConfig, TokenKind, Tolerance},
     policy::Policy,
+    upstream::{Framework, Frameworks, MethodOverride, Reading},
 };
 
 #[derive(Debug, Clone)]
@@ -21,13 +22,13 @@ pub(crate) struct ModelRoute {
     tolerant: bool,
 }
 
-fn model_matches(r: &ModelRoute, method: &str, path: &(Vec<String>, bool), fold: bool) -> bool {
+fn model_matches(r: &ModelRoute, method: &str, path: &(Vec<String>, bool), fold: u8) -> bool {
     let method_ok = r.methods.as_ref().is_none_or(|m| m.contains(&method));
     let literal: Vec<String> = r
         .segments
         .iter()
         .map(|s| {
-            if fold {
+            if fold > 0 {
                 s.to_ascii_lowercase()
             } else {
                 (*s).to_owned()
@@ -74,7 +75,7 @@ fn model_allows(
 // === Generators ===
 
 const LITERALS: [&str; 3] = ["a", "B", "admin"];
-const PIECES: [&str; 17] = [
+const PIECES: [&str; 29] = [
     "a",
     "b",
     "B",
@@ -92,6 +93,18 @@ const PIECES: [&str; 17] = [
     "a%5C..%5Cadmin",
     "a%3Bx",
     "a;x=%2F..%2Fadmin",
+    "admin.json",
+    "a.b.c",
+    "admin.",
+    "admin%20",
+    "..%20",
+    "adm%C4%B1n",
+    "ADM%C4%B0N",
+    "%2561dmin",
+    "%252e%252e",
+    "a%252Fb",
+    "%E2%84%AA",
+    "b.",
 ];
 pub(crate) const SCOPES: [&str; 2] = ["S1", "S2"];
 pub(crate) const METHODS: [&str; 4] = ["GET", "HEAD", "POST", "DELETE"];
@@ -189,6 +202,7 @@ pub(crate) fn config_of(routes: &[ModelRoute]) -> Config {
                 },
                 forward_authorization: false,
                 sender_constraint: Default::default(),
+                upstream: None,
             }
         })
         .collect();
@@ -214,11 +228,16 @@ fn allows(
     method_override: Option<&str>,
     token: Option<&VerifiedClaims>,
 ) -> Result<String, DenyReason> {
+    let overrides: Vec<MethodOverride<'_>> = method_override
+        .map(|m| MethodOverride {
+            method: Some(m.into()),
+            by: Frameworks::ALL,
+        })
+        .into_iter()
+        .collect();
     let reached = policy.resolve(&Target {
-        method,
-        host: "api.example.com",
-        path,
-        method_override,
+        overrides: &overrides,
+        ..Target::plain(method, "api.example.com", path)
     })?;
     let claims = needs_token(&reached).then(|| token.ok_or(DenyReason::MissingToken.into()));
     judge(&reached, claims)
@@ -280,6 +299,8 @@ issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]
 routes:
   - { name: health, methods: [GET], path: { exact: /healthz }, anonymous: true }
   - { name: public, path: { prefix: /public }, anonymous: true }
+  - { name: admin-host, hosts: [admin.example.com], path: { prefix: / }, require: { scopes: [Admin] } }
+  - { name: export, methods: [GET], path: { exact: /api/orders/export }, require: { scopes: [Orders.Export] } }
   - name: history
     methods: [GET]
     path: { template: "/api/orders/{id}/history" }
@@ -382,17 +403,238 @@ fn head_is_judged_as_get_too() {
 }
 
 #[test]
-fn method_overrides_are_refused_or_judged_as_both_methods() {
+fn method_overrides_are_judged_as_both_methods_and_refused_when_they_disagree() {
     let p = example();
-    let writer = claims(json!({"scp": "Orders.Read"}));
+    let reader = reader();
+    // DELETE /api/orders/7 is the `write` route too: judged there, denied.
     assert_eq!(
-        allows(&p, "POST", "/api/orders/7", Some("DELETE"), Some(&writer)),
+        allows(&p, "POST", "/api/orders/7", Some("DELETE"), Some(&reader)),
+        Err(DenyReason::InsufficientPermission)
+    );
+    // GET /api/orders/7/history is not the route of POST: readings disagree, refused.
+    assert_eq!(
+        allows(
+            &p,
+            "POST",
+            "/api/orders/7/history",
+            Some("GET"),
+            Some(&reader)
+        ),
         Err(DenyReason::InvalidRequest)
     );
     // /forms accepts overrides, but DELETE /forms reaches the anonymous catch-all, which
     // does not: refused too.
     assert_eq!(
-        allows(&p, "POST", "/forms", Some("DELETE"), Some(&writer)),
+        allows(&p, "POST", "/forms", Some("DELETE"), Some(&reader)),
+        Err(DenyReason::InvalidRequest)
+    );
+}
+
+/// The pipeline's decision for a request with these forwarding, rewrite and override
+/// headers (no framework named: every reading applies).
+fn allows_with(
+    policy: &Policy,
+    method: &str,
+    path: &str,
+    forwarded_hosts: &[&str],
+    rewrites: &[&str],
+    overrides: &[MethodOverride<'_>],
+    token: Option<&VerifiedClaims>,
+) -> Result<String, DenyReason> {
+    let hosts: Vec<std::borrow::Cow<'_, str>> =
+        forwarded_hosts.iter().map(|h| (*h).into()).collect();
+    let reached = policy.resolve(&Target {
+        forwarded_hosts: &hosts,
+        rewrites,
+        overrides,
+        ..Target::plain(method, "www.example.com", path)
+    })?;
+    let claims = needs_token(&reached).then(|| token.ok_or(DenyReason::MissingToken.into()));
+    judge(&reached, claims)
+        .map(|j| j.route.name.to_string())
+        .map_err(|(_, deny)| deny.reason)
+}
+
+fn unseen() -> MethodOverride<'static> {
+    MethodOverride {
+        method: None,
+        by: Frameworks::ALL,
+    }
+}
+
+#[test]
+fn the_catalogue_s_readings_reach_the_strict_routes() {
+    let p = example();
+    let reader = reader();
+    let admin = claims(json!({"scp": "Admin Orders.Read"}));
+    for (path, anonymous_too) in [
+        // Format suffixes (Rails, Spring, Symfony).
+        ("/api/orders/export.json", false),
+        ("/admin.json", true),
+        ("/admin.json/", true),
+        // Trailing dots and spaces (IIS).
+        ("/admin./secret", true),
+        ("/admin%20/secret", true),
+        ("/api/orders/export%2e", false),
+        // Unicode case pairs of ASCII letters (Python re.IGNORECASE, .NET, Java).
+        ("/adm%C4%B1n/secret", true),
+        ("/ADM%C4%B0N", true),
+    ] {
+        let decision = allows(&p, "GET", path, None, Some(&reader));
+        assert!(
+            matches!(decision, Err(DenyReason::InsufficientPermission)),
+            "{path}: {decision:?}"
+        );
+        if anonymous_too {
+            assert_eq!(
+                allows(&p, "GET", path, None, None),
+                Err(DenyReason::MissingToken),
+                "{path}"
+            );
+            assert!(
+                allows(&p, "GET", path, None, Some(&admin)).is_ok(),
+                "{path}"
+            );
+        }
+    }
+    // A double escape whose second decoding reaches another route is refused.
+    assert_eq!(
+        allows(&p, "GET", "/%2561dmin/secret", None, None),
+        Err(DenyReason::InvalidRequest)
+    );
+    // Control characters never reach a regex router.
+    assert_eq!(
+        allows(&p, "GET", "/api/orders/export%0a", None, Some(&reader)),
+        Err(DenyReason::InvalidRequest)
+    );
+}
+
+#[test]
+fn forwarded_hosts_and_rewrites_are_judged_as_readings() {
+    let p = example();
+    let reader = reader();
+    assert_eq!(
+        allows_with(&p, "GET", "/x", &["admin.example.com"], &[], &[], None),
+        Err(DenyReason::MissingToken)
+    );
+    assert_eq!(
+        allows_with(
+            &p,
+            "GET",
+            "/x",
+            &["admin.example.com"],
+            &[],
+            &[],
+            Some(&reader)
+        ),
+        Err(DenyReason::InsufficientPermission)
+    );
+    assert_eq!(
+        allows_with(&p, "GET", "/x", &["www.example.com"], &[], &[], None),
+        Ok("everything-else".into())
+    );
+    assert_eq!(
+        allows_with(&p, "GET", "/public/x", &[], &["/admin/secret"], &[], None),
+        Err(DenyReason::MissingToken)
+    );
+    assert_eq!(
+        allows_with(&p, "GET", "/public/x", &[], &["/public/y"], &[], None),
+        Ok("public".into())
+    );
+}
+
+#[test]
+fn an_unseen_override_is_refused_only_where_it_could_change_the_decision() {
+    let p = example();
+    let writer = claims(json!({"scp": "Orders.ReadWrite"}));
+    // POST /api/orders/7 may be GET (read), DELETE (write)…: other routes, refused.
+    assert_eq!(
+        allows_with(
+            &p,
+            "POST",
+            "/api/orders/7",
+            &[],
+            &[],
+            &[unseen()],
+            Some(&writer)
+        ),
+        Err(DenyReason::InvalidRequest)
+    );
+    // The anonymous catch-all takes every method: nothing an override can change.
+    assert_eq!(
+        allows_with(&p, "POST", "/public/upload", &[], &[], &[unseen()], None),
+        Ok("public".into())
+    );
+    // /forms accepts overrides: judged under every method it may become.
+    let forms = allows_with(&p, "POST", "/forms", &[], &[], &[unseen()], Some(&writer));
+    assert_eq!(
+        forms,
+        Err(DenyReason::InvalidRequest),
+        "GET /forms is the catch-all's"
+    );
+}
+
+#[test]
+fn upstreams_named_drop_the_readings_they_never_give() {
+    let yaml = EXAMPLE.replace("routes:\n", "upstream: [express, flask]\nroutes:\n");
+    let p = Policy::new(&Config::from_yaml(&yaml, "test").unwrap());
+    // Neither reads a format suffix nor trims dots: the catch-all decides.
+    assert_eq!(
+        allows(&p, "GET", "/admin.json", None, None),
+        Ok("everything-else".into())
+    );
+    assert_eq!(
+        allows(&p, "GET", "/admin./x", None, None),
+        Ok("everything-else".into())
+    );
+    // Flask reads `ı` as `i` in a (?i) pattern, Express routes case-insensitively.
+    assert_eq!(
+        allows(&p, "GET", "/adm%C4%B1n", None, None),
+        Err(DenyReason::MissingToken)
+    );
+    assert_eq!(
+        allows(&p, "GET", "/ADMIN", None, None),
+        Err(DenyReason::MissingToken)
+    );
+    // Neither reads a form body's override.
+    assert_eq!(
+        allows_with(
+            &p,
+            "POST",
+            "/api/orders/7",
+            &[],
+            &[],
+            &[MethodOverride {
+                method: None,
+                by: Reading::OverrideForm
+                    .entry()
+                    .frameworks
+                    .intersection(Frameworks::of(&[Framework::Rails]))
+            }],
+            Some(&reader())
+        ),
+        Err(DenyReason::InsufficientPermission)
+    );
+}
+
+#[test]
+fn shapes_whose_readings_agree_are_not_refused() {
+    let p = example();
+    for path in [
+        "/public/file;v=2",
+        "/public/50%25A1",
+        "/public/a%2Fb",
+        "/public/100%25",
+    ] {
+        assert_eq!(
+            allows(&p, "GET", path, None, None),
+            Ok("public".into()),
+            "{path}"
+        );
+    }
+    // Double escapes whose second decoding reaches another route are refused.
+    assert_eq!(
+        allows(&p, "GET", "/public/%252e%252e/admin", None, None),
         Err(DenyReason::InvalidRequest)
     );
 }
@@ -428,7 +670,9 @@ fn look_alike_header_names_are_refused() {
         scheme: "https",
         authority: "h",
         certificate: "",
-        method_override: None,
+        overrides: Vec::new(),
+        forwarded_hosts: Vec::new(),
+        rewrites: Vec::new(),
         underscored: names,
         request_id: "",
         traceparent: None,

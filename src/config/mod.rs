@@ -25,6 +25,8 @@ use std::{
 
 use jsonwebtoken::Algorithm;
 
+use crate::upstream::Frameworks;
+
 pub use crate::path::PathSegment;
 pub use binding::{DpopSettings, NonceSettings, ProofAlgorithm, ReplaySettings, SenderConstraint};
 pub use duration::parse_duration;
@@ -123,6 +125,35 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How DPoP proofs are checked.
     pub dpop: DpopSettings,
+    /// The frameworks that may serve a request no route names otherwise.
+    pub upstream: Frameworks,
+    /// Whether Envoy sends request bodies in the CheckRequest.
+    pub request_body: RequestBody,
+}
+
+/// Whether Envoy sends request bodies with the CheckRequest (`with_request_body`, Istio's
+/// `includeRequestBodyInCheck`). A POST's form or JSON body may carry a method override
+/// (`_method`) that some frameworks honour; when it is not sent, only a `Content-Length:
+/// 0` shows a POST has none.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum RequestBody {
+    /// Bodies are not sent (the safe assumption): an unseen body may carry an override.
+    #[default]
+    NotSent,
+    /// Every body is sent, whole or marked partial: an empty body is no body.
+    Sent,
+}
+
+impl RequestBody {
+    pub const NAMES: &[&str] = &["not_sent", "sent"];
+
+    pub fn parse(text: &str) -> Option<RequestBody> {
+        match text {
+            "not_sent" => Some(RequestBody::NotSent),
+            "sent" => Some(RequestBody::Sent),
+            _ => None,
+        }
+    }
 }
 
 /// What every listener (gRPC over TCP, TLS or a Unix socket, HTTP check, admin) allows a
@@ -403,6 +434,8 @@ pub struct RouteConfig {
     pub forward_authorization: bool,
     /// Whether this route takes only sender-constrained tokens (on top of its issuer's).
     pub sender_constraint: SenderConstraint,
+    /// The frameworks that serve this route's requests, when the route names them.
+    pub upstream: Option<Frameworks>,
 }
 
 /// Request shapes that upstreams read in more than one way, refused unless every route the

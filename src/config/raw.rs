@@ -39,6 +39,13 @@ pub struct RawConfig {
     /// How DPoP proofs (RFC 9449) are checked.
     #[serde(default)]
     pub dpop: RawDpop,
+    /// The frameworks that serve the protected API (`rails`, `django`, `flask`, `express`,
+    /// `laravel`, `symfony`, `spring`, `aspnet`, `static`, or `all`, the default): requests
+    /// are judged under every reading of these (README "Security model").
+    pub upstream: Option<OneOrMany>,
+    /// `sent` when Envoy sends request bodies with each check (`with_request_body`), else
+    /// `not_sent` (the default).
+    pub request_body: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -226,6 +233,8 @@ pub struct RawRoute {
     pub forward_authorization: bool,
     /// `optional` (default), `required`, `dpop` or `mtls`.
     pub sender_constraint: Option<String>,
+    /// The frameworks that serve this route's requests (default: the file's `upstream`).
+    pub upstream: Option<OneOrMany>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -130,6 +130,10 @@ pub(super) fn validate_route(
         },
         forward_authorization: raw.forward_authorization,
         sender_constraint,
+        upstream: raw
+            .upstream
+            .as_ref()
+            .map(|names| super::validate::upstream(&format!("{field}.upstream"), names, problems)),
     })
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     FieldProblem,
-    raw::{RawDpop, RawIssuer, RawJwks, RawLimits, RawRoute, RawServer},
+    raw::{OneOrMany, RawDpop, RawIssuer, RawJwks, RawLimits, RawRoute, RawServer},
 };
 
 /// The top-level fields of a configuration file.
@@ -26,6 +26,8 @@ const FIELDS: &[&str] = &[
     "dynamic_metadata",
     "limits",
     "dpop",
+    "upstream",
+    "request_body",
 ];
 
 /// Each shape problem of `document` (YAML already parsed), with its field path.
@@ -45,10 +47,11 @@ pub(super) fn problems(document: &Value) -> Vec<FieldProblem> {
             "limits" => check::<RawLimits>(key, value, &mut problems),
             "dpop" => check::<RawDpop>(key, value, &mut problems),
             "dynamic_metadata" => check::<Vec<String>>(key, value, &mut problems),
+            "upstream" => check::<OneOrMany>(key, value, &mut problems),
             "issuers" => each::<RawIssuer>(key, value, &mut problems),
             "routes" => each::<RawRoute>(key, value, &mut problems),
             "identity_headers" => check::<BTreeMap<String, String>>(key, value, &mut problems),
-            "payload_header" => check::<String>(key, value, &mut problems),
+            "payload_header" | "request_body" => check::<String>(key, value, &mut problems),
             "strip_authorization" | "metadata_claims" => check::<bool>(key, value, &mut problems),
             other => problems.push(problem(
                 other,

@@ -7,13 +7,14 @@ use super::{
     Config, ConnectionSettings, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN,
     DEFAULT_HTTP2_KEEPALIVE_INTERVAL, DEFAULT_IDENTITY_HEADERS, DEFAULT_REALM,
     DEFAULT_SHUTDOWN_GRACE, FieldProblem, HttpDialect, IssuerConfig, JwksSettings, Limits,
-    MetadataFields, RouteConfig, RouteIndex, TlsFiles,
+    MetadataFields, RequestBody, RouteConfig, RouteIndex, TlsFiles,
     headers::{check_header_name, header_mapping, header_mappings},
     issuers,
     problems::Problems,
-    raw::{RawConfig, RawConnections, RawJwks, RawLimits, RawTls},
+    raw::{OneOrMany, RawConfig, RawConnections, RawJwks, RawLimits, RawTls},
     routes, shadow,
 };
+use crate::upstream::{Framework, Frameworks};
 
 pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     let mut problems = Problems::default();
@@ -177,6 +178,21 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
             ),
     };
 
+    let upstream = raw.upstream.as_ref().map_or(Frameworks::ALL, |names| {
+        upstream("upstream", names, &mut problems)
+    });
+
+    let request_body = match raw.request_body.as_deref() {
+        None => RequestBody::default(),
+        Some(text) => RequestBody::parse(text).unwrap_or_else(|| {
+            problems.add(
+                "request_body",
+                format!("{text:?} is not one of {}", RequestBody::NAMES.join(", ")),
+            );
+            RequestBody::default()
+        }),
+    };
+
     problems.into_result()?;
     Ok(Config {
         grpc_listen,
@@ -199,7 +215,38 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         connections,
         shutdown_grace,
         dpop,
+        upstream,
+        request_body,
     })
+}
+
+/// The frameworks a `upstream:` field names (one, or a list).
+pub(super) fn upstream(field: &str, names: &OneOrMany, problems: &mut Problems) -> Frameworks {
+    let listed = matches!(names, OneOrMany::Many(_));
+    let names = names.to_vec();
+    if names.is_empty() {
+        problems.add(field, "must name at least one framework (or `all`)");
+    }
+    names.iter().enumerate().fold(
+        Frameworks::of(&[]),
+        |set, (i, name)| match Frameworks::named(name.trim()) {
+            Some(named) => set.union(named),
+            None => {
+                problems.add(
+                    if listed {
+                        format!("{field}[{i}]")
+                    } else {
+                        field.to_owned()
+                    },
+                    format!(
+                        "{name:?} is not one of {}, all",
+                        Framework::EVERY.map(Framework::name).join(", ")
+                    ),
+                );
+                set
+            }
+        },
+    )
 }
 
 /// TLS file paths: each must name a readable file (the PEM contents are checked when the

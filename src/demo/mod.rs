@@ -38,6 +38,7 @@ issuers:
     jwks_uri: "{jwks}"
     audiences: ["{DEMO_AUDIENCE}"]
     algorithms: [RS256, PS256, ES256, EdDSA]
+request_body: sent
 routes:
   - name: health
     path: {{ exact: /healthz }}

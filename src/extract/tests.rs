@@ -6,6 +6,7 @@ use crate::pb::{
     },
     core::{HeaderMap, HeaderValue},
 };
+use crate::upstream::{Frameworks, Reading};
 
 fn request(http: HttpRequest) -> CheckRequest {
     CheckRequest {
@@ -35,7 +36,7 @@ fn reads_method_host_path_and_header_map_form() {
     http.headers
         .insert("authorization".into(), "Bearer abc".into());
     let req = request(http.clone());
-    let view = extract(&req, 100).unwrap();
+    let view = extract(&req, 100, RequestBody::NotSent).unwrap();
     assert_eq!(view.method, "GET");
     assert_eq!(view.host, "api.example.com");
     assert_eq!(view.path, "/api/orders");
@@ -60,7 +61,10 @@ fn reads_method_host_path_and_header_map_form() {
     });
     let req = request(http);
     assert_eq!(
-        extract(&req, 100).unwrap().credential.map(|c| c.token),
+        extract(&req, 100, RequestBody::NotSent)
+            .unwrap()
+            .credential
+            .map(|c| c.token),
         Ok("raw"),
         "a header the view does not read may be any bytes"
     );
@@ -80,7 +84,7 @@ fn two_raw_authorization_headers_are_malformed() {
         ..Default::default()
     });
     assert_eq!(
-        extract(&req, 100).unwrap().credential,
+        extract(&req, 100, RequestBody::NotSent).unwrap().credential,
         Err(DenyReason::MalformedAuthorization)
     );
 }
@@ -89,7 +93,7 @@ fn two_raw_authorization_headers_are_malformed() {
 fn the_trace_context_is_read_in_the_same_visit() {
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let req = with_headers("/", &[("traceparent", tp), ("tracestate", "a=b")]);
-    let view = extract(&req, 100).unwrap();
+    let view = extract(&req, 100, RequestBody::NotSent).unwrap();
     assert_eq!((view.traceparent, view.tracestate), (Some(tp), Some("a=b")));
 }
 
@@ -100,14 +104,17 @@ fn too_many_headers_are_an_invalid_request() {
         http.headers.insert(format!("x-{i}"), "v".into());
     }
     let req = request(http);
-    assert_eq!(extract(&req, 10), Err(DenyReason::InvalidRequest));
-    assert!(extract(&req, 11).is_ok());
+    assert_eq!(
+        extract(&req, 10, RequestBody::NotSent),
+        Err(DenyReason::InvalidRequest)
+    );
+    assert!(extract(&req, 11, RequestBody::NotSent).is_ok());
 }
 
 #[test]
 fn missing_http_attributes_are_an_invalid_request() {
     assert_eq!(
-        extract(&CheckRequest::default(), 100),
+        extract(&CheckRequest::default(), 100, RequestBody::NotSent),
         Err(DenyReason::InvalidRequest)
     );
 }
@@ -160,45 +167,144 @@ fn hosts_are_canonical_or_refused() {
     }
 }
 
+/// The overrides a request carries, as (method, frameworks) pairs.
+fn overrides(req: &CheckRequest) -> Vec<(Option<String>, Frameworks)> {
+    extract(req, 100, RequestBody::NotSent)
+        .unwrap()
+        .overrides
+        .into_iter()
+        .map(|o| (o.method.map(|m| m.into_owned()), o.by))
+        .collect()
+}
+
+fn by(reading: Reading) -> Frameworks {
+    reading.entry().frameworks
+}
+
 #[test]
 fn method_overrides_are_found_in_headers_and_the_query() {
-    let none = with_headers("/api/orders", &[]);
-    assert_eq!(extract(&none, 100).unwrap().method_override, None);
+    assert_eq!(overrides(&with_headers("/api/orders", &[])), []);
     for name in METHOD_OVERRIDE_HEADERS {
-        let req = with_headers("/api/orders", &[(name, "DELETE")]);
+        let req = with_headers("/api/orders", &[(name, " DELETE ")]);
         assert_eq!(
-            extract(&req, 100).unwrap().method_override,
-            Some("DELETE"),
+            overrides(&req),
+            [(Some("DELETE".into()), by(Reading::OverrideHeaders))],
             "{name}"
         );
     }
-    for query in ["_method=DELETE", "a=1&_method=DELETE", "%5Fmethod=DELETE"] {
+    for query in [
+        "_method=DELETE",
+        "a=1&_method=DELETE",
+        "%5Fmethod=DELETE",
+        "a=1;_METHOD=DELETE",
+    ] {
         let req = with_headers(&format!("/api/orders?{query}"), &[]);
         assert_eq!(
-            extract(&req, 100).unwrap().method_override,
-            Some("DELETE"),
+            overrides(&req),
+            [(Some("DELETE".into()), by(Reading::OverrideQuery))],
             "{query}"
         );
     }
-    let agree = with_headers(
-        "/api/orders?_method=delete",
-        &[("x-http-method-override", "DELETE")],
-    );
-    assert_eq!(
-        extract(&agree, 100).unwrap().method_override,
-        Some("delete")
-    );
-    let conflict = with_headers(
+    // Names PHP rewrites to `_method`: Laravel and Symfony only.
+    let php = by(Reading::OverrideQuery).intersection(by(Reading::PhpParameterNames));
+    for query in [
+        ".method=GET",
+        "+_method=GET",
+        "%20_method=GET",
+        " .method=GET",
+    ] {
+        let req = with_headers(&format!("/api/orders?{query}"), &[]);
+        assert_eq!(overrides(&req), [(Some("GET".into()), php)], "{query}");
+    }
+    // An array's method is not one string: unknown, for every reader.
+    let req = with_headers("/api/orders?_method[]=GET", &[]);
+    assert_eq!(overrides(&req), [(None, by(Reading::OverrideQuery))]);
+    for query in [
+        "payment_method=card",
+        "method=GET",
+        "_method_x=GET",
+        "x._method=GET",
+    ] {
+        let req = with_headers(&format!("/api/orders?{query}"), &[]);
+        assert_eq!(overrides(&req), [], "{query}");
+    }
+    // Several are all kept; the policy refuses them when they disagree.
+    let both = with_headers(
         "/api/orders?_method=GET",
         &[("x-http-method-override", "DELETE")],
     );
-    assert_eq!(extract(&conflict, 100), Err(DenyReason::InvalidRequest));
+    assert_eq!(overrides(&both).len(), 2);
+}
+
+#[test]
+fn forwarded_hosts_and_rewrites_are_read_as_upstreams_read_them() {
+    let view = |headers: &[(&str, &str)]| {
+        let req = with_headers("/public/x", headers);
+        extract(&req, 100, RequestBody::NotSent).map(|v| {
+            (
+                v.forwarded_hosts
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>(),
+                {
+                    let mut rewrites: Vec<String> =
+                        v.rewrites.iter().map(|p| p.to_string()).collect();
+                    rewrites.sort();
+                    rewrites
+                },
+            )
+        })
+    };
+    assert_eq!(
+        view(&[("x-forwarded-host", "Admin.Example.com:443, www.example.com")]),
+        Ok((
+            vec!["admin.example.com".into(), "www.example.com".into()],
+            vec![]
+        ))
+    );
+    assert_eq!(
+        view(&[(
+            "forwarded",
+            "for=192.0.2.1;host=\"admin.example.com\";proto=https, host=other.example.com"
+        )]),
+        Ok((
+            vec!["admin.example.com".into(), "other.example.com".into()],
+            vec![]
+        ))
+    );
+    assert_eq!(
+        view(&[
+            ("x-original-host", "admin.example.com"),
+            ("x-host", "admin.example.com.")
+        ]),
+        Ok((vec!["admin.example.com".into()], vec![]))
+    );
+    assert_eq!(
+        view(&[
+            ("x-original-url", "/admin/secret?x=1"),
+            ("x-rewrite-url", "https://h/api/orders")
+        ]),
+        Ok((vec![], vec!["/admin/secret".into(), "/api/orders".into()]))
+    );
+    for bad in [
+        ("x-forwarded-host", "a@admin.example.com"),
+        ("x-forwarded-host", "admin.example.com:80:80"),
+        ("forwarded", "host=\"admin.example.com"),
+        ("x-original-url", "admin/secret"),
+    ] {
+        assert_eq!(view(&[bad]), Err(DenyReason::InvalidRequest), "{bad:?}");
+    }
 }
 
 #[test]
 fn underscored_header_names_are_reported() {
     let req = with_headers("/", &[("x_auth_roles", "Admin"), ("x-auth-roles", "x")]);
-    assert_eq!(extract(&req, 100).unwrap().underscored, ["x_auth_roles"]);
+    assert_eq!(
+        extract(&req, 100, RequestBody::NotSent)
+            .unwrap()
+            .underscored,
+        ["x_auth_roles"]
+    );
 }
 
 fn bearer_token(header: Option<&str>) -> Result<&str, DenyReason> {
@@ -255,7 +361,7 @@ fn the_dpop_scheme_and_proof_are_read_beside_the_token() {
         Err(DenyReason::MalformedAuthorization)
     );
     let req = with_headers("/", &[("authorization", "DPoP t.o.k"), ("dpop", "p.r.f")]);
-    let view = extract(&req, 100).unwrap();
+    let view = extract(&req, 100, RequestBody::NotSent).unwrap();
     assert_eq!(view.dpop_proof, Some(Ok("p.r.f")));
     // Several proofs (raw headers kept apart) are one invalid proof.
     let proof = HeaderValue {
@@ -270,7 +376,7 @@ fn the_dpop_scheme_and_proof_are_read_beside_the_token() {
         ..Default::default()
     });
     assert_eq!(
-        extract(&req, 100).unwrap().dpop_proof,
+        extract(&req, 100, RequestBody::NotSent).unwrap().dpop_proof,
         Some(Err(DenyReason::InvalidDpopProof))
     );
 }

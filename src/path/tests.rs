@@ -1,11 +1,16 @@
 use super::*;
+use crate::upstream::{Framework, Frameworks};
 
 fn norm(p: &str) -> Result<String, PathError> {
     normalize_path(p).map(Cow::into_owned)
 }
 
+fn read(p: &str, frameworks: Frameworks) -> Result<Vec<String>, PathError> {
+    readings(p, normalize_path(p)?, frameworks).map(|r| r.iter().map(str::to_owned).collect())
+}
+
 fn all(p: &str) -> Vec<String> {
-    readings(p).unwrap().iter().map(str::to_owned).collect()
+    read(p, Frameworks::ALL).unwrap()
 }
 
 #[test]
@@ -75,27 +80,114 @@ fn broken_or_hostile_paths_are_refused() {
         "/a\\..\\admin",
         "/a#frag",
         "/a%00b",
-        "/%252e%252e/admin",
-        "/a%252Fb",
-        "/a%2525",
-        // Escaped hex digits after %25 decode to a double escape (found by fuzzing).
-        "/%25%36%31dmin",
-        "/%25A%35",
-        "/%25%34%31",
+        // Escaped control characters: `$` in a regex router matches before a final newline.
+        "/api/orders/export%0a",
+        "/api/orders/export%0D",
+        "/a%09b",
+        "/a%7F",
+        "/a%1b",
     ] {
         assert_eq!(norm(bad), Err(PathError::BadEncoding), "{bad:?}");
     }
 }
 
 #[test]
+fn double_escapes_are_kept_and_read_decoded_once_more() {
+    assert_eq!(norm("/%252e%252e/admin").unwrap(), "/%252e%252e/admin");
+    assert_eq!(all("/%252e%252e/admin"), ["/%252e%252e/admin", "/admin"]);
+    assert_eq!(all("/%2561dmin"), ["/%2561dmin", "/admin"]);
+    // Escaped hex digits after %25 decode to a double escape too (found by fuzzing).
+    assert_eq!(all("/%25%36%31dmin"), ["/%2561dmin", "/admin"]);
+    assert_eq!(all("/public/50%25A1"), ["/public/50%25A1", "/public/50%A1"]);
+    assert_eq!(all("/a%252Fb"), ["/a%252Fb", "/a%2Fb", "/a/b"]);
+    assert_eq!(all("/100%25"), ["/100%25"]);
+    // A second decoding that makes a control character refuses the path.
+    assert_eq!(
+        read("/export%250a", Frameworks::ALL),
+        Err(PathError::BadEncoding)
+    );
+    // Upstreams that decode once read it as it is.
+    assert_eq!(
+        read("/export%250a", Frameworks::of(&[Framework::Rails])).unwrap(),
+        ["/export%250a"]
+    );
+    assert!(PathTraits::of("/%2561").double_escape);
+    assert!(!PathTraits::of("/100%25").double_escape);
+}
+
+#[test]
+fn a_format_suffix_may_name_the_response_format() {
+    assert_eq!(
+        all("/api/orders/export.json"),
+        ["/api/orders/export.json", "/api/orders/export"]
+    );
+    assert_eq!(all("/admin.json"), ["/admin.json", "/admin"]);
+    assert_eq!(
+        all("/x/export.tar.gz"),
+        ["/x/export.tar.gz", "/x/export", "/x/export.tar"]
+    );
+    // Only the last segment, never a bare extension.
+    assert_eq!(all("/a.b/c"), ["/a.b/c"]);
+    assert_eq!(all("/.well-known"), ["/.well-known"]);
+    // Express reads no suffix.
+    assert_eq!(
+        read("/admin.json", Frameworks::of(&[Framework::Express])).unwrap(),
+        ["/admin.json"]
+    );
+}
+
+#[test]
+fn trailing_dots_and_spaces_may_be_dropped_from_segments() {
+    assert_eq!(all("/admin./secret"), ["/admin./secret", "/admin/secret"]);
+    assert_eq!(
+        all("/admin%20/secret"),
+        ["/admin%20/secret", "/admin/secret"]
+    );
+    assert_eq!(
+        all("/api/orders/export%2e"),
+        ["/api/orders/export.", "/api/orders/export"]
+    );
+    assert!(all("/admin.%20./x").contains(&"/admin/x".to_owned()));
+    assert_eq!(
+        read("/admin./secret", Frameworks::of(&[Framework::Django])).unwrap(),
+        ["/admin./secret"]
+    );
+}
+
+#[test]
+fn readings_compose_and_are_bounded() {
+    // A trailing slash, then a format suffix, then a trailing dot.
+    assert!(all("/admin.json/").contains(&"/admin".to_owned()));
+    assert!(all("/admin..json").contains(&"/admin".to_owned()));
+    // Separators decoded, then parameters dropped, then a suffix.
+    assert!(all("/public;x=%2F..%2Fadmin.json").contains(&"/admin".to_owned()));
+    let many = format!("/x/{}", "a.".repeat(readings::MAX_READINGS));
+    assert_eq!(
+        read(&many, Frameworks::ALL),
+        Err(PathError::TooManyReadings)
+    );
+}
+
+#[test]
+fn folding_lowers_ascii_and_the_letters_whose_pair_is_ascii() {
+    assert_eq!(fold("/ADMIN/Secret", false), "/admin/secret");
+    assert_eq!(fold("/adm%C4%B1n", true), "/admin");
+    assert_eq!(fold("/ADM%C4%B0N", true), "/admin");
+    assert_eq!(fold("/%C5%BFecret", true), "/secret");
+    assert_eq!(fold("/%E2%84%AAey", true), "/key");
+    assert_eq!(fold("/adm%C4%B1n", false), "/adm%c4%b1n");
+    assert_eq!(fold("/caf%C3%A9", true), "/caf%c3%a9");
+}
+
+#[test]
 fn plain_paths_have_one_reading() {
     assert_eq!(all("/api/orders/7"), ["/api/orders/7"]);
-    assert!(readings("/api/orders/7").unwrap().others.is_empty());
     assert_eq!(
-        readings("/a%2Fb").unwrap().traits,
+        PathTraits::of("/a%2Fb"),
         PathTraits {
             escaped_separator: true,
-            parameters: false
+            parameters: false,
+            double_escape: false,
         }
     );
 }

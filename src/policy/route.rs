@@ -12,7 +12,8 @@ use crate::{
         Access, Condition, HeaderMapping, HostMatch, PathMatch, RouteConfig, SenderConstraint,
         Tolerance,
     },
-    path::{PathSegment, prefix_matches, template_matches},
+    path::{PathSegment, fold as fold_path, prefix_matches, template_matches},
+    upstream::Frameworks,
 };
 
 static NEXT_ROUTE_ID: AtomicU64 = AtomicU64::new(1);
@@ -43,10 +44,16 @@ pub struct Route {
     pub forward_authorization: bool,
     /// Whether only sender-constrained tokens are accepted here.
     pub sender_constraint: SenderConstraint,
+    /// The frameworks that may serve the requests this route matches.
+    pub upstream: Frameworks,
 }
 
 impl Route {
-    pub fn new(config: &RouteConfig, global_headers: &Arc<[HeaderMapping]>) -> Route {
+    pub fn new(
+        config: &RouteConfig,
+        global_headers: &Arc<[HeaderMapping]>,
+        upstream: Frameworks,
+    ) -> Route {
         let mut scopes: Vec<&str> = Vec::new();
         if let Access::Require { all, any } = &config.access {
             for condition in all.iter().chain(any.iter().flatten()) {
@@ -76,7 +83,13 @@ impl Route {
             tolerates: config.tolerates,
             forward_authorization: config.forward_authorization,
             sender_constraint: config.sender_constraint,
+            upstream: config.upstream.unwrap_or(upstream),
         }
+    }
+
+    /// The methods the route matches; `None` for every method.
+    pub fn methods(&self) -> Option<&Vec<String>> {
+        self.methods.as_ref()
     }
 
     /// Whether the route's path pattern has capital letters (then a case-folding upstream
@@ -113,17 +126,17 @@ impl Route {
     }
 }
 
-/// A path pattern in lower case.
+/// A path pattern as a case-insensitive upstream compares it (see [`fold_path`]).
 fn fold(path: &PathMatch) -> PathMatch {
     match path {
-        PathMatch::Exact(p) => PathMatch::Exact(p.to_ascii_lowercase()),
-        PathMatch::Prefix(p) => PathMatch::Prefix(p.to_ascii_lowercase()),
+        PathMatch::Exact(p) => PathMatch::Exact(fold_path(p, true)),
+        PathMatch::Prefix(p) => PathMatch::Prefix(fold_path(p, true)),
         PathMatch::Template { pattern, segments } => PathMatch::Template {
-            pattern: pattern.to_ascii_lowercase(),
+            pattern: fold_path(pattern, true),
             segments: segments
                 .iter()
                 .map(|s| match s {
-                    PathSegment::Literal(l) => PathSegment::Literal(l.to_ascii_lowercase()),
+                    PathSegment::Literal(l) => PathSegment::Literal(fold_path(l, true)),
                     other => other.clone(),
                 })
                 .collect(),
@@ -144,6 +157,7 @@ mod tests {
         Route::new(
             &config.routes[0],
             &Arc::from(config.identity_headers.as_slice()),
+            Frameworks::ALL,
         )
     }
 

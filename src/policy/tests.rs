@@ -2,7 +2,7 @@
 //! and requests checked against a deliberately naive reference model.
 
 use super::*;
-use crate::config::{PathMatch, RouteConfig, TokenKind};
+use crate::config::{Config, PathMatch, RouteConfig, TokenKind};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -354,6 +354,7 @@ fn policy_of(routes: &[ModelRoute]) -> Policy {
             tolerates: Default::default(),
             forward_authorization: false,
             sender_constraint: Default::default(),
+            upstream: None,
         })
         .collect();
     Policy::new(&config)

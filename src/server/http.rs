@@ -13,6 +13,14 @@
 //!
 //! In the header dialects a request without its original-request headers (or with one of
 //! them twice) is denied `invalid_request`: it is never judged as the subrequest itself.
+//! The other way round, a check in the `envoy` dialect that carries another dialect's
+//! headers (`X-Original-URI`, `X-Forwarded-Method`…) is a forward-auth proxy asking with
+//! the listener left at its default: it is denied `invalid_request` and logged with the
+//! fix, never judged as nginx's `GET` subrequest.
+//!
+//! Envoy's HTTP mode sends the request body (`with_request_body`) as the check's body, and
+//! it is read (up to [`MAX_BODY_BYTES`]) for method overrides; forward-auth proxies send
+//! none, so a POST's body is unknown there (see `extract`).
 //! Those proxies copy named headers from an allow to the upstream request, so an allow
 //! answers `authorization` when the credential may go upstream (absent or empty: remove
 //! it) and, for `forwarded`, every managed header, empty when it has no value (Caddy 2.6
@@ -37,7 +45,7 @@ use tonic::Request;
 use super::{connection::serve_router, grpc::AuthorizationService};
 use crate::{
     config::{ConnectionSettings, HttpDialect},
-    extract::check_request,
+    extract::{PARTIAL_BODY_HEADER, check_request},
     pb::{
         answering::authorization_server::Authorization,
         auth::{CheckRequest, CheckResponse, check_response::HttpResponse},
@@ -47,6 +55,18 @@ use crate::{
 
 /// Header through which Envoy's HTTP mode removes request headers before the upstream.
 pub const HEADERS_TO_REMOVE: &str = "x-envoy-auth-headers-to-remove";
+/// The most of a check's body read in the `envoy` dialect; Envoy's `with_request_body`
+/// sends far less (`max_request_bytes`), and a longer body is judged as a partial one.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Headers of the other dialects: a forward-auth proxy asking the `envoy` dialect.
+const OTHER_DIALECTS: &[&str] = &[
+    "x-original-uri",
+    "x-original-method",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+];
+/// What a forward-auth subrequest says of its own body, not of the original request's.
+const SUBREQUEST_FRAMING: &[&str] = &["content-length", "transfer-encoding", PARTIAL_BODY_HEADER];
 
 /// Serves HTTP checks in `dialect` on the connections of `incoming` (TCP, or TLS over
 /// TCP) until `shutdown` completes.
@@ -93,11 +113,25 @@ async fn check(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
+    let envoy = front.dialect == HttpDialect::Envoy;
+    if envoy && let Some(other) = OTHER_DIALECTS.iter().find(|h| headers.contains_key(**h)) {
+        tracing::warn!(
+            header = other,
+            "HTTP check in the envoy dialect carries a forward-auth proxy's header: denied \
+             invalid_request. If nginx, Caddy or Traefik asks this listener, set \
+             server.http_dialect (or --http-dialect) to nginx or forwarded"
+        );
+        return http_response(denied_invalid(&front).await, front.dialect, &[], None);
+    }
     // Repeated headers are joined with "," as Envoy's gRPC mode does, so that two
     // `authorization` headers stay malformed here too.
     let mut joined: Vec<(String, String)> = Vec::with_capacity(headers.keys_len());
     for name in headers.keys() {
+        if !envoy && SUBREQUEST_FRAMING.contains(&name.as_str()) {
+            continue;
+        }
         let values: Vec<&str> = headers
             .get_all(name)
             .iter()
@@ -109,11 +143,31 @@ async fn check(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let request = match original(front.dialect, &method, &uri, &headers) {
+    let mut request = match original(front.dialect, &method, &uri, &headers) {
         Some(o) => check_request(o.method, o.host, o.target, &pairs),
         // No original request to judge: the pipeline denies it `invalid_request`.
         None => CheckRequest::default(),
     };
+    if let Some(http) = request
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+    {
+        if envoy {
+            match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+                Ok(bytes) => http.raw_body = bytes.to_vec(),
+                // Longer than Envoy sends: judged as a body seen in part.
+                Err(_) => {
+                    http.headers
+                        .insert(PARTIAL_BODY_HEADER.into(), "true".into());
+                }
+            }
+        } else {
+            // The proxy sends no body: what the original request's carries is unknown.
+            http.size = -1;
+        }
+    }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -131,6 +185,19 @@ async fn check(
         ),
         // AuthorizationService always answers a CheckResponse; deny if that ever changes.
         _ => status_only(StatusCode::FORBIDDEN),
+    }
+}
+
+/// The answer to a check that cannot be judged, through the service (counted and logged).
+async fn denied_invalid(front: &Front) -> CheckResponse {
+    match front
+        .service
+        .check(Request::new(CheckRequest::default()))
+        .await
+        .map(|r| r.into_inner().into_response())
+    {
+        Ok(Ok(response)) => response,
+        _ => CheckResponse::default(),
     }
 }
 

@@ -146,3 +146,45 @@ pub fn test_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `front-proxy.yaml` with its protections switched off, as an Envoy configured otherwise
+/// (Istio's defaults: `%2F` kept, underscores allowed, trailing dots kept, every header
+/// sent to the authorizer and none removed before the upstream): portcullis itself must
+/// still refuse.
+pub fn lax(yaml: &str) -> String {
+    let mut out = yaml.to_owned();
+    for (from, to) in [
+        (
+            "path_with_escaped_slashes_action: REJECT_REQUEST",
+            "path_with_escaped_slashes_action: KEEP_UNCHANGED",
+        ),
+        (
+            "headers_with_underscores_action: REJECT_REQUEST",
+            "headers_with_underscores_action: ALLOW",
+        ),
+        (
+            "strip_trailing_host_dot: true",
+            "strip_trailing_host_dot: false",
+        ),
+        ("merge_slashes: true", "merge_slashes: false"),
+    ] {
+        assert!(out.contains(from), "front-proxy.yaml changed: {from}");
+        out = out.replace(from, to);
+    }
+    let cut = |text: &str, start: &str, end: &str| -> String {
+        let at = text.find(start).unwrap_or_else(|| panic!("no {start}"));
+        let stop = at + text[at..].find(end).unwrap_or_else(|| panic!("no {end}"));
+        format!("{}{}", &text[..at], &text[stop..])
+    };
+    out = cut(
+        &out,
+        "                  request_headers_to_remove:",
+        "                  virtual_hosts:",
+    );
+    out = cut(
+        &out,
+        "                      allowed_headers:",
+        "                      with_request_body:",
+    );
+    out
+}

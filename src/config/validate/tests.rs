@@ -1,4 +1,7 @@
-use crate::config::{Access, ClaimSource, Config, ConfigError, PathMatch};
+use crate::{
+    config::{Access, ClaimSource, Config, ConfigError, PathMatch, RequestBody},
+    upstream::{Framework, Frameworks},
+};
 
 const MINIMAL: &str = r#"
 issuers:
@@ -288,4 +291,40 @@ fn shape_problems_elsewhere_do_not_make_dpop_or_dynamic_metadata_unknown() {
     assert!(!text.contains("unknown field"), "{text}");
     let yaml = format!("{MINIMAL}dpop:\n  max_age: [1]\nlimits: {{ max_headers: lots }}\n");
     assert!(problems(&yaml).join("\n").contains("dpop.max_age"));
+}
+
+#[test]
+fn upstreams_and_the_request_body_setting_are_checked() {
+    let config = Config::from_yaml(MINIMAL, "test.yaml").unwrap();
+    assert_eq!(config.upstream, Frameworks::ALL);
+    assert_eq!(config.request_body, RequestBody::NotSent);
+    assert_eq!(config.routes[0].upstream, None);
+    let yaml = format!("{MINIMAL}upstream: rails\nrequest_body: sent\n").replace(
+        "path: { prefix: /api/orders }",
+        "path: { prefix: /api/orders }\n    upstream: [django, static]",
+    );
+    let config = Config::from_yaml(&yaml, "test.yaml").unwrap();
+    assert_eq!(config.upstream, Frameworks::of(&[Framework::Rails]));
+    assert_eq!(config.request_body, RequestBody::Sent);
+    assert_eq!(
+        config.routes[0].upstream,
+        Some(Frameworks::of(&[Framework::Django, Framework::Static]))
+    );
+    let yaml = format!("{MINIMAL}upstream: [rails, tomcat]\nrequest_body: maybe\n").replace(
+        "path: { prefix: /api/orders }",
+        "path: { prefix: /api/orders }\n    upstream: []",
+    );
+    let text = problems(&yaml).join("\n");
+    assert!(
+        text.contains("upstream[1]: \"tomcat\" is not one of rails,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("request_body: \"maybe\" is not one of not_sent, sent"),
+        "{text}"
+    );
+    assert!(
+        text.contains("routes[0].upstream: must name at least one framework"),
+        "{text}"
+    );
 }

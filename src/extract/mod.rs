@@ -1,7 +1,9 @@
 //! Step 1 of a Check: read what the decision needs from Envoy's `CheckRequest` in one
 //! visit — method, canonical host, path and query, the access token (RFC 6750 §2.1
 //! `Bearer`, or RFC 9449 §7.1 `DPoP` with its `DPoP` proof header), the scheme, authority
-//! and client certificate a sender binding is checked against, a method override, header names that only differ from significant ones by `_`, the
+//! and client certificate a sender binding is checked against, the method overrides of
+//! headers, query and body (`overrides`), the hosts and paths of forwarding and rewrite
+//! headers (`forwarded`), header names that only differ from significant ones by `_`, the
 //! request id and the W3C trace context — borrowing from the request. Works with both
 //! ways Envoy sends headers (`headers` map, or `header_map` when the filter sets
 //! `encode_raw_headers: true`).
@@ -11,20 +13,21 @@
 //! `a,b`): only an RFC 3986 reg-name (letters, digits, `-`, `_`, dots), an IPv4 address
 //! or a bracketed IPv6 address, with an optional numeric port, is accepted.
 
+mod forwarded;
+mod overrides;
+
 use std::borrow::Cow;
 
-use crate::{deny::DenyReason, path::split_query, pb::auth::CheckRequest};
+pub use forwarded::{FORWARDED, FORWARDED_HOST_HEADERS, REWRITE_HEADERS};
+pub use overrides::METHOD_OVERRIDE_HEADERS;
 
-/// Request headers (and the query parameter) by which frameworks let a client replace the
-/// method: Express `method-override`, Rails/Rack, Laravel, Symfony, ASP.NET, Spring's
-/// `HiddenHttpMethodFilter` (`_method`).
-pub const METHOD_OVERRIDE_HEADERS: &[&str] = &[
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
-/// The query parameter (and form field) frameworks read as a method override.
-pub const METHOD_OVERRIDE_PARAMETER: &str = "_method";
+use crate::{
+    config::RequestBody, deny::DenyReason, path::split_query, pb::auth::CheckRequest,
+    upstream::MethodOverride,
+};
+
+/// Envoy's mark on a request body it buffered for the check (`with_request_body`).
+pub const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
 
 /// An access token and the scheme it came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +55,13 @@ pub struct RequestView<'a> {
     pub authority: &'a str,
     /// The client certificate Envoy saw on the connection (URL-encoded PEM), if any.
     pub certificate: &'a str,
-    /// The method a client asked the upstream to use instead (a method-override header or
-    /// `_method` query parameter).
-    pub method_override: Option<&'a str>,
+    /// The methods the request asks an upstream to use instead of its own, each with the
+    /// frameworks that read it.
+    pub overrides: Vec<MethodOverride<'a>>,
+    /// Hosts named by forwarding headers, canonical.
+    pub forwarded_hosts: Vec<Cow<'a, str>>,
+    /// Paths named by rewrite headers, without query.
+    pub rewrites: Vec<&'a str>,
     /// Header names containing `_`: CGI, WSGI, Rack and PHP read `x_auth_roles` as
     /// `X-Auth-Roles`, so the check step refuses those that stand for a managed header.
     pub underscored: Vec<&'a str>,
@@ -66,9 +73,13 @@ pub struct RequestView<'a> {
 }
 
 /// Extracts the request view. `InvalidRequest` when Envoy sent no HTTP attributes, more
-/// than `max_headers` headers, a host that is not a plain host name or address, or
-/// conflicting method overrides.
-pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView<'_>, DenyReason> {
+/// than `max_headers` headers, or a host (own or forwarded) that is not a plain host name
+/// or address, or a rewrite header that is not a path.
+pub fn extract(
+    request: &CheckRequest,
+    max_headers: usize,
+    body: RequestBody,
+) -> Result<RequestView<'_>, DenyReason> {
     let http = request
         .attributes
         .as_ref()
@@ -94,17 +105,31 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
         scheme: &http.scheme,
         authority: &http.host,
         certificate,
-        method_override: None,
+        overrides: Vec::new(),
+        forwarded_hosts: Vec::new(),
+        rewrites: Vec::new(),
         underscored: Vec::new(),
         request_id: &http.id,
         traceparent: None,
         tracestate: None,
     };
-    let mut authorization: Option<Result<&str, DenyReason>> = None;
+    let mut scan = Scan {
+        authorization: None,
+        body: overrides::Body {
+            bytes: if http.raw_body.is_empty() {
+                http.body.as_bytes()
+            } else {
+                &http.raw_body
+            },
+            size: http.size,
+            sent: body == RequestBody::Sent,
+            ..Default::default()
+        },
+    };
     match &http.header_map {
         Some(map) if http.headers.is_empty() => {
             for header in &map.headers {
-                view.visit(&mut authorization, &header.key, || {
+                view.visit(&mut scan, &header.key, || {
                     if header.raw_value.is_empty() {
                         Ok(header.value.as_str())
                     } else {
@@ -116,20 +141,15 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
         }
         _ => {
             for (name, value) in &http.headers {
-                view.visit(&mut authorization, name, || Ok(value.as_str()))?;
+                view.visit(&mut scan, name, || Ok(value.as_str()))?;
             }
         }
     }
     if let Some(query) = query {
-        for (name, value) in query
-            .split('&')
-            .map(|p| p.split_once('=').unwrap_or((p, "")))
-        {
-            if percent_decoded(name) == METHOD_OVERRIDE_PARAMETER {
-                view.set_override(value)?;
-            }
-        }
+        overrides::from_query(query, &mut view.overrides);
     }
+    overrides::from_body(view.method, scan.body, &mut view.overrides);
+    let authorization = scan.authorization;
     view.credential = match authorization {
         None => Err(DenyReason::MissingToken),
         Some(value) => value.and_then(|value| credential(Some(value))),
@@ -137,21 +157,44 @@ pub fn extract(request: &CheckRequest, max_headers: usize) -> Result<RequestView
     Ok(view)
 }
 
+/// What the header visit gathers besides the view.
+struct Scan<'a> {
+    authorization: Option<Result<&'a str, DenyReason>>,
+    body: overrides::Body<'a>,
+}
+
 impl<'a> RequestView<'a> {
     /// Reads one header; `value` is only decoded for the headers the view keeps. A second
     /// `authorization` header makes the credential malformed.
     fn visit(
         &mut self,
-        authorization: &mut Option<Result<&'a str, DenyReason>>,
+        scan: &mut Scan<'a>,
         name: &'a str,
         value: impl FnOnce() -> Result<&'a str, DenyReason>,
     ) -> Result<(), DenyReason> {
-        if name.eq_ignore_ascii_case("authorization") {
-            *authorization = Some(match authorization {
+        let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+        let text =
+            |value: Result<&'a str, DenyReason>| value.map_err(|_| DenyReason::InvalidRequest);
+        if is("authorization") {
+            scan.authorization = Some(match scan.authorization {
                 None => value(),
                 Some(_) => Err(DenyReason::MalformedAuthorization),
             });
-        } else if name.eq_ignore_ascii_case("dpop") {
+        } else if is("content-type") {
+            scan.body.content_type = Some(text(value())?);
+        } else if is("content-length") {
+            scan.body.content_length = Some(text(value())?);
+        } else if is("transfer-encoding") {
+            scan.body.transfer_encoding = true;
+        } else if is(PARTIAL_BODY_HEADER) {
+            scan.body.partial = Some(text(value())?);
+        } else if FORWARDED_HOST_HEADERS.iter().any(|h| is(h)) {
+            forwarded::hosts(text(value())?, &mut self.forwarded_hosts)?;
+        } else if is(FORWARDED) {
+            forwarded::forwarded_hosts(text(value())?, &mut self.forwarded_hosts)?;
+        } else if REWRITE_HEADERS.iter().any(|h| is(h)) {
+            self.rewrites.push(forwarded::rewrite(text(value())?)?);
+        } else if is("dpop") {
             self.dpop_proof = Some(match self.dpop_proof {
                 None => value().map_err(|_| DenyReason::InvalidDpopProof),
                 Some(_) => Err(DenyReason::InvalidDpopProof),
@@ -160,27 +203,12 @@ impl<'a> RequestView<'a> {
             self.traceparent = value().ok();
         } else if name.eq_ignore_ascii_case("tracestate") {
             self.tracestate = value().ok();
-        } else if METHOD_OVERRIDE_HEADERS
-            .iter()
-            .any(|h| name.eq_ignore_ascii_case(h))
-        {
-            self.set_override(value().map_err(|_| DenyReason::InvalidRequest)?)?;
+        } else if METHOD_OVERRIDE_HEADERS.iter().any(|h| is(h)) {
+            self.overrides.push(overrides::from_header(text(value())?));
         } else if name.contains('_') {
             self.underscored.push(name);
         }
         Ok(())
-    }
-
-    /// Several overrides must agree, or the request is refused.
-    fn set_override(&mut self, value: &'a str) -> Result<(), DenyReason> {
-        let value = value.trim();
-        match self.method_override {
-            Some(seen) if !seen.eq_ignore_ascii_case(value) => Err(DenyReason::InvalidRequest),
-            _ => {
-                self.method_override = Some(value);
-                Ok(())
-            }
-        }
     }
 }
 
@@ -242,8 +270,8 @@ fn lower(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// `%XY` escapes decoded, as frameworks read a query parameter name (`%5Fmethod` is
-/// `_method`) and as Envoy URL-encodes a client certificate; a malformed escape is kept
+/// `%XY` escapes decoded, as frameworks read a query parameter (`%5Fmethod` is `_method`)
+/// and as Envoy URL-encodes a client certificate; a malformed escape is kept
 /// as it is, bytes that are not UTF-8 become U+FFFD.
 pub(crate) fn percent_decoded(text: &str) -> Cow<'_, str> {
     if !text.contains('%') {

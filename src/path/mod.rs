@@ -1,6 +1,7 @@
 //! Request paths: one canonical spelling, the other readings an upstream may give the same
-//! path, and the pattern matching routes use. Shared by route validation at load (which
-//! requires route paths in canonical form) and route matching per request.
+//! path ([`readings`]), case folding, and the pattern matching routes use. Shared by route
+//! validation at load (which requires route paths in canonical form) and route matching per
+//! request.
 //!
 //! **Canonical form** (RFC 3986 §6.2.2, extended so that every spelling a decoding upstream
 //! treats as the same path has the same canonical form): the query is dropped; escapes of
@@ -11,60 +12,32 @@
 //! segments are merged (`//`) and dot segments resolved (`/./`, `/../`, never above root).
 //!
 //! **Refused** (no upstream should be handed it): a path not starting with `/`; a control
-//! character, space, raw `\` or `#`; a malformed escape or `%00`; a double escape
-//! (`%25` followed by two hex digits, written so or themselves escaped — `%25%36%31` —
-//! which a second decoding turns into another byte).
+//! character, space, raw `\` or `#`; a malformed escape; an escaped control character
+//! (`%00`, `%0A`: a regex router ending in `$` matches before a final newline) — in the path
+//! or in any reading of it, so a double escape of one (`%250A`) is refused too.
 //!
-//! **Readings.** Upstreams do not all read a path the same way: many decode `%2F`/`%5C`
-//! into separators before routing (static file servers, Spring, ASP.NET Core), Tomcat,
-//! Spring and Jetty drop `;parameters` from segments (before or after decoding), and
-//! Express, ASP.NET Core and Spring ignore one trailing slash. [`readings`] lists every path
-//! such an upstream may derive from the request's, canonical first; the policy decides on
-//! the strictest of them. (Case folding is the fourth equivalence: it is applied by the
-//! matcher, see `policy`, so it costs nothing when neither path nor routes have capitals.)
+//! **Readings** ([`readings`]): the paths upstreams may derive from the canonical one —
+//! escaped separators decoded, `;parameters` dropped, a trailing slash, a format suffix,
+//! trailing dots and spaces, a second decoding — each from the catalogue
+//! ([`crate::upstream`]). Case folding is the last equivalence: applied by the matcher
+//! ([`fold`]), so it costs nothing when neither path nor routes have capitals.
+
+mod readings;
 
 use std::borrow::Cow;
+
+pub use readings::{PathTraits, Readings, readings};
 
 /// Why a path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathError {
     /// Empty or not starting with `/` (Envoy always sends an origin-form path).
     NotAbsolute,
-    /// A malformed escape, `%00`, a double escape, a control character, a space, a raw
-    /// backslash or `#`.
+    /// A malformed escape, a control character (raw or escaped), a space, a raw backslash
+    /// or `#`.
     BadEncoding,
-}
-
-/// What a path contains that some upstreams read as structure.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct PathTraits {
-    /// `%2F` or `%5C` (any case): a separator to an upstream that decodes before routing.
-    pub escaped_separator: bool,
-    /// `;` or `%3B`: a path parameter to Tomcat, Spring or Jetty, dropped from the segment.
-    pub parameters: bool,
-}
-
-impl PathTraits {
-    pub fn of(path: &str) -> PathTraits {
-        let bytes = path.as_bytes();
-        let mut traits = PathTraits::default();
-        for (i, &b) in bytes.iter().enumerate() {
-            match b {
-                b';' => traits.parameters = true,
-                b'%' if bytes.len() > i + 2 => match escaped(bytes[i + 1], bytes[i + 2]) {
-                    Some(b'/' | b'\\') => traits.escaped_separator = true,
-                    Some(b';') => traits.parameters = true,
-                    _ => {}
-                },
-                _ => {}
-            }
-        }
-        traits
-    }
-
-    pub fn any(self) -> bool {
-        self.escaped_separator || self.parameters
-    }
+    /// More readings than [`readings::MAX_READINGS`]: no real path needs so many.
+    TooManyReadings,
 }
 
 /// The path part of a request target (before `?`), and the query (after it, if any).
@@ -87,106 +60,6 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     }
     let recoded = recode(path)?;
     Ok(Cow::Owned(resolve_segments(&recoded)))
-}
-
-/// Every path an upstream may take `path` for: the canonical form first, then the other
-/// readings (escaped separators decoded, parameters dropped before or after decoding, one
-/// trailing slash dropped), each canonical and listed once.
-pub fn readings(path: &str) -> Result<Readings<'_>, PathError> {
-    let path = split_query(path).0;
-    let canonical = normalize_path(path)?;
-    let traits = PathTraits::of(path);
-    let mut readings = Readings {
-        traits,
-        canonical,
-        others: Vec::new(),
-    };
-    if traits.any() {
-        // (decode separators, drop raw `;` parameters first, drop `;`/`%3B` parameters after)
-        for (separators, before, after) in [
-            (true, false, false),
-            (false, true, false),
-            (false, false, true),
-            (false, true, true),
-            (true, true, false),
-            (true, false, true),
-            (true, true, true),
-        ] {
-            if (separators && !traits.escaped_separator)
-                || ((before || after) && !traits.parameters)
-            {
-                continue;
-            }
-            let derived = derive(path, separators, before, after);
-            let reading = normalize_path(&derived)?.into_owned();
-            readings.add(reading);
-        }
-    }
-    let trimmed: Vec<String> = readings
-        .iter()
-        .filter(|p| p.len() > 1 && p.ends_with('/'))
-        .map(|p| p[..p.len() - 1].to_owned())
-        .collect();
-    for reading in trimmed {
-        readings.add(reading);
-    }
-    Ok(readings)
-}
-
-/// The readings of one request path (see [`readings`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Readings<'a> {
-    pub traits: PathTraits,
-    pub canonical: Cow<'a, str>,
-    /// Other readings, none equal to `canonical` or to each other; usually empty.
-    pub others: Vec<String>,
-}
-
-impl Readings<'_> {
-    /// Canonical first.
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(&*self.canonical).chain(self.others.iter().map(String::as_str))
-    }
-
-    fn add(&mut self, reading: String) {
-        if *self.canonical != reading && !self.others.contains(&reading) {
-            self.others.push(reading);
-        }
-    }
-}
-
-/// `path` read as an upstream that decodes `%2F`/`%5C` (`separators`) and drops
-/// `;parameters` from each segment before decoding (`before`, raw `;` only, as Tomcat
-/// does) or after it (`after`, `;` or `%3B`).
-fn derive(path: &str, separators: bool, before: bool, after: bool) -> String {
-    let mut out = path.to_owned();
-    if before {
-        out = drop_parameters(&out, false);
-    }
-    if separators {
-        for escape in ["%2F", "%2f", "%5C", "%5c"] {
-            out = out.replace(escape, "/");
-        }
-    }
-    if after {
-        out = drop_parameters(&out, true);
-    }
-    out
-}
-
-/// Each segment cut at its first `;` (and, with `escaped`, its first `%3B`).
-fn drop_parameters(path: &str, escaped: bool) -> String {
-    let segments: Vec<&str> = path
-        .split('/')
-        .map(|segment| {
-            let mut end = segment.find(';').unwrap_or(segment.len());
-            if escaped && let Some(at) = segment.to_ascii_uppercase().find("%3B") {
-                end = end.min(at);
-            }
-            &segment[..end]
-        })
-        .collect();
-    segments.join("/")
 }
 
 /// How a byte of a path is treated.
@@ -258,7 +131,8 @@ fn escaped(hi: u8, lo: u8) -> Option<u8> {
     Some((hi * 16 + lo) as u8)
 }
 
-/// Every byte in its canonical spelling (decoded or escaped), structure untouched.
+/// Every byte in its canonical spelling (decoded or escaped), structure untouched: the
+/// canonical form before dot segments are resolved.
 fn recode(path: &str) -> Result<String, PathError> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = path.as_bytes();
@@ -276,11 +150,9 @@ fn recode(path: &str) -> Result<String, PathError> {
                 (Some(&hi), Some(&lo)) => escaped(hi, lo).ok_or(PathError::BadEncoding)?,
                 _ => return Err(PathError::BadEncoding),
             };
-            if byte == 0 {
-                return Err(PathError::BadEncoding);
-            }
             match CLASS[usize::from(byte)] {
                 Class::Plain => out.push(char::from(byte)),
+                Class::Refused if byte.is_ascii_control() => return Err(PathError::BadEncoding),
                 Class::Structure | Class::Escaped | Class::Refused => push_escaped(&mut out, byte),
             }
             i += 3;
@@ -292,16 +164,6 @@ fn recode(path: &str) -> Result<String, PathError> {
             }
             i += 1;
         }
-    }
-    // A `%25` the canonical form still follows with two hex digits — written so, or
-    // spelled with escapes of its own (`%25%36%31`, whose `%36%31` decode to `61`) — is a
-    // double escape: a second decoding would make another byte (`%2561` → `%61` → `a`).
-    let double = out
-        .as_bytes()
-        .windows(5)
-        .any(|w| w.starts_with(b"%25") && w[3].is_ascii_hexdigit() && w[4].is_ascii_hexdigit());
-    if double {
-        return Err(PathError::BadEncoding);
     }
     Ok(out)
 }
@@ -330,6 +192,33 @@ fn resolve_segments(path: &str) -> String {
         out.push('/');
     }
     out
+}
+
+/// Escapes (canonical, upper case) of the non-ASCII letters whose simple case mapping is
+/// an ASCII letter, and that letter: `İ` and `ı` (dotted capital and dotless small I), `ſ`
+/// (long s), `K` (Kelvin sign). Python's `re.IGNORECASE` documents exactly these four.
+const ASCII_CASE_PAIRS: [(&str, &str); 4] = [
+    ("%C4%B0", "i"),
+    ("%C4%B1", "i"),
+    ("%C5%BF", "s"),
+    ("%E2%84%AA", "k"),
+];
+
+/// `path` (canonical) as an upstream that compares letters case-insensitively reads it:
+/// ASCII letters in lower case and, with `unicode`, the letters of [`ASCII_CASE_PAIRS`] as
+/// their ASCII pair. Route patterns are folded the same way (with `unicode`), so both sides
+/// of a comparison agree.
+pub fn fold(path: &str, unicode: bool) -> String {
+    let mut folded = path.to_owned();
+    if unicode && path.contains('%') {
+        for (escape, letter) in ASCII_CASE_PAIRS {
+            if folded.contains(escape) {
+                folded = folded.replace(escape, letter);
+            }
+        }
+    }
+    folded.make_ascii_lowercase();
+    folded
 }
 
 /// One segment of a path template.
