@@ -36,7 +36,7 @@ async fn main() -> Result<(), Error> {
     let yaml = format!(
         "{}\njwks:\n  unknown_kid_cooldown: 1s\n",
         demo::demo_config_yaml(&issuer, "127.0.0.1:0".parse()?)
-            .replace("jwks:\n  unknown_kid_cooldown: 5s\n", "")
+            .replace("jwks:\n  unknown_kid_cooldown: 2s\n", "")
     );
     let mut config = Config::from_yaml(&yaml, "rotation")?;
     config.admin_listen = "127.0.0.1:0".parse()?;

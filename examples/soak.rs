@@ -85,8 +85,8 @@ const PHASES: [(&str, f64); 5] = [
 /// The soak's JWKS refresh interval: a withdrawn key is refused at the latest this long
 /// (plus a fetch) after the provider stops publishing it.
 const REFRESH: Duration = Duration::from_secs(60);
-/// The demo configuration's `unknown_kid_cooldown`.
-const COOLDOWN: Duration = Duration::from_secs(5);
+/// The demo configuration's `unknown_kid_cooldown` (the default).
+const COOLDOWN: Duration = Duration::from_secs(2);
 
 /// The tokens the workers send in the current phase.
 struct Tokens {
@@ -104,7 +104,7 @@ struct Tokens {
     retired_may_verify: bool,
     /// Until then a token of the new key may still be refused: the random-`kid` flood
     /// keeps the unknown-`kid` cooldown running, so the new key is fetched at the latest
-    /// one cooldown after it first appears.
+    /// one cooldown after it first appears. A refusal later is an error.
     new_key_may_wait_until: Option<Instant>,
 }
 
@@ -363,9 +363,10 @@ async fn run() -> Result<bool, String> {
     let fetches = issuer.jwks_fetches() - fetches_start;
     let upstream = upstream_hits.load(Ordering::Relaxed) - hits_start;
     let requests = all.ok + all.rotation_waits + all.errors + all.false_allows;
-    // One random-kid fetch per 5 s cooldown, one refresh per interval, and the retries of
-    // the outage (back-off from 0.5 s): a loose ceiling.
-    let fetch_bound = (elapsed / 5.0).ceil() as usize + (elapsed / 10.0).ceil() as usize + 32;
+    // One random-kid fetch per cooldown, one refresh per interval, and the retries of the
+    // outage (back-off from 0.5 s): a loose ceiling.
+    let fetch_bound =
+        (elapsed / COOLDOWN.as_secs_f64()).ceil() as usize + (elapsed / 10.0).ceil() as usize + 32;
     println!(
         "soak: {:.0} s, {} workers, through Envoy to portcullis",
         elapsed, args.concurrency
@@ -376,7 +377,7 @@ async fn run() -> Result<bool, String> {
     );
     println!("  as expected        {}", all.ok);
     println!(
-        "  rotation waits     {} (new-key tokens refused within one {} s cooldown of the rotation)",
+        "  rotation waits     {} (new-key tokens refused within one {} s cooldown of the rotation; later ones are errors)",
         all.rotation_waits,
         COOLDOWN.as_secs()
     );

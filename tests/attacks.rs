@@ -117,11 +117,12 @@ async fn keys_embedded_in_the_token_are_never_used() {
 
 #[tokio::test]
 async fn kid_injection_strings_are_just_unknown_kids() {
-    let world =
-        World::start_with(|y| y.replace("unknown_kid_cooldown: 5s", "unknown_kid_cooldown: 1h"))
-            .await
-            .ready()
-            .await;
+    let world = World::start_with(|y| {
+        common::edited(&y, "unknown_kid_cooldown: 2s", "unknown_kid_cooldown: 1h")
+    })
+    .await
+    .ready()
+    .await;
     let before = world.issuer.jwks_fetches();
     let signed = world.token(READ);
     let mut cases = Vec::new();
@@ -435,8 +436,9 @@ async fn a_flood_past_the_concurrency_cap_is_answered_overloaded_not_queued() {
     use portcullis::demo::Behaviour;
     // One Check slot, 50 ms of waiting; a hanging JWKS fetch occupies the slot.
     let world = World::start_with(|y| {
-        format!("{y}limits:\n  max_concurrent_checks: 1\n  overload_wait: 50ms\n").replace(
-            "unknown_kid_cooldown: 5s",
+        common::edited(
+            &format!("{y}limits:\n  max_concurrent_checks: 1\n  overload_wait: 50ms\n"),
+            "unknown_kid_cooldown: 2s",
             "unknown_kid_cooldown: 0s\n  fetch_timeout: 2s",
         )
     })

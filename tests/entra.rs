@@ -167,3 +167,42 @@ async fn rfc_9068_typ_can_be_required() {
     let access = world.key.sign_with_header(&header, &claims).unwrap();
     allowed(&world.bearer("GET", "/api/orders", &access).await);
 }
+
+/// Token shapes a real issuer signs that must not widen access: a `tid` that disagrees
+/// with the tenant of `iss`, a caller in the other token version's claim, and a second
+/// scope claim beside `scp`.
+#[tokio::test]
+async fn each_token_is_read_as_its_version_and_tenant_mean_it() {
+    let extra = format!("    allowed_tenants: [{OTHER_TENANT}]\n    allowed_clients: [{CALLER}]\n");
+    let world = World::start_config(|i| entra(i, TENANT, &extra))
+        .await
+        .ready()
+        .await;
+    // The issuer names tenant TENANT (trusted, but not allowed); the token's tid names the
+    // allowed one.
+    let mut mismatched = v2(&world, TENANT);
+    mismatched["tid"] = json!(OTHER_TENANT);
+    assert_eq!(reason(&world, &mismatched).await, "unknown_issuer");
+    let world =
+        World::start_config(|i| entra(i, TENANT, &format!("    allowed_clients: [{CALLER}]\n")))
+            .await
+            .ready()
+            .await;
+    // v2.0 names its caller in azp only, v1.0 in appid only.
+    let mut v2_appid = v2(&world, TENANT);
+    v2_appid.as_object_mut().unwrap().remove("azp");
+    v2_appid["appid"] = json!(CALLER);
+    assert_eq!(reason(&world, &v2_appid).await, "client_not_allowed");
+    let mut v1_azp = v1(&world, TENANT);
+    v1_azp.as_object_mut().unwrap().remove("appid");
+    v1_azp["azp"] = json!(CALLER);
+    assert_eq!(reason(&world, &v1_azp).await, "client_not_allowed");
+    // Scopes come from scp only: a `scope` claim beside it adds nothing.
+    let mut widened = v2(&world, TENANT);
+    widened["scp"] = json!("User.Read");
+    widened["scope"] = json!("Orders.Read");
+    assert_eq!(reason(&world, &widened).await, "insufficient_permission");
+    let mut missing = v2(&world, TENANT);
+    missing.as_object_mut().unwrap().remove("tid");
+    assert_eq!(reason(&world, &missing).await, "unknown_issuer");
+}

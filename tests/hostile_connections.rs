@@ -303,3 +303,183 @@ async fn an_8_mib_check_request_gets_a_deny_not_a_transport_error() {
         .into_inner();
     assert_eq!(common::denied(&response).reason, "missing_token");
 }
+
+/// The resident set size of the process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// An HTTP/2 connection to the gRPC port, driven in the background (its PINGs answered).
+async fn h2_connection(
+    port: u16,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<()>,
+) {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (send, driver)
+}
+
+fn check_head() -> http::Request<()> {
+    http::Request::post("http://127.0.0.1/envoy.service.auth.v3.Authorization/Check")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap()
+}
+
+/// The attack of the issue: streams that each announce a 15 MiB CheckRequest and send
+/// 12 MiB of it, never the rest, on one connection and then on several. Each connection
+/// gets one message's worth of budget, the process 64 MiB: the other streams fail with
+/// RESOURCE_EXHAUSTED before they are buffered, and memory stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_announcing_huge_check_requests_cannot_exhaust_memory() {
+    let server = start("memory", "", None).await;
+    let pid = server.child.0.id();
+    let before = rss(pid);
+    let announce = |stream: &mut h2::SendStream<bytes::Bytes>| {
+        let mut prefix = vec![0u8];
+        prefix.extend_from_slice(&(15u32 * 1024 * 1024).to_be_bytes());
+        stream.send_data(prefix.into(), false).unwrap();
+    };
+    let mut streams = Vec::new();
+    let mut drivers = Vec::new();
+    for _ in 0..3 {
+        let (mut send, driver) = h2_connection(server.grpc).await;
+        drivers.push(driver);
+        for _ in 0..6 {
+            send = send.ready().await.unwrap();
+            let (response, mut stream) = send.send_request(check_head(), false).unwrap();
+            announce(&mut stream);
+            streams.push((response, stream));
+        }
+    }
+    // Push 12 MiB into each stream as far as flow control lets it, for a while.
+    let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+    let pushing = async {
+        for (_, stream) in &mut streams {
+            stream.reserve_capacity(12 * 1024 * 1024);
+        }
+        for _ in 0..40 {
+            for (_, stream) in &mut streams {
+                let room = stream.capacity().min(chunk.len());
+                if room > 0 {
+                    let _ = stream.send_data(chunk.slice(..room), false);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    pushing.await;
+    let grown = rss(pid).saturating_sub(before);
+    eprintln!(
+        "RSS {} MiB before, grew by {} MiB",
+        before >> 20,
+        grown >> 20
+    );
+    // Three connections each hold at most one 15 MiB message (in the decoder's buffer).
+    assert!(
+        grown < 64 * 1024 * 1024,
+        "RSS grew by {} MiB",
+        grown / (1024 * 1024)
+    );
+    // The streams past each connection's budget were refused.
+    let mut exhausted = 0;
+    for (response, _) in streams {
+        if let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(2), response).await {
+            let grpc_status = response
+                .headers()
+                .get("grpc-status")
+                .map(|v| v.as_bytes().to_vec());
+            if grpc_status.as_deref() == Some(b"8") {
+                exhausted += 1;
+            }
+        }
+    }
+    assert!(
+        exhausted >= 15,
+        "{exhausted} of 18 streams refused RESOURCE_EXHAUSTED"
+    );
+    // And a real Check still gets its answer.
+    let mut client = server.client().await;
+    assert!(allowed(&mut client, &server.bearer()).await);
+    drivers.iter().for_each(tokio::task::JoinHandle::abort);
+}
+
+/// An HTTP/2 client that completes the preface and answers PINGs but never sends a
+/// request is closed after the header timeout; one that sent a request and then only
+/// answers PINGs is closed after the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answering_pings_does_not_keep_a_connection_open() {
+    let server = start(
+        "pings",
+        "  connections: { header_timeout: 1s, idle_timeout: 2s, http2_keepalive_interval: 300ms }\n",
+        None,
+    )
+    .await;
+    let (_send, silent) = h2_connection(server.grpc).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), silent).await;
+    assert!(
+        closed.is_ok(),
+        "a connection without a request is still open"
+    );
+
+    let tcp = TcpStream::connect(("127.0.0.1", server.grpc))
+        .await
+        .unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut send = send.ready().await.unwrap();
+    let (response, _stream) = send.send_request(check_head(), true).unwrap();
+    let _ = response.await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), driver).await;
+    assert!(
+        closed.is_ok(),
+        "an idle connection answering PINGs is still open"
+    );
+}
+
+/// Under a low open-files limit, idle connections flooding the gRPC port leave the admin
+/// port its reserve (`/livez` answers) and cannot keep a new client out: connections that
+/// never asked anything give way to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_new_clients_get_in_under_a_descriptor_flood() {
+    let server = start(
+        "reserve",
+        "  connections: { header_timeout: 30s }\n",
+        Some("ulimit -n 64"),
+    )
+    .await;
+    let bearer = server.bearer();
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", server.grpc)).await {
+            flood.push(stream);
+        }
+    }
+    for _ in 0..5 {
+        let livez = reqwest::get(format!("http://127.0.0.1:{}/livez", server.admin))
+            .await
+            .map(|r| r.status().as_u16());
+        assert_eq!(livez.ok(), Some(200), "/livez answers under the flood");
+    }
+    let mut fresh = server.client().await;
+    assert!(
+        allowed(&mut fresh, &bearer).await,
+        "a new client is served under the flood"
+    );
+    drop(flood);
+}

@@ -136,7 +136,12 @@ impl SenderBinding {
         )?;
         let id = replay::proof_id(jkt, &verified.jti);
         let until = self.rules.accepted_until(verified.iat);
-        match self.replay.first_use(id, now, until).await? {
+        let key = replay::key_id(jkt);
+        match self
+            .replay
+            .first_use(key, id, verified.iat, now, until)
+            .await?
+        {
             true => Ok(()),
             false => Err(DenyReason::DpopProofReplayed),
         }

@@ -6,7 +6,7 @@ use super::{
     dpop::{Expected, Rules, normalize_htu, request_uri},
     jwk::{ProofKey, sha256_base64url},
     nonce::Nonces,
-    replay::{ReplayStore, proof_id},
+    replay::{ReplayStore, key_id, proof_id},
     *,
 };
 use crate::{
@@ -295,31 +295,81 @@ fn htu_compares_after_rfc_3986_normalisation() {
 
 #[tokio::test]
 async fn the_memory_store_accepts_a_proof_once_until_it_expires() {
-    let store = ReplayStore::new(&ReplaySettings::Memory { max_entries: 2 });
+    let store = ReplayStore::new(&ReplaySettings::Memory {
+        max_entries: 2,
+        per_key: 2,
+    });
+    let t = jsonwebtoken::get_current_timestamp();
+    let key = key_id("key");
     let a = proof_id("key", "a");
     assert_ne!(a, proof_id("other-key", "a"));
-    assert_eq!(store.first_use(a, 100, 160).await, Ok(true));
-    assert_eq!(store.first_use(a, 150, 210).await, Ok(false));
+    assert_eq!(store.first_use(key, a, t, t, t + 60).await, Ok(true));
+    assert_eq!(store.first_use(key, a, t, t + 50, t + 110).await, Ok(false));
     // Remembered until it could no longer be accepted anyway.
-    assert_eq!(store.first_use(a, 160, 220).await, Ok(true));
-    assert_eq!(
-        store.first_use(proof_id("key", "b"), 161, 221).await,
-        Ok(true)
-    );
+    assert_eq!(store.first_use(key, a, t, t + 60, t + 120).await, Ok(true));
+    let b = proof_id("key", "b");
+    assert_eq!(store.first_use(key, b, t, t + 61, t + 121).await, Ok(true));
     // Full of live proofs: refused, not let through.
+    let c = proof_id("key", "c");
     assert_eq!(
-        store.first_use(proof_id("key", "c"), 162, 222).await,
+        store.first_use(key, c, t, t + 62, t + 122).await,
         Err(DenyReason::ReplayStoreUnavailable)
     );
     // Once those expire, there is room again.
-    assert_eq!(
-        store.first_use(proof_id("key", "c"), 230, 290).await,
-        Ok(true)
-    );
+    assert_eq!(store.first_use(key, c, t, t + 130, t + 190).await, Ok(true));
     let ReplayStore::Memory(memory) = &store else {
         unreachable!()
     };
     assert_eq!(memory.len(), 1);
+}
+
+#[tokio::test]
+async fn one_client_key_fills_only_its_own_share() {
+    let store = ReplayStore::new(&ReplaySettings::Memory {
+        max_entries: 1000,
+        per_key: 3,
+    });
+    let t = jsonwebtoken::get_current_timestamp();
+    let busy = key_id("busy-client");
+    for jti in ["1", "2", "3"] {
+        let id = proof_id("busy-client", jti);
+        assert_eq!(store.first_use(busy, id, t, t, t + 60).await, Ok(true));
+    }
+    let fourth = proof_id("busy-client", "4");
+    assert_eq!(
+        store.first_use(busy, fourth, t, t, t + 60).await,
+        Err(DenyReason::ReplayStoreUnavailable)
+    );
+    // Every other client goes on.
+    for client in ["a", "b", "c"] {
+        let id = proof_id(client, "1");
+        assert_eq!(
+            store.first_use(key_id(client), id, t, t, t + 60).await,
+            Ok(true),
+            "{client}"
+        );
+    }
+    // And the busy one again once its proofs expire.
+    assert_eq!(
+        store.first_use(busy, fourth, t + 61, t + 61, t + 121).await,
+        Ok(true)
+    );
+}
+
+#[tokio::test]
+async fn a_proof_issued_before_the_store_was_made_is_refused() {
+    let store = ReplayStore::new(&ReplaySettings::Memory {
+        max_entries: 1000,
+        per_key: 100,
+    });
+    let t = jsonwebtoken::get_current_timestamp();
+    let (key, id) = (key_id("k"), proof_id("k", "j"));
+    // Used, maybe, with the store of the process before a restart.
+    assert_eq!(
+        store.first_use(key, id, t - 5, t, t + 55).await,
+        Err(DenyReason::DpopProofStale)
+    );
+    assert_eq!(store.first_use(key, id, t, t, t + 60).await, Ok(true));
 }
 
 #[test]

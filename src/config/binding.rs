@@ -161,6 +161,10 @@ pub const DEFAULT_MAX_PROOF_BYTES: usize = 8 * 1024;
 /// Past it (after dropping expired ones) DPoP requests are refused, never let through
 /// unchecked.
 pub const DEFAULT_REPLAY_MAX_ENTRIES: usize = 100_000;
+/// One client key may hold a tenth of the in-process store by default (10,000 proofs: 150
+/// requests a second for a minute), so that a busy or misbehaving client is refused on its
+/// own while every other client goes on.
+pub const DEFAULT_REPLAY_KEY_SHARE: usize = 10;
 /// A Redis `SET` on the same network takes well under a millisecond.
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 pub const DEFAULT_REDIS_KEY_PREFIX: &str = "portcullis:dpop:";
@@ -177,6 +181,7 @@ impl Default for DpopSettings {
             max_proof_bytes: DEFAULT_MAX_PROOF_BYTES,
             replay: ReplaySettings::Memory {
                 max_entries: DEFAULT_REPLAY_MAX_ENTRIES,
+                per_key: DEFAULT_REPLAY_MAX_ENTRIES / DEFAULT_REPLAY_KEY_SHARE,
             },
             nonce: None,
         }
@@ -187,8 +192,8 @@ impl Default for DpopSettings {
 #[derive(Clone, PartialEq, Eq)]
 pub enum ReplaySettings {
     /// In this process: complete for one replica only (a proof replayed to another
-    /// replica is not seen).
-    Memory { max_entries: usize },
+    /// replica is not seen); `per_key` proofs at most for one client key.
+    Memory { max_entries: usize, per_key: usize },
     /// In Redis (or Valkey), shared by every replica.
     Redis {
         url: Secret,
@@ -200,9 +205,13 @@ pub enum ReplaySettings {
 impl fmt::Debug for ReplaySettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReplaySettings::Memory { max_entries } => f
+            ReplaySettings::Memory {
+                max_entries,
+                per_key,
+            } => f
                 .debug_struct("Memory")
                 .field("max_entries", max_entries)
+                .field("per_key", per_key)
                 .finish(),
             ReplaySettings::Redis {
                 timeout,
@@ -298,11 +307,31 @@ fn replay_settings(raw: &RawReplay, problems: &mut Problems) -> ReplaySettings {
             if max_entries < 1000 {
                 problems.add("dpop.replay.max_entries", "must be at least 1000");
             }
-            ReplaySettings::Memory { max_entries }
+            let per_key = raw
+                .max_entries_per_key
+                .unwrap_or(max_entries / DEFAULT_REPLAY_KEY_SHARE);
+            if per_key == 0 || per_key > max_entries {
+                problems.add(
+                    "dpop.replay.max_entries_per_key",
+                    "must be at least 1 and at most max_entries",
+                );
+            }
+            ReplaySettings::Memory {
+                max_entries,
+                per_key,
+            }
         }
         "redis" => {
-            if raw.max_entries.is_some() {
-                problems.add("dpop.replay.max_entries", "only applies to `store: memory`");
+            for (name, set) in [
+                ("max_entries", raw.max_entries.is_some()),
+                ("max_entries_per_key", raw.max_entries_per_key.is_some()),
+            ] {
+                if set {
+                    problems.add(
+                        format!("dpop.replay.{name}"),
+                        "only applies to `store: memory`",
+                    );
+                }
             }
             let url = match (&raw.redis_url, &raw.redis_url_env) {
                 (Some(url), None) => Some(url.clone()),

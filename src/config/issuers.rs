@@ -7,8 +7,8 @@ use std::str::FromStr;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use super::{
-    DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, IssuerConfig, IssuerName, JwksSource, MAX_LEEWAY, Secret,
-    TENANT_PLACEHOLDER, TenantAllowList,
+    DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, EntraToken, EntraVersion, IssuerConfig, IssuerName,
+    JwksSource, MAX_LEEWAY, ScopeClaim, Secret, TENANT_PLACEHOLDER, TenantAllowList,
     problems::Problems,
     raw::{RawEntra, RawIssuer},
 };
@@ -77,6 +77,19 @@ pub(super) fn validate_issuer(
             raw.sender_constraint.as_deref(),
             problems,
         ),
+        scope_claim: match raw.scope_claim.as_deref() {
+            None => None,
+            Some("scp") => Some(ScopeClaim::Scp),
+            Some("scope") => Some(ScopeClaim::Scope),
+            Some(other) => {
+                problems.add(
+                    format!("{field}.scope_claim"),
+                    format!("{other:?} is not scp or scope"),
+                );
+                None
+            }
+        },
+        entra: None,
     };
 
     let Some(entra) = &raw.entra else {
@@ -239,14 +252,16 @@ fn entra_issuers(
     };
     let mut issuers = Vec::new();
     for (j, version) in versions.iter().enumerate() {
-        let (iss, jwks) = match version.as_str() {
+        let (iss, jwks, version) = match version.as_str() {
             "v2" => (
                 format!("{instance}{iss_tenant}/v2.0"),
                 format!("{instance}{key_tenant}/discovery/v2.0/keys"),
+                EntraVersion::V2,
             ),
             "v1" => (
                 format!("{v1_instance}{iss_tenant}/"),
                 format!("{instance}{key_tenant}/discovery/keys"),
+                EntraVersion::V1,
             ),
             other => {
                 problems.add(
@@ -269,6 +284,11 @@ fn entra_issuers(
         )
         .map(JwksSource::Uri);
         issuer.audiences = vec![client_id.clone(), app_id_uri.clone()];
+        issuer.scope_claim = issuer.scope_claim.or(Some(ScopeClaim::Scp));
+        issuer.entra = Some(EntraToken {
+            version,
+            tenant: (!multi_tenant).then(|| tenant.clone()),
+        });
         issuer.allowed_tenants = tenants(
             field,
             raw.allowed_tenants.as_deref(),

@@ -60,9 +60,11 @@ pub const DEFAULT_MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(24 * 3600
 /// enough to ride out an identity-provider outage, short enough that keys the issuer has
 /// withdrawn stop being trusted.
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
-/// Minimum time between two JWKS fetches triggered by unknown `kid`s for one issuer: bounds
-/// what a flood of invented `kid`s can cost the identity provider to one fetch per period.
-pub const DEFAULT_UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(30);
+/// Minimum time between two JWKS fetches triggered by unknown `kid`s for one key source:
+/// a flood of invented `kid`s costs the identity provider at most one fetch per period per
+/// replica, and cannot hold a key rotated in during the flood off for longer than that
+/// (the next fetch, whoever triggers it, brings it).
+pub const DEFAULT_UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(2);
 /// Time limit of one JWKS HTTP fetch, connect to last byte.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The algorithm allow-list when an issuer names none: what Entra, Auth0, Okta and Keycloak
@@ -174,11 +176,18 @@ pub struct ConnectionSettings {
     pub http2_keepalive_interval: Option<Duration>,
     /// How long a PING may go unanswered before the connection is closed.
     pub http2_keepalive_timeout: Duration,
+    /// HTTP/2 streams (requests) open at once on one connection; Envoy opens another
+    /// connection when it needs more.
+    pub max_streams_per_connection: u32,
 }
 
 /// Envoy opens a few long-lived HTTP/2 connections per worker: thousands cover a large
-/// fleet, and the cap bounds the file descriptors a flood can take.
+/// fleet, and the cap bounds the file descriptors a flood can take. At start it is lowered
+/// to what the process's open-files limit leaves (see `server`).
 pub const DEFAULT_MAX_CONNECTIONS_PER_LISTENER: usize = 4096;
+/// gRPC's usual per-connection stream limit: Envoy's pool opens another connection past it,
+/// and one client connection cannot have a thousand requests decoded at once.
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 100;
 /// Generous for any real client on a network, short for a connection that says nothing.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Envoy's pooled connections carry Checks, or answer keepalive PINGs, well within it.
@@ -200,6 +209,7 @@ impl Default for ConnectionSettings {
             tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
             http2_keepalive_interval: Some(DEFAULT_HTTP2_KEEPALIVE_INTERVAL),
             http2_keepalive_timeout: DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
+            max_streams_per_connection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
         }
     }
 }
@@ -219,6 +229,11 @@ pub struct Limits {
     /// Largest CheckRequest decoded (gRPC); at least what Envoy may send, so that every
     /// request Envoy can send gets a CheckResponse.
     pub max_check_request_bytes: usize,
+    /// CheckRequest bytes held at once, over every connection (the process's memory
+    /// budget for request bodies).
+    pub max_request_bytes_in_flight: usize,
+    /// CheckRequest bytes one connection may have held at once.
+    pub max_request_bytes_per_connection: usize,
 }
 
 /// Access tokens are a few KiB; 16 KiB leaves room for large group claims while keeping
@@ -237,6 +252,11 @@ pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 10_000;
 /// Envoy accepts request headers up to 8 MiB (`max_request_headers_kb`) and sends them
 /// all in a CheckRequest; 16 MiB also leaves room for a buffered body.
 pub const DEFAULT_MAX_CHECK_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// Real CheckRequests are kilobytes (with a 64 KiB body, under 100 KiB): 64 MiB is
+/// hundreds of them at once, and bounds what clients can make the process hold.
+pub const DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
+/// One largest CheckRequest and room for ordinary ones beside it.
+pub const DEFAULT_MAX_REQUEST_BYTES_PER_CONNECTION: usize = 20 * 1024 * 1024;
 /// Largest JWKS or discovery document accepted; real ones are a few KiB.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Most keys one JWKS may contribute; real ones hold a handful.
@@ -251,6 +271,8 @@ impl Default for Limits {
             overload_wait: DEFAULT_OVERLOAD_WAIT,
             token_cache_entries: DEFAULT_TOKEN_CACHE_ENTRIES,
             max_check_request_bytes: DEFAULT_MAX_CHECK_REQUEST_BYTES,
+            max_request_bytes_in_flight: DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
+            max_request_bytes_per_connection: DEFAULT_MAX_REQUEST_BYTES_PER_CONNECTION,
         }
     }
 }
@@ -345,6 +367,47 @@ pub struct IssuerConfig {
     /// Whether this issuer's tokens must be sender-constrained (bound ones are always
     /// checked against their binding).
     pub sender_constraint: SenderConstraint,
+    /// The one claim delegated scopes are read from; `None`: whichever a token carries
+    /// (a token with both is refused).
+    pub scope_claim: Option<ScopeClaim>,
+    /// An Entra ID issuer (from an `entra:` entry): its token version and tenant.
+    pub entra: Option<EntraToken>,
+}
+
+/// The claim of an issuer's delegated scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeClaim {
+    /// `scp` (Entra, Okta).
+    Scp,
+    /// `scope` (RFC 9068: Keycloak, Auth0, Ping, oidc-provider…).
+    Scope,
+}
+
+impl ScopeClaim {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScopeClaim::Scp => "scp",
+            ScopeClaim::Scope => "scope",
+        }
+    }
+}
+
+/// What an Entra ID issuer's tokens say of themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraToken {
+    pub version: EntraVersion,
+    /// The tenant the issuer names (lower case); `None` for a multi-tenant template, whose
+    /// tenant is the one in the token's `iss`. Either way the token's `tid` must be it.
+    pub tenant: Option<String>,
+}
+
+/// An Entra ID token version: each names the calling application in its own claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntraVersion {
+    /// `https://sts.windows.net/{tid}/` tokens: the caller is `appid`.
+    V1,
+    /// `https://login.microsoftonline.com/{tid}/v2.0` tokens: the caller is `azp`.
+    V2,
 }
 
 impl fmt::Debug for IssuerConfig {

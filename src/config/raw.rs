@@ -71,6 +71,8 @@ pub struct RawReplay {
     pub store: Option<String>,
     /// In-process store: proofs remembered at most.
     pub max_entries: Option<usize>,
+    /// In-process store: proofs of one client key remembered at most (its share).
+    pub max_entries_per_key: Option<usize>,
     pub redis_url: Option<String>,
     /// Environment variable holding the Redis URL (when it carries a password).
     pub redis_url_env: Option<String>,
@@ -98,6 +100,8 @@ pub struct RawLimits {
     pub overload_wait: Option<String>,
     pub token_cache_entries: Option<usize>,
     pub max_check_request_bytes: Option<usize>,
+    pub max_request_bytes_in_flight: Option<usize>,
+    pub max_request_bytes_per_connection: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -129,6 +133,7 @@ pub struct RawConnections {
     pub tls_handshake_timeout: Option<String>,
     pub http2_keepalive_interval: Option<String>,
     pub http2_keepalive_timeout: Option<String>,
+    pub max_streams_per_connection: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -173,6 +178,9 @@ pub struct RawIssuer {
     pub allowed_clients: Option<Vec<String>>,
     /// `optional` (default), `required`, `dpop` or `mtls`.
     pub sender_constraint: Option<String>,
+    /// The claim this issuer puts delegated scopes in: `scp` or `scope` (default: whichever
+    /// a token carries, never both; `scp` for `entra`).
+    pub scope_claim: Option<String>,
 }
 
 /// A value written either alone or as a list.

@@ -298,6 +298,12 @@ fn limits(raw: &RawLimits, problems: &mut Problems) -> Limits {
         max_check_request_bytes: raw
             .max_check_request_bytes
             .unwrap_or(defaults.max_check_request_bytes),
+        max_request_bytes_in_flight: raw
+            .max_request_bytes_in_flight
+            .unwrap_or(defaults.max_request_bytes_in_flight),
+        max_request_bytes_per_connection: raw
+            .max_request_bytes_per_connection
+            .unwrap_or(defaults.max_request_bytes_per_connection),
     };
     for (field, value, minimum) in [
         ("limits.max_token_bytes", limits.max_token_bytes, 512),
@@ -316,6 +322,19 @@ fn limits(raw: &RawLimits, problems: &mut Problems) -> Limits {
         if value < minimum {
             problems.add(field, format!("must be at least {minimum}"));
         }
+    }
+    // A largest CheckRequest (and its five-byte gRPC prefix) must fit each budget.
+    if limits.max_request_bytes_per_connection < limits.max_check_request_bytes + 5 {
+        problems.add(
+            "limits.max_request_bytes_per_connection",
+            "must be more than max_check_request_bytes, or the largest CheckRequest is never decoded",
+        );
+    }
+    if limits.max_request_bytes_in_flight < limits.max_request_bytes_per_connection {
+        problems.add(
+            "limits.max_request_bytes_in_flight",
+            "must be at least max_request_bytes_per_connection",
+        );
     }
     limits
 }
@@ -355,9 +374,18 @@ fn connection_settings(raw: &RawConnections, problems: &mut Problems) -> Connect
             &raw.http2_keepalive_timeout,
             defaults.http2_keepalive_timeout,
         ),
+        max_streams_per_connection: raw
+            .max_streams_per_connection
+            .unwrap_or(defaults.max_streams_per_connection),
     };
-    if settings.max_per_listener == 0 {
-        problems.add("server.connections.max_per_listener", "must be at least 1");
+    if settings.max_per_listener < 2 {
+        problems.add("server.connections.max_per_listener", "must be at least 2");
+    }
+    if settings.max_streams_per_connection == 0 {
+        problems.add(
+            "server.connections.max_streams_per_connection",
+            "must be at least 1",
+        );
     }
     settings
 }

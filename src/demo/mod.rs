@@ -32,7 +32,7 @@ pub fn demo_config_yaml(issuer: &DemoIssuer, grpc_listen: SocketAddr) -> String 
   grpc_listen: "{grpc_listen}"
   realm: portcullis-demo
 jwks:
-  unknown_kid_cooldown: 5s
+  unknown_kid_cooldown: 2s
 issuers:
   - issuer: "{issuer}"
     jwks_uri: "{jwks}"

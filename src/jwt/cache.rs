@@ -57,7 +57,8 @@ impl Entry {
                         Some(kid) => snapshot
                             .keys
                             .get(kid)
-                            .is_some_and(|current| Arc::ptr_eq(current, &binding.key)),
+                            .iter()
+                            .any(|current| Arc::ptr_eq(current, &binding.key)),
                         None => snapshot
                             .keys
                             .candidates(binding.alg)

@@ -2,11 +2,15 @@
 //! app roles and calling application read once for the policy step — and whether it is an
 //! access token at all.
 //!
-//! Read as each issuer means them: `scp`/`scope` as a string is split on U+0020 only (a
-//! tab or NBSP is part of a name); `roles` as a string is one role, never split; the
-//! calling application is `azp` (OIDC, Entra v2), `appid` (Entra v1), `client_id`
-//! (RFC 9068) or `cid` (Okta), and where several are present they must agree. Names
-//! compare exactly.
+//! Read as each issuer means them ([`ClaimRules`]): delegated scopes from one claim only —
+//! the issuer's (`scp` for Entra and Okta, `scope` for RFC 9068 issuers), or, where the
+//! configuration names none, whichever the token carries (a token with both is refused:
+//! a second claim never widens the first); as a string split on U+0020 only (a tab or
+//! NBSP is part of a name); `roles` as a string is one role, never split; the calling
+//! application is `azp` (OIDC, Entra v2), `appid` (Entra v1), `client_id` (RFC 9068) or
+//! `cid` (Okta), and where several are present they must agree — an Entra issuer reads
+//! only its token version's own (`azp` in v2.0 tokens, `appid` in v1.0). Names compare
+//! exactly.
 
 use std::{borrow::Cow, sync::Arc};
 
@@ -34,35 +38,61 @@ pub struct VerifiedClaims {
     pub answers: AnswerMemo,
 }
 
+/// How one issuer's tokens name their delegated scopes and calling application.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClaimRules {
+    /// The scope claim: `Some("scp")` or `Some("scope")`; `None`: whichever is present.
+    pub scope_claim: Option<&'static str>,
+    /// The one claim naming the calling application (Entra: by token version); `None`:
+    /// any of [`CLIENT_CLAIMS`], which must agree.
+    pub client_claim: Option<&'static str>,
+}
+
 impl VerifiedClaims {
-    /// Reads scopes, roles and the calling application. Refuses what is not an access
-    /// token, whatever it carries: a token with no `scp`, `scope` or `roles`, one with
-    /// the claims only ID tokens have (`nonce`, `at_hash`, `c_hash`), and Keycloak's ID,
-    /// refresh and logout tokens (`typ` claim).
+    /// [`VerifiedClaims::read`] with no issuer-specific rules.
     pub fn new(issuer: Arc<str>, claims: Map<String, Value>) -> Result<Self, DenyReason> {
+        VerifiedClaims::read(issuer, claims, ClaimRules::default())
+    }
+
+    /// Reads scopes, roles and the calling application as `rules` say. Refuses what is
+    /// not an access token, whatever it carries: a token with no `scp`, `scope` or
+    /// `roles`, and one with a mark of another kind of token ([`NOT_ACCESS_TOKEN_MARKS`]).
+    pub fn read(
+        issuer: Arc<str>,
+        claims: Map<String, Value>,
+        rules: ClaimRules,
+    ) -> Result<Self, DenyReason> {
         let permissions = ["scp", "scope", "roles"]
             .iter()
             .any(|c| claims.contains_key(*c));
-        let id_token = ID_TOKEN_CLAIMS.iter().any(|c| claims.contains_key(*c));
-        let other_kind = claims
-            .get("typ")
-            .and_then(Value::as_str)
-            .is_some_and(|typ| NOT_ACCESS_TYPES.iter().any(|t| typ.eq_ignore_ascii_case(t)));
-        if !permissions || id_token || other_kind {
+        if let Some(mark) = NOT_ACCESS_TOKEN_MARKS
+            .iter()
+            .find(|mark| mark.found(&claims))
+        {
+            tracing::debug!(claim = mark.claim, kind = mark.why, "Not an access token");
             return Err(DenyReason::NotAccessToken);
         }
-        let mut scopes = scope_names(claims.get("scp"))?;
-        for extra in scope_names(claims.get("scope"))? {
-            if !scopes.contains(&extra) {
-                scopes.push(extra);
-            }
+        if !permissions {
+            return Err(DenyReason::NotAccessToken);
         }
+        let scope_claim = match rules.scope_claim {
+            Some(claim) => claim,
+            None if claims.contains_key("scp") && claims.contains_key("scope") => {
+                return Err(DenyReason::MalformedToken);
+            }
+            None if claims.contains_key("scp") => "scp",
+            None => "scope",
+        };
+        let scopes = scope_names(claims.get(scope_claim))?;
         let roles = match claims.get("roles") {
             Some(Value::String(role)) if !role.is_empty() => vec![role.clone()],
             Some(Value::String(_)) => Vec::new(),
             other => array_names(other)?,
         };
-        let client = calling_app(&claims)?;
+        let client = match (calling_app(&claims)?, rules.client_claim) {
+            (client, None) => client,
+            (_, Some(own)) => claims.get(own).and_then(Value::as_str).map(str::to_owned),
+        };
         let confirmation = Confirmation::read(claims.get("cnf"))?;
         Ok(VerifiedClaims {
             issuer,
@@ -158,10 +188,67 @@ impl Confirmation {
     }
 }
 
-/// Claims only ID tokens carry (OpenID Connect Core §2, §3.1.3.6, §3.3.2.11).
-const ID_TOKEN_CLAIMS: &[&str] = &["nonce", "at_hash", "c_hash"];
-/// Keycloak's `typ` claim for tokens that are not access tokens (access tokens: `Bearer`).
-const NOT_ACCESS_TYPES: &[&str] = &["ID", "Refresh", "Logout", "Offline"];
+/// A mark of a token that is not an access token, whatever else it carries.
+pub struct Mark {
+    pub claim: &'static str,
+    /// `None`: the claim's presence is the mark; else the (string) values that are.
+    pub values: Option<&'static [&'static str]>,
+    /// Whose tokens carry it, and what it marks (for the README).
+    pub why: &'static str,
+}
+
+impl Mark {
+    fn found(&self, claims: &Map<String, Value>) -> bool {
+        match (claims.get(self.claim), self.values) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(value), Some(values)) => value
+                .as_str()
+                .is_some_and(|v| values.iter().any(|m| v.eq_ignore_ascii_case(m))),
+        }
+    }
+}
+
+/// The marks of ID tokens, refresh, logout and security-event tokens of the issuers
+/// portcullis is used with.
+pub const NOT_ACCESS_TOKEN_MARKS: &[Mark] = &[
+    Mark {
+        claim: "nonce",
+        values: None,
+        why: "ID tokens (OpenID Connect Core §2; Entra, Okta, Auth0, Google, Keycloak)",
+    },
+    Mark {
+        claim: "at_hash",
+        values: None,
+        why: "ID tokens issued with an access token (OIDC Core §3.1.3.6, §3.3.2.11)",
+    },
+    Mark {
+        claim: "c_hash",
+        values: None,
+        why: "ID tokens issued with a code (OIDC Core §3.3.2.11)",
+    },
+    Mark {
+        claim: "s_hash",
+        values: None,
+        why: "ID tokens carrying the state hash (FAPI 1.0 Advanced §5.1)",
+    },
+    Mark {
+        claim: "events",
+        values: None,
+        why: "security event and back-channel logout tokens (RFC 8417 §2.2, OIDC Back-Channel Logout §2.4)",
+    },
+    Mark {
+        claim: "typ",
+        values: Some(&["ID", "Refresh", "Logout", "Offline", "Serialized-ID"]),
+        why: "Keycloak's ID, refresh, logout and offline tokens (its access tokens say `Bearer`)",
+    },
+    Mark {
+        claim: "token_use",
+        values: Some(&["id", "refresh"]),
+        why: "Amazon Cognito ID tokens (its access tokens say `access`)",
+    },
+];
+
 /// Claims naming the calling application, in the order they are read.
 const CLIENT_CLAIMS: &[&str] = &["azp", "appid", "client_id", "cid"];
 
@@ -225,10 +312,76 @@ mod tests {
     fn scopes_come_from_scp_or_scope_in_string_or_array_form() {
         let c = claims(json!({"scp": "Orders.Read  Orders.Write"})).unwrap();
         assert_eq!(c.scopes, ["Orders.Read", "Orders.Write"]);
-        let c = claims(json!({"scope": ["a", "b"], "scp": "a"})).unwrap();
+        let c = claims(json!({"scope": ["a", "b"]})).unwrap();
         assert_eq!(c.scopes, ["a", "b"]);
         let c = claims(json!({"roles": ["Orders.Read.All"]})).unwrap();
         assert!(c.has_role("Orders.Read.All") && c.scopes.is_empty());
+    }
+
+    fn read(value: Value, rules: ClaimRules) -> Result<VerifiedClaims, DenyReason> {
+        let Value::Object(map) = value else {
+            unreachable!("test claims are objects")
+        };
+        VerifiedClaims::read("https://idp/".into(), map, rules)
+    }
+
+    #[test]
+    fn a_second_scope_claim_never_widens_the_first() {
+        let both = json!({"scp": "User.Read", "scope": "Orders.ReadFull"});
+        // No claim named: which one the issuer meant is unknown, so neither is read.
+        assert_eq!(claims(both.clone()), Err(DenyReason::MalformedToken));
+        let scp = ClaimRules {
+            scope_claim: Some("scp"),
+            ..ClaimRules::default()
+        };
+        assert_eq!(read(both.clone(), scp).unwrap().scopes, ["User.Read"]);
+        let scope = ClaimRules {
+            scope_claim: Some("scope"),
+            ..ClaimRules::default()
+        };
+        assert_eq!(read(both, scope).unwrap().scopes, ["Orders.ReadFull"]);
+        assert!(read(json!({"scope": "a"}), scp).unwrap().scopes.is_empty());
+    }
+
+    #[test]
+    fn an_entra_token_names_its_caller_in_its_version_s_claim() {
+        let v2 = ClaimRules {
+            scope_claim: Some("scp"),
+            client_claim: Some("azp"),
+        };
+        let v1 = ClaimRules {
+            client_claim: Some("appid"),
+            ..v2
+        };
+        assert_eq!(
+            read(json!({"scp": "x", "azp": "app"}), v2)
+                .unwrap()
+                .client_id(),
+            Some("app")
+        );
+        assert_eq!(
+            read(json!({"scp": "x", "appid": "app"}), v2)
+                .unwrap()
+                .client_id(),
+            None
+        );
+        assert_eq!(
+            read(json!({"scp": "x", "appid": "app"}), v1)
+                .unwrap()
+                .client_id(),
+            Some("app")
+        );
+        assert_eq!(
+            read(json!({"scp": "x", "azp": "app"}), v1)
+                .unwrap()
+                .client_id(),
+            None
+        );
+        // Several, disagreeing, are still malformed.
+        assert_eq!(
+            read(json!({"scp": "x", "azp": "a", "appid": "b"}), v2),
+            Err(DenyReason::MalformedToken)
+        );
     }
 
     #[test]
@@ -275,6 +428,9 @@ mod tests {
             json!({"scope": "openid", "typ": "Refresh"}),
             json!({"scope": "openid", "typ": "logout"}),
             json!({"scope": "openid", "typ": "Offline"}),
+            json!({"scope": "openid", "s_hash": "h"}),
+            json!({"scope": "x", "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+            json!({"scope": "openid", "token_use": "id"}),
         ];
         for value in refused {
             assert_eq!(
@@ -284,6 +440,19 @@ mod tests {
             );
         }
         assert!(claims(json!({"scope": "openid", "typ": "Bearer"})).is_ok());
+        assert!(claims(json!({"scope": "openid", "token_use": "access"})).is_ok());
+    }
+
+    #[test]
+    fn the_readme_lists_every_mark() {
+        let readme = include_str!("../../README.md");
+        for mark in NOT_ACCESS_TOKEN_MARKS {
+            assert!(
+                readme.contains(&format!("| `{}` | {} |", mark.claim, mark.why)),
+                "{}",
+                mark.claim
+            );
+        }
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! Readers take a snapshot of the current [`KeySet`] (`ArcSwap`, no lock) and verify with
 //! it. A token whose `kid` is not in the snapshot triggers a refresh at once — single
 //! flight (one fetch at a time; concurrent callers wait for it and then look again) and at
-//! most one per `unknown_kid_cooldown`, so a flood of invented `kid`s costs the issuer at
-//! most one fetch per cooldown (an unknown `kid` inside the cooldown is denied at once).
+//! most one per `unknown_kid_cooldown` (default 2 s), so a flood of invented `kid`s costs
+//! the issuer at most one fetch per cooldown, and can never hold the next fetch off for
+//! longer than that: whoever triggers it, the next fetch brings a key rotated in during a
+//! flood within one cooldown (an unknown `kid` inside the cooldown is denied at once).
 //! The background task ([`JwksCache::start`]) refreshes when the key set's
 //! `Cache-Control: max-age` (bounded) or the refresh interval says so, and retries with
 //! backoff on failure. A failed fetch keeps the last good key set serving until it is
@@ -48,16 +50,17 @@ pub struct Snapshot {
 
 /// Outcome of looking a key up, after a refresh if one was allowed.
 pub enum Lookup {
-    Found(Arc<VerifyingKey>),
+    /// The keys of that `kid` (one, or twins of other types).
+    Found(Vec<Arc<VerifyingKey>>),
     Unknown,
     /// No usable key set: never fetched, or older than `max_staleness`.
     NoKeys,
 }
 
 impl Lookup {
-    pub fn into_result(self) -> Result<Arc<VerifyingKey>, DenyReason> {
+    pub fn into_result(self) -> Result<Vec<Arc<VerifyingKey>>, DenyReason> {
         match self {
-            Lookup::Found(key) => Ok(key),
+            Lookup::Found(keys) => Ok(keys),
             Lookup::Unknown => Err(DenyReason::UnknownKid),
             Lookup::NoKeys => Err(DenyReason::KeysUnavailable),
         }
@@ -183,22 +186,22 @@ impl JwksCache {
             .filter(|s| s.fetched_at.elapsed() <= self.settings.max_staleness)
     }
 
-    /// Finds the key named `kid`; on a miss, refreshes once if the cooldown allows and
+    /// Finds the keys named `kid`; on a miss, refreshes once if the cooldown allows and
     /// looks again.
-    pub async fn key(&self, kid: &str) -> Lookup {
-        if let Some(snapshot) = self.usable()
-            && let Some(key) = snapshot.keys.get(kid)
-        {
-            return Lookup::Found(key.clone());
+    pub async fn keys(&self, kid: &str) -> Lookup {
+        if let Some(snapshot) = self.usable() {
+            let keys = snapshot.keys.get(kid);
+            if !keys.is_empty() {
+                return Lookup::Found(keys.to_vec());
+            }
         }
-        self.refresh_on_miss(|set| set.get(kid).is_some()).await;
+        self.refresh_on_miss(|set| !set.get(kid).is_empty()).await;
         match self.usable() {
             None => Lookup::NoKeys,
-            Some(s) => s
-                .keys
-                .get(kid)
-                .cloned()
-                .map_or(Lookup::Unknown, Lookup::Found),
+            Some(s) => match s.keys.get(kid) {
+                [] => Lookup::Unknown,
+                keys => Lookup::Found(keys.to_vec()),
+            },
         }
     }
 

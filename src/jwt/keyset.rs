@@ -50,29 +50,33 @@ impl VerifyingKey {
     }
 }
 
-/// The keys of one JWKS document.
+/// The keys of one JWKS document. Several keys may share a `kid` (RFC 7517 §4.5 only asks
+/// that they differ in type: an EC and an RSA twin): a token is verified with those that
+/// fit its `alg`.
 #[derive(Default)]
 pub struct KeySet {
-    by_kid: HashMap<String, Arc<VerifyingKey>>,
+    by_kid: HashMap<String, Vec<Arc<VerifyingKey>>>,
     /// Keys without a `kid`, tried for tokens without one.
     anonymous: Vec<Arc<VerifyingKey>>,
 }
 
 impl KeySet {
-    pub fn get(&self, kid: &str) -> Option<&Arc<VerifyingKey>> {
-        self.by_kid.get(kid)
+    /// The keys named `kid` (none: an empty slice).
+    pub fn get(&self, kid: &str) -> &[Arc<VerifyingKey>] {
+        self.by_kid.get(kid).map_or(&[], Vec::as_slice)
     }
 
     /// Every key that fits `alg`, for a token that names no `kid`.
     pub fn candidates(&self, alg: Algorithm) -> impl Iterator<Item = &Arc<VerifyingKey>> {
         self.by_kid
             .values()
+            .flatten()
             .chain(self.anonymous.iter())
             .filter(move |k| k.fits(alg))
     }
 
     pub fn len(&self) -> usize {
-        self.by_kid.len() + self.anonymous.len()
+        self.by_kid.values().map(Vec::len).sum::<usize>() + self.anonymous.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -101,9 +105,7 @@ impl KeySet {
                 continue;
             };
             match jwk.common.key_id {
-                Some(kid) => {
-                    set.by_kid.insert(kid, Arc::new(key));
-                }
+                Some(kid) => set.by_kid.entry(kid).or_default().push(Arc::new(key)),
                 None => set.anonymous.push(Arc::new(key)),
             }
         }
@@ -183,7 +185,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((set.len(), skipped), (4, 0));
-        let fits = |kid: &str, alg| set.get(kid).unwrap().fits(alg);
+        let fits = |kid: &str, alg| set.get(kid)[0].fits(alg);
         assert!(fits("r", Algorithm::RS256));
         assert!(!fits("r", Algorithm::PS256), "a key's own alg binds it");
         assert!(fits("r-any", Algorithm::PS256));
@@ -197,6 +199,19 @@ mod tests {
         assert!(!fits("d", Algorithm::RS256));
         assert_eq!(set.candidates(Algorithm::RS256).count(), 2);
         assert_eq!(set.candidates(Algorithm::PS256).count(), 1);
+    }
+
+    #[test]
+    fn twins_under_one_kid_are_both_kept() {
+        let rsa = SigningKey::rsa("same", Algorithm::RS256).unwrap();
+        let ec = SigningKey::es256("same").unwrap();
+        let (set, skipped) = parse(vec![rsa.jwk().clone(), ec.jwk().clone()]).unwrap();
+        assert_eq!((set.len(), skipped), (2, 0));
+        let fitting = |alg| set.get("same").iter().filter(|k| k.fits(alg)).count();
+        assert_eq!(fitting(Algorithm::RS256), 1);
+        assert_eq!(fitting(Algorithm::ES256), 1);
+        assert_eq!(fitting(Algorithm::EdDSA), 0);
+        assert!(set.get("other").is_empty());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 
 use cache::KeyBinding;
 pub use cache::TokenCache;
+use claims::ClaimRules;
 pub use claims::{Confirmation, VerifiedClaims};
 use jwks::JwksCache;
 pub use jwks::KeyStatus;
@@ -35,8 +36,8 @@ use keyset::VerifyingKey;
 
 use crate::{
     config::{
-        Config, DEFAULT_ACCESS_TOKEN_TYPES, IssuerConfig, IssuerName, SenderConstraint,
-        TenantAllowList, media_type,
+        Config, DEFAULT_ACCESS_TOKEN_TYPES, EntraVersion, IssuerConfig, IssuerName, ScopeClaim,
+        SenderConstraint, TenantAllowList, media_type,
     },
     deny::DenyReason,
     metrics::Metrics,
@@ -69,6 +70,11 @@ struct IssuerVerifier {
     sender_constraint: SenderConstraint,
     /// What the issuer accepts, said in words (for `portcullis check`).
     summary: String,
+    /// Which claims name the scopes and the calling application.
+    rules: ClaimRules,
+    /// An Entra issuer: `Some(tenant)`, the tenant a token's `tid` must name (`None`: the
+    /// template's, from `iss`).
+    entra_tenant: Option<Option<String>>,
 }
 
 // === impl Verifier ===
@@ -276,6 +282,14 @@ impl IssuerVerifier {
             allowed_clients: config.allowed_clients.clone(),
             sender_constraint: config.sender_constraint,
             summary: summary(config),
+            rules: ClaimRules {
+                scope_claim: config.scope_claim.map(ScopeClaim::name),
+                client_claim: config.entra.as_ref().map(|e| match e.version {
+                    EntraVersion::V1 => "appid",
+                    EntraVersion::V2 => "azp",
+                }),
+            },
+            entra_tenant: config.entra.as_ref().map(|e| e.tenant.clone()),
         }
     }
 
@@ -302,11 +316,12 @@ impl IssuerVerifier {
             let jwks = self.jwks.as_ref().ok_or(DenyReason::DisallowedAlgorithm)?;
             let (claims, key) = match header.kid.as_deref() {
                 Some(kid) => {
-                    let key = jwks.key(kid).await.into_result()?;
-                    if !key.fits(alg) {
+                    let keys = jwks.keys(kid).await.into_result()?;
+                    let fitting = keys.iter().filter(|key| key.fits(alg));
+                    if keys.iter().all(|key| !key.fits(alg)) {
                         return Err(DenyReason::KeyMismatch);
                     }
-                    (decode(token, &key.key, validation)?, key)
+                    verify_with_any(token, fitting, validation)?
                 }
                 None => verify_without_kid(jwks, token, alg, validation).await?,
             };
@@ -323,7 +338,7 @@ impl IssuerVerifier {
             jsonwebtoken::get_current_timestamp(),
             self.leeway_secs,
         )?;
-        let claims = VerifiedClaims::new(self.name.clone(), claims)?;
+        let claims = VerifiedClaims::read(self.name.clone(), claims, self.rules)?;
         self.check_tenant_and_client(&claims, iss_tenant)?;
         let cnf = &claims.confirmation;
         if !self
@@ -341,9 +356,14 @@ impl IssuerVerifier {
         iss_tenant: Option<&str>,
     ) -> Result<(), DenyReason> {
         let tid = claims.claims.get("tid").and_then(Value::as_str);
-        // A template issuer names the tenant; the token's own `tid` must agree.
-        if let Some(named) = iss_tenant
-            && !tid.is_some_and(|tid| tid.eq_ignore_ascii_case(named))
+        // A template issuer names the tenant, and so does an Entra one: the token's own
+        // `tid` must agree.
+        let named = match &self.entra_tenant {
+            Some(Some(tenant)) => Some(tenant.as_str()),
+            Some(None) | None => iss_tenant,
+        };
+        if (named.is_some() || self.entra_tenant.is_some())
+            && !tid.is_some_and(|tid| named.is_some_and(|n| tid.eq_ignore_ascii_case(n)))
         {
             return Err(DenyReason::UnknownIssuer);
         }
@@ -441,12 +461,23 @@ async fn verify_without_kid(
         jwks.refresh_on_miss(has_candidate).await;
     }
     let snapshot = jwks.usable().ok_or(DenyReason::KeysUnavailable)?;
+    verify_with_any(token, snapshot.keys.candidates(alg), validation)
+}
+
+/// Verifies `token` with the first of `keys` its signature verifies with; returns the
+/// claims and that key. `UnknownKid` when there is none to try.
+fn verify_with_any<'k>(
+    token: &str,
+    keys: impl Iterator<Item = &'k Arc<VerifyingKey>>,
+    validation: &Validation,
+) -> Result<(Map<String, Value>, Arc<VerifyingKey>), DenyReason> {
     let mut outcome = Err(DenyReason::UnknownKid);
-    for key in snapshot.keys.candidates(alg) {
+    for key in keys {
         match decode(token, &key.key, validation) {
             Ok(claims) => return Ok((claims, key.clone())),
             Err(reason) => outcome = Err(reason),
         }
+        // Only a signature that does not verify makes another key worth trying.
         if !matches!(outcome, Err(DenyReason::BadSignature)) {
             break;
         }

@@ -2,7 +2,7 @@
 //! exactly three base64url segments (so no JWE, no unsigned `x.y.`), a header and payload
 //! that are JSON objects without duplicate keys (a parser differential would let two
 //! readers see different claims), no JOSE extension this service does not implement
-//! (`crit`, `b64`, `zip`, `enc`), and `exp`/`nbf` of the right type. What passes is
+//! (`crit`, `b64`, `zip`, `enc`, `cty`), and `exp`/`nbf` of the right type. What passes is
 //! only well-formed — signature and claims are checked by `jwt::verify` afterwards.
 
 use std::{borrow::Cow, collections::HashSet, fmt};
@@ -18,8 +18,10 @@ use serde_json::Value;
 use crate::deny::DenyReason;
 
 /// JOSE header parameters whose meaning this service does not implement: a token (or a
-/// DPoP proof) using them is refused rather than read the wrong way.
-pub(crate) const REFUSED_HEADER_PARAMETERS: &[&str] = &["crit", "b64", "zip", "enc"];
+/// DPoP proof) using them is refused rather than read the wrong way. `cty` says the payload
+/// is something else — `JWT`: a nested token (RFC 7519 §5.2, §7.2) — never an access
+/// token's claims.
+pub(crate) const REFUSED_HEADER_PARAMETERS: &[&str] = &["crit", "b64", "zip", "enc", "cty"];
 
 /// A structurally valid token: its header and the claims needed to choose the issuer.
 #[derive(Debug)]
@@ -183,6 +185,8 @@ mod tests {
             token(r#"{"alg":"RS256","crit":["exp"]}"#, PAYLOAD),
             token(r#"{"alg":"RS256","b64":false}"#, PAYLOAD),
             token(r#"{"alg":"RS256","zip":"DEF"}"#, PAYLOAD),
+            // A nested token (RFC 7519 §7.2): its payload is another token, not claims.
+            token(r#"{"alg":"RS256","cty":"JWT"}"#, PAYLOAD),
             token(HEADER, r#"{"iss":"https://idp/","exp":"soon"}"#),
             token(HEADER, r#"["not","an","object"]"#),
             token(HEADER, r#"{"iss":7}"#),

@@ -82,6 +82,16 @@ pub fn readings<'a>(
     frameworks: Frameworks,
 ) -> Result<Readings<'a>, PathError> {
     let raw = split_query(raw).0;
+    // The common case, in one pass: nothing any reading could change.
+    let derivable = raw.bytes().any(|b| matches!(b, b'%' | b';' | b'.'))
+        || (raw.len() > 1 && raw.ends_with('/'));
+    if !derivable && *canonical == *raw {
+        return Ok(Readings {
+            traits: PathTraits::default(),
+            canonical,
+            others: Vec::new(),
+        });
+    }
     let received: Cow<'_, str> = if *canonical == *raw {
         Cow::Borrowed(raw)
     } else {
@@ -147,7 +157,8 @@ fn derive(path: &str, frameworks: Frameworks) -> Vec<String> {
             out.push(path[..last + dot].to_owned());
         }
     }
-    if reads(Reading::TrailingDotsSpaces) {
+    let trailing_dot_or_space = |s: &str| s.ends_with('.') || s.ends_with("%20");
+    if reads(Reading::TrailingDotsSpaces) && path.split('/').any(trailing_dot_or_space) {
         // A segment of dots and spaces only may end empty, or be a dot segment (`..%20`).
         for dot_segments in [false, true] {
             let trimmed: Vec<&str> = path

@@ -16,7 +16,7 @@ use futures_util::Stream;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::connection::serve_router;
+use super::connection::{Tracked, serve_router};
 use crate::{config::ConnectionSettings, state::AppState};
 
 /// Content type of the OpenMetrics text `prometheus-client` writes.
@@ -38,7 +38,7 @@ pub async fn serve<IO>(
     settings: &ConnectionSettings,
     shutdown: impl Future<Output = ()>,
 ) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Tracked + Unpin + Send + 'static,
 {
     serve_router(incoming, router(state), settings, shutdown).await;
 }

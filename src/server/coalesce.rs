@@ -20,6 +20,8 @@ use std::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
 
+use super::{budget::ConnectionInfo, connection::Tracked};
+
 /// An IO stream that is the same in every way except that it reports no vectored writes.
 #[derive(Debug)]
 pub struct Coalesced<IO>(pub IO);
@@ -56,11 +58,13 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Coalesced<IO> {
     }
 }
 
-impl<IO: Connected> Connected for Coalesced<IO> {
-    type ConnectInfo = IO::ConnectInfo;
+/// What the gRPC server puts in each request's extensions: the connection's state, for the
+/// request layers (`super::budget`).
+impl<IO: Tracked> Connected for Coalesced<IO> {
+    type ConnectInfo = ConnectionInfo;
 
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.0.connect_info()
+    fn connect_info(&self) -> ConnectionInfo {
+        ConnectionInfo(self.0.connection())
     }
 }
 

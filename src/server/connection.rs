@@ -1,21 +1,39 @@
-//! What a listener allows a client connection ([`ConnectionSettings`]), for every front:
-//! connections are accepted up to a cap per listener (past it, accepted and closed at
-//! once, so that clients fail fast instead of waiting in the backlog); an accept error
-//! that says the process is out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`,
-//! `ENOMEM`) backs off instead of spinning; and each accepted connection is [`Guarded`]:
-//! its first bytes must arrive within `header_timeout`, and it is closed after
-//! `idle_timeout` without a byte from the client.
+//! What a listener allows a client connection ([`ConnectionSettings`]), for every front.
+//!
+//! - **A cap, and a share of it for connections that have not asked anything yet.**
+//!   Connections are accepted up to `max_per_listener` (past it, accepted and closed at
+//!   once, so that clients fail fast instead of waiting in the backlog). At most half of
+//!   them may be *pending* — open, but without a first request: when the pending share is
+//!   full, the oldest pending connection is closed to make room for the new one. A client
+//!   that opens connections and says nothing can therefore never hold the slots that
+//!   working clients (Envoy, a probe) need: those leave the pending share with their first
+//!   request within milliseconds.
+//! - **Deadlines that count requests, not bytes.** A connection must send its first
+//!   complete request (HTTP/1 head, HTTP/2 stream) within `header_timeout` — the HTTP/2
+//!   preface alone is not one — and is closed after `idle_timeout` without a request in
+//!   flight or begun: PING frames and other chatter do not keep it open.
+//! - **Out of descriptors**: an accept error that says the process is out of descriptors
+//!   or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) backs off instead of spinning.
+//!
+//! Each accepted connection is [`Guarded`]: it holds its slots and the deadlines, and
+//! shares a [`ConnectionState`] with the request layers of its front ([`Tracked`]), which
+//! report its requests ([`ConnectionState::request_started`]) and draw its request-body
+//! budget (`super::budget`).
 
 use std::{
+    collections::VecDeque,
     future::Future,
     io,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
 
-use futures_util::Stream;
+use futures_util::{Stream, task::AtomicWaker};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream, UnixListener, UnixStream},
@@ -26,12 +44,11 @@ use tonic::transport::server::Connected;
 
 use crate::{config::ConnectionSettings, metrics::Metrics};
 
-/// Bytes a client must send within `header_timeout`: more than the shortest HTTP/1
-/// request line, less than the HTTP/2 preface (24 bytes).
-const FIRST_BYTES: usize = 16;
 /// Back-off after an accept error that says resources ran out, doubled up to the maximum.
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How long a new connection waits for the pending slot of the connection it evicted.
+const EVICTION_WAIT: Duration = Duration::from_millis(100);
 
 /// A listener portcullis accepts connections on.
 pub trait Accept: Send + 'static {
@@ -60,18 +77,25 @@ impl Accept for UnixListener {
 }
 
 /// The connections of `listener` (named `label` in logs and metrics), each guarded by
-/// `settings`; a stream that never ends.
+/// `settings`, at most `cap` at once; a stream that never ends. `body_budget` is what each
+/// connection's request bodies may hold at once (bytes).
 pub fn incoming<L: Accept>(
     listener: L,
     settings: &ConnectionSettings,
+    cap: usize,
+    body_budget: usize,
     metrics: Arc<Metrics>,
     label: &'static str,
 ) -> impl Stream<Item = io::Result<Guarded<L::Io>>> + Send + 'static {
+    let cap = cap.max(2);
     let accepting = Accepting {
         listener,
-        slots: Arc::new(Semaphore::new(settings.max_per_listener)),
+        slots: Arc::new(Semaphore::new(cap)),
+        pending: Arc::new(Semaphore::new(cap / 2)),
+        waiting: VecDeque::new(),
         header_timeout: settings.header_timeout,
         idle_timeout: settings.idle_timeout,
+        body_budget,
         metrics,
         label,
     };
@@ -84,8 +108,14 @@ pub fn incoming<L: Accept>(
 struct Accepting<L> {
     listener: L,
     slots: Arc<Semaphore>,
+    /// Slots of connections that have not sent a first request yet.
+    pending: Arc<Semaphore>,
+    /// Those connections, oldest first (entries of connections gone, or no longer
+    /// pending, are skipped when met).
+    waiting: VecDeque<Weak<ConnectionState>>,
     header_timeout: Duration,
     idle_timeout: Duration,
+    body_budget: usize,
     metrics: Arc<Metrics>,
     label: &'static str,
 }
@@ -96,15 +126,19 @@ impl<L: Accept> Accepting<L> {
         let mut backoff = FIRST_BACKOFF;
         loop {
             match self.listener.accept().await {
-                Ok(io) => match self.slots.clone().try_acquire_owned() {
-                    Ok(slot) => {
-                        return Guarded::new(io, slot, self.header_timeout, self.idle_timeout);
-                    }
-                    Err(_) => {
-                        self.metrics.connection_refused(self.label, "over_capacity");
-                        tracing::debug!(listener = self.label, "Connection refused: at capacity");
-                    }
-                },
+                Ok(io) => {
+                    let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                        self.refuse("over_capacity");
+                        continue;
+                    };
+                    let Some(pending) = self.pending_slot().await else {
+                        self.refuse("over_capacity");
+                        continue;
+                    };
+                    let state = Arc::new(ConnectionState::new(self.body_budget, pending));
+                    self.waiting.push_back(Arc::downgrade(&state));
+                    return Guarded::new(io, slot, state, self.header_timeout, self.idle_timeout);
+                }
                 Err(error) if out_of_resources(&error) => {
                     self.metrics
                         .connection_refused(self.label, "out_of_resources");
@@ -122,6 +156,36 @@ impl<L: Accept> Accepting<L> {
             }
         }
     }
+
+    /// A pending slot: a free one, or the one of the oldest connection still without a
+    /// request, which is closed for it.
+    async fn pending_slot(&mut self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(slot) = self.pending.clone().try_acquire_owned() {
+            return Some(slot);
+        }
+        while let Some(oldest) = self.waiting.pop_front() {
+            if let Some(state) = oldest.upgrade()
+                && state.evict()
+            {
+                self.metrics
+                    .connection_refused(self.label, "evicted_pending");
+                tracing::debug!(
+                    listener = self.label,
+                    "Closed the oldest connection without a request"
+                );
+                break;
+            }
+        }
+        tokio::time::timeout(EVICTION_WAIT, self.pending.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    fn refuse(&self, cause: &'static str) {
+        self.metrics.connection_refused(self.label, cause);
+        tracing::debug!(listener = self.label, cause, "Connection refused");
+    }
 }
 
 /// Errors that say the process, not the client, ran out of something.
@@ -131,30 +195,137 @@ fn out_of_resources(error: &io::Error) -> bool {
         || error.kind() == io::ErrorKind::OutOfMemory
 }
 
-/// A client connection holding its slot of the listener's cap, with its deadlines: the
-/// first bytes within `header_timeout`, then at most `idle_timeout` between bytes read.
-/// A missed deadline fails the next read, which makes the HTTP server close the
-/// connection.
+// === impl ConnectionState ===
+
+/// What one client connection has done, shared by its [`Guarded`] IO and the request
+/// layers of its front.
+pub struct ConnectionState {
+    epoch: Instant,
+    /// A first request arrived.
+    requested: AtomicBool,
+    /// Requests begun and not answered yet.
+    in_flight: AtomicUsize,
+    /// Milliseconds since `epoch` of the last request begun or ended.
+    last_request_ms: AtomicU64,
+    /// Closed to make room: the next read fails.
+    evicted: AtomicBool,
+    /// The connection's reader, woken when it is evicted.
+    reader: AtomicWaker,
+    /// Its pending slot, given back at the first request.
+    pending: Mutex<Option<OwnedSemaphorePermit>>,
+    /// Bytes of request bodies this connection may hold at once.
+    pub body_budget: Arc<Semaphore>,
+    pub body_budget_bytes: usize,
+}
+
+impl ConnectionState {
+    fn new(body_budget: usize, pending: OwnedSemaphorePermit) -> ConnectionState {
+        ConnectionState {
+            epoch: Instant::now(),
+            requested: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            last_request_ms: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            reader: AtomicWaker::new(),
+            pending: Mutex::new(Some(pending)),
+            body_budget: Arc::new(Semaphore::new(body_budget)),
+            body_budget_bytes: body_budget,
+        }
+    }
+
+    /// A request began on this connection: it is no longer pending, and not idle until
+    /// the returned guard is dropped (the request answered).
+    pub fn request_started(self: &Arc<Self>) -> RequestGuard {
+        if !self.requested.swap(true, Ordering::AcqRel)
+            && let Ok(mut pending) = self.pending.lock()
+        {
+            pending.take();
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+        RequestGuard(self.clone())
+    }
+
+    /// Marks a pending connection evicted and wakes its reader; false when it sent a
+    /// request meanwhile.
+    fn evict(&self) -> bool {
+        if self.requested.load(Ordering::Acquire) {
+            return false;
+        }
+        self.evicted.store(true, Ordering::Release);
+        self.reader.wake();
+        true
+    }
+
+    fn touch(&self) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.last_request_ms.store(now, Ordering::Release);
+    }
+
+    fn last_request(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last_request_ms.load(Ordering::Acquire))
+    }
+}
+
+/// A request in flight on a connection.
+pub struct RequestGuard(Arc<ConnectionState>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.touch();
+    }
+}
+
+/// An IO stream that knows its connection's state: a [`Guarded`] connection, or TLS over
+/// one.
+pub trait Tracked {
+    fn connection(&self) -> Arc<ConnectionState>;
+}
+
+impl<IO> Tracked for Guarded<IO> {
+    fn connection(&self) -> Arc<ConnectionState> {
+        self.state.clone()
+    }
+}
+
+impl<IO> Tracked for tokio_rustls::server::TlsStream<IO>
+where
+    IO: Tracked,
+{
+    fn connection(&self) -> Arc<ConnectionState> {
+        self.get_ref().0.connection()
+    }
+}
+
+// === impl Guarded ===
+
+/// A client connection holding its slot of the listener's cap, with its deadlines: a
+/// first request within `header_timeout`, then at most `idle_timeout` without a request in
+/// flight or begun. A missed deadline, or an eviction, fails the next read, which makes
+/// the HTTP server close the connection.
 pub struct Guarded<IO> {
     io: IO,
     _slot: OwnedSemaphorePermit,
+    state: Arc<ConnectionState>,
     deadline: Pin<Box<Sleep>>,
-    /// First bytes still expected before the idle rule applies.
-    first_left: usize,
     idle_timeout: Duration,
-    last_read: Instant,
 }
 
 impl<IO> Guarded<IO> {
-    fn new(io: IO, slot: OwnedSemaphorePermit, header: Duration, idle: Duration) -> Self {
-        let now = Instant::now();
+    fn new(
+        io: IO,
+        slot: OwnedSemaphorePermit,
+        state: Arc<ConnectionState>,
+        header: Duration,
+        idle: Duration,
+    ) -> Self {
         Guarded {
             io,
             _slot: slot,
-            deadline: Box::pin(tokio::time::sleep_until(now + header)),
-            first_left: FIRST_BYTES,
+            state,
+            deadline: Box::pin(tokio::time::sleep_until(Instant::now() + header)),
             idle_timeout: idle,
-            last_read: now,
         }
     }
 
@@ -170,40 +341,41 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
+        this.state.reader.register(cx.waker());
+        if this.state.evicted.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "closed to make room: no request yet, and a newer connection needed the slot",
+            )));
+        }
         match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                let read = buf.filled().len() - before;
-                if read > 0 {
-                    this.last_read = Instant::now();
-                    if this.first_left > 0 {
-                        this.first_left = this.first_left.saturating_sub(read);
-                        if this.first_left == 0 {
-                            let next = this.last_read + this.idle_timeout;
-                            this.deadline.as_mut().reset(next);
-                        }
-                    }
-                }
-                Poll::Ready(Ok(()))
-            }
             Poll::Pending => loop {
                 if this.deadline.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-                // The idle deadline is moved lazily: a read since it was set moves it on.
-                let next = this.last_read + this.idle_timeout;
-                if this.first_left == 0 && next > Instant::now() {
-                    this.deadline.as_mut().reset(next);
-                    continue;
+                // The deadline is moved lazily, when it fires.
+                let state = &this.state;
+                if !state.requested.load(Ordering::Acquire) {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request within the header timeout",
+                    )));
                 }
-                let why = if this.first_left > 0 {
-                    "no request within the header timeout"
+                let now = Instant::now();
+                let next = if state.in_flight.load(Ordering::Acquire) > 0 {
+                    now + this.idle_timeout
                 } else {
-                    "idle for longer than the idle timeout"
+                    state.last_request() + this.idle_timeout
                 };
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)));
+                if next <= now {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request for longer than the idle timeout",
+                    )));
+                }
+                this.deadline.as_mut().reset(next);
             },
-            error => error,
+            ready => ready,
         }
     }
 }
@@ -248,15 +420,15 @@ impl<IO: Connected> Connected for Guarded<IO> {
 
 /// Serves `router` (HTTP/1.1 and HTTP/2) on the connections of `incoming` until
 /// `shutdown` completes, then waits for the requests in flight to finish (the caller
-/// bounds how long: see the shutdown grace). An HTTP/1 request head must arrive within
-/// `header_timeout`; quiet HTTP/2 connections are PINGed as configured.
+/// bounds how long: see the shutdown grace). Each request is reported to its connection's
+/// state; quiet HTTP/2 connections are PINGed as configured.
 pub async fn serve_router<IO>(
     incoming: impl Stream<Item = io::Result<IO>>,
     router: axum::Router,
     settings: &ConnectionSettings,
     shutdown: impl Future<Output = ()>,
 ) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Tracked + Unpin + Send + 'static,
 {
     use futures_util::StreamExt;
     use hyper_util::{
@@ -272,6 +444,7 @@ pub async fn serve_router<IO>(
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_concurrent_streams(settings.max_streams_per_connection)
         .keep_alive_interval(settings.http2_keepalive_interval)
         .keep_alive_timeout(settings.http2_keepalive_timeout);
     let graceful = GracefulShutdown::new();
@@ -287,7 +460,17 @@ pub async fn serve_router<IO>(
             () = &mut shutdown => break,
         };
         let builder = builder.clone();
-        let service = TowerToHyperService::new(router.clone());
+        let state = io.connection();
+        let service = TowerToHyperService::new(router.clone().layer(axum::middleware::from_fn(
+            move |request, next: axum::middleware::Next| {
+                let guard = state.request_started();
+                async move {
+                    let response = next.run(request).await;
+                    drop(guard);
+                    response
+                }
+            },
+        )));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

@@ -19,14 +19,14 @@ use tokio::{
     sync::Semaphore,
 };
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, transport::server::Connected};
+use tonic::{Request, Response, Status};
 use tonic_health::{
     ServingStatus,
     pb::health_server::HealthServer,
     server::{HealthReporter, HealthService},
 };
 
-use super::{coalesce::Coalesced, record};
+use super::{budget::BudgetLayer, coalesce::Coalesced, connection::Tracked, record};
 use crate::{
     check::{self, Authentication, Verdict},
     config::ConnectionSettings,
@@ -46,6 +46,12 @@ pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
 /// Health-service name that is SERVING while the process answers, whatever the
 /// identity providers do: for liveness probes (the standard `""` is readiness).
 pub const LIVENESS_SERVICE: &str = "portcullis.liveness";
+/// Largest health or reflection request decoded: theirs are a few bytes.
+const SMALL_MESSAGE_BYTES: usize = 64 * 1024;
+/// HTTP/2 flow-control windows: what a client can send before portcullis reads it, per
+/// stream and per connection. A Check's body waiting for budget waits there.
+const STREAM_WINDOW: u32 = 256 * 1024;
+const CONNECTION_WINDOW: u32 = 512 * 1024;
 /// How often readiness is re-checked until every issuer has keys.
 const READINESS_POLL: Duration = Duration::from_millis(100);
 
@@ -189,17 +195,19 @@ impl Health {
 
 /// Serves Authorization, health and reflection on the connections of `incoming` (TCP, a
 /// Unix socket, or TLS over TCP: see [`super::connection`]) until `shutdown` completes,
-/// then lets the Checks in flight finish (the caller bounds how long).
+/// then lets the Checks in flight finish (the caller bounds how long). Every request goes
+/// through `budget` ([`super::budget`]).
 pub async fn serve<I, IO>(
     state: AppState,
     incoming: I,
     health: &Health,
     settings: &ConnectionSettings,
+    budget: BudgetLayer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error>
 where
     I: Stream<Item = std::io::Result<IO>> + Send + 'static,
-    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Tracked + Unpin + Send + 'static,
 {
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -209,23 +217,32 @@ where
     let reflection_v1 = reflection()
         .build_v1()
         .map_err(|e| tracing::error!(error = %e, "Reflection v1 unavailable"))
-        .ok();
+        .ok()
+        .map(|s| s.max_decoding_message_size(SMALL_MESSAGE_BYTES));
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .map_err(|e| tracing::error!(error = %e, "Reflection v1alpha unavailable"))
-        .ok();
+        .ok()
+        .map(|s| s.max_decoding_message_size(SMALL_MESSAGE_BYTES));
 
     let limits = state.engine().limits.clone();
-    let streams = u32::try_from(limits.max_concurrent_checks).unwrap_or(u32::MAX);
     // Every CheckRequest Envoy can send is decoded, so that it gets a CheckResponse.
     let authorization = AuthorizationServer::new(AuthorizationService::new(state))
         .max_decoding_message_size(limits.max_check_request_bytes);
     tonic::transport::Server::builder()
-        .max_concurrent_streams(Some(streams))
+        .max_concurrent_streams(Some(settings.max_streams_per_connection))
+        .initial_stream_window_size(Some(STREAM_WINDOW))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
         .http2_keepalive_interval(settings.http2_keepalive_interval)
         .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
+        .layer(budget)
         .add_service(authorization)
-        .add_service(health.service.clone())
+        .add_service(
+            health
+                .service
+                .clone()
+                .max_decoding_message_size(SMALL_MESSAGE_BYTES),
+        )
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming.map_ok(Coalesced), shutdown)

@@ -42,7 +42,10 @@ use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::Request;
 
-use super::{connection::serve_router, grpc::AuthorizationService};
+use super::{
+    connection::{Tracked, serve_router},
+    grpc::AuthorizationService,
+};
 use crate::{
     config::{ConnectionSettings, HttpDialect},
     extract::{PARTIAL_BODY_HEADER, check_request},
@@ -77,7 +80,7 @@ pub async fn serve<IO>(
     settings: &ConnectionSettings,
     shutdown: impl Future<Output = ()>,
 ) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Tracked + Unpin + Send + 'static,
 {
     let managed = state.engine().forwarding.managed.join(", ");
     tracing::info!(
@@ -90,6 +93,7 @@ pub async fn serve<IO>(
         service: AuthorizationService::new(state.clone()).without_memo(),
         state,
         dialect,
+        body_timeout: settings.header_timeout,
     });
     let app = Router::new().fallback(check).with_state(front);
     serve_router(incoming, app, settings, shutdown).await;
@@ -99,6 +103,8 @@ struct Front {
     service: AuthorizationService,
     state: AppState,
     dialect: HttpDialect,
+    /// How long a check's body may take to arrive.
+    body_timeout: std::time::Duration,
 }
 
 /// The request the proxy asks about.
@@ -155,10 +161,14 @@ async fn check(
         .and_then(|r| r.http.as_mut())
     {
         if envoy {
-            match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-                Ok(bytes) => http.raw_body = bytes.to_vec(),
-                // Longer than Envoy sends: judged as a body seen in part.
-                Err(_) => {
+            let read = tokio::time::timeout(
+                front.body_timeout,
+                axum::body::to_bytes(body, MAX_BODY_BYTES),
+            );
+            match read.await {
+                Ok(Ok(bytes)) => http.raw_body = bytes.to_vec(),
+                // Longer than Envoy sends, or too slow: judged as a body seen in part.
+                _ => {
                     http.headers
                         .insert(PARTIAL_BODY_HEADER.into(), "true".into());
                 }

@@ -6,8 +6,10 @@
 //! ([`crate::check`]) and records one decision event per Check ([`record`]).
 
 mod admin;
+mod budget;
 mod coalesce;
 mod connection;
+mod descriptors;
 mod grpc;
 mod http;
 mod record;
@@ -123,6 +125,16 @@ impl Server {
         }
         let settings = Arc::new(config.connections.clone());
         let metrics = state.metrics().clone();
+        let check_listeners = 1
+            + usize::from(config.http_listen.is_some())
+            + usize::from(config.grpc_socket.is_some());
+        let caps = descriptors::caps(settings.max_per_listener, check_listeners);
+        let per_connection = config.limits.max_request_bytes_per_connection;
+        let budget = budget::BudgetLayer::new(
+            config.limits.max_request_bytes_in_flight,
+            config.limits.overload_wait,
+            settings.header_timeout,
+        );
 
         let grpc_listener = bind(config.grpc_listen).await?;
         server.grpc = local(&grpc_listener, config.grpc_listen);
@@ -130,7 +142,14 @@ impl Server {
         server.admin = local(&admin_listener, config.admin_listen);
         {
             let (state, settings) = (state.clone(), settings.clone());
-            let connections = incoming(admin_listener, &settings, metrics.clone(), "admin");
+            let connections = incoming(
+                admin_listener,
+                &settings,
+                caps.admin,
+                per_connection,
+                metrics.clone(),
+                "admin",
+            );
             let stopped = async move {
                 let _ = admin_stopped.wait_for(|stop| *stop).await;
             };
@@ -143,7 +162,14 @@ impl Server {
         if let Some(address) = config.http_listen {
             let listener = bind(address).await?;
             server.http = Some(local(&listener, address));
-            let connections = incoming(listener, &settings, metrics.clone(), "http");
+            let connections = incoming(
+                listener,
+                &settings,
+                caps.check,
+                per_connection,
+                metrics.clone(),
+                "http",
+            );
             let tls = config
                 .http_tls
                 .as_ref()
@@ -171,17 +197,31 @@ impl Server {
             let connections = incoming(
                 unix_listener(path)?,
                 &settings,
+                caps.check,
+                per_connection,
                 metrics.clone(),
                 "grpc_socket",
             );
-            let (state, settings, health) = (state.clone(), settings.clone(), health.clone());
+            let (state, settings, health, budget) = (
+                state.clone(),
+                settings.clone(),
+                health.clone(),
+                budget.clone(),
+            );
             let stopped = until_stopped();
             server.fronts.push(tokio::spawn(async move {
-                Ok(grpc::serve(state, connections, &health, &settings, stopped).await?)
+                Ok(grpc::serve(state, connections, &health, &settings, budget, stopped).await?)
             }));
         }
 
-        let connections = incoming(grpc_listener, &settings, metrics, "grpc");
+        let connections = incoming(
+            grpc_listener,
+            &settings,
+            caps.check,
+            per_connection,
+            metrics,
+            "grpc",
+        );
         let tls = config
             .tls
             .as_ref()
@@ -190,10 +230,12 @@ impl Server {
         let stopped = until_stopped();
         server.fronts.push(tokio::spawn(async move {
             match tls {
-                None => grpc::serve(state, connections, &health, &settings, stopped).await?,
+                None => {
+                    grpc::serve(state, connections, &health, &settings, budget, stopped).await?
+                }
                 Some(tls) => {
                     let connections = tls.incoming(connections, settings.tls_handshake_timeout);
-                    grpc::serve(state, connections, &health, &settings, stopped).await?;
+                    grpc::serve(state, connections, &health, &settings, budget, stopped).await?;
                 }
             }
             Ok(())

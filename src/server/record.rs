@@ -12,7 +12,12 @@ use std::{
     time::Duration,
 };
 
-use crate::{check::Verdict, deny::Fault, metrics::Metrics, telemetry};
+use crate::{
+    check::Verdict,
+    deny::{DenyReason, Fault},
+    metrics::Metrics,
+    telemetry,
+};
 
 /// The route label of a decision that names no route.
 static NO_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
@@ -89,17 +94,29 @@ pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
         ),
         Ok(None) if sampled => allowed!(tracing::Level::INFO),
         Ok(None) => allowed!(tracing::Level::DEBUG),
-        // A client's bad token is routine (info); keys we cannot get are ours to fix (warn).
-        Err(deny) if deny.reason.fault() == Fault::Upstream => tracing::warn!(
-            decision = "deny",
-            reason,
-            status = deny.reason.http_status(),
-            route,
-            issuer,
-            request_id,
-            latency_us,
-            "Check denied: identity provider keys unavailable"
-        ),
+        // A client's bad token is routine (info); a dependency we cannot reach is ours to
+        // fix (warn), named in the message.
+        Err(deny) if deny.reason.fault() == Fault::Upstream => {
+            macro_rules! unavailable {
+                ($what:literal) => {
+                    tracing::warn!(
+                        decision = "deny",
+                        reason,
+                        status = deny.reason.http_status(),
+                        route,
+                        issuer,
+                        request_id,
+                        latency_us,
+                        $what
+                    )
+                };
+            }
+            if deny.reason == DenyReason::ReplayStoreUnavailable {
+                unavailable!("Check denied: DPoP replay store unavailable")
+            } else {
+                unavailable!("Check denied: identity provider keys unavailable")
+            }
+        }
         Err(deny) => tracing::info!(
             decision = "deny",
             reason,

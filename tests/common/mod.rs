@@ -23,6 +23,16 @@ use portcullis::{
 use serde_json::Value;
 use tonic::transport::Channel;
 
+/// `yaml` with `from` replaced by `to`; `from` must be there (an edit that silently does
+/// nothing would test the defaults instead).
+pub fn edited(yaml: &str, from: &str, to: &str) -> String {
+    assert!(
+        yaml.contains(from),
+        "the configuration no longer has {from:?}"
+    );
+    yaml.replace(from, to)
+}
+
 /// Upper bound for anything a test waits for (readiness, a server to come up).
 pub const WAIT: Duration = Duration::from_secs(10);
 

@@ -263,7 +263,8 @@ fn dpop_defaults_check_every_asymmetric_algorithm_with_an_in_process_store() {
     assert!(matches!(
         config.dpop.replay,
         crate::config::ReplaySettings::Memory {
-            max_entries: 100_000
+            max_entries: 100_000,
+            per_key: 10_000
         }
     ));
     assert_eq!(
