@@ -86,6 +86,58 @@ fn setup_with(
     })
 }
 
+/// A main file with the demo issuer and no routes, and a policy directory of `n` team
+/// files, team `i` scoped to `spiffe://cluster.local/ns/team{i}/*` with 9 template routes
+/// and the orders route the benchmark's request takes.
+fn setup_with_sets(runtime: &tokio::runtime::Runtime, n: usize) -> (Setup, std::path::PathBuf) {
+    let mut setup = setup(runtime, 10_000);
+    let dir =
+        std::env::temp_dir().join(format!("portcullis-bench-sets-{n}-{}", std::process::id()));
+    let policies = dir.join("policies");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&policies).unwrap();
+    for i in 0..n {
+        let mut text =
+            format!("scope: {{ principals: ['spiffe://cluster.local/ns/team{i}/*'] }}\nroutes:\n");
+        for j in 0..9 {
+            text.push_str(&format!(
+                "  - {{ name: r{j}, methods: [GET], path: {{ template: '/svc{j}/items/{{id}}' }}, require: {{ scopes: [Svc.Read] }} }}\n"
+            ));
+        }
+        text.push_str("  - { name: orders, methods: [GET], path: { prefix: /api/orders }, require: { scopes: [Orders.Read] } }\n");
+        std::fs::write(policies.join(format!("team{i}.yaml")), text).unwrap();
+    }
+    let main = format!(
+        "issuers:\n  - issuer: \"{}\"\n    jwks_uri: \"{}\"\n    audiences: [\"{}\"]\n    algorithms: [RS256, ES256]\nlimits:\n  token_cache_entries: 10000\npolicy_dir: {}\n",
+        setup.issuer.issuer(),
+        setup.issuer.jwks_uri(),
+        demo::DEMO_AUDIENCE,
+        policies.display()
+    );
+    std::fs::write(dir.join("portcullis.yaml"), main).unwrap();
+    let config = Config::load_with_sets(&dir.join("portcullis.yaml"), None, &[]).unwrap();
+    setup.state = runtime.block_on(async {
+        let state = AppState::new(&config).unwrap();
+        while !state.engine().verifier.all_keys_loaded() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        state
+    });
+    (setup, dir)
+}
+
+/// Whether `state` allows `req`: what a benchmark measures must be the path it names.
+fn allows(runtime: &tokio::runtime::Runtime, state: &AppState, req: &CheckRequest) -> bool {
+    let answer = runtime
+        .block_on(server::answer(state, req))
+        .into_response()
+        .unwrap();
+    matches!(
+        answer.http_response,
+        Some(portcullis::pb::auth::check_response::HttpResponse::OkResponse(_))
+    )
+}
+
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -186,18 +238,7 @@ fn bench(c: &mut Criterion) {
         stranger["tid"] = serde_json::json!("t");
         let unknown = request(Some(&setup.tokens[0].1.sign(&stranger).unwrap()));
         for (req, allowed) in [(&valid, true), (&unknown, false)] {
-            let answer = runtime
-                .block_on(server::answer(&state, req))
-                .into_response()
-                .unwrap();
-            assert_eq!(
-                matches!(
-                    answer.http_response,
-                    Some(portcullis::pb::auth::check_response::HttpResponse::OkResponse(_))
-                ),
-                allowed,
-                "{answer:?}"
-            );
+            assert_eq!(allows(&runtime, &state, req), allowed, "{n} issuers");
         }
         for (name, req) in [
             (format!("uncached_rs256_{n}_issuers"), &valid),
@@ -250,17 +291,7 @@ fn bench(c: &mut Criterion) {
             )
         };
         // What is measured is the allow.
-        let answer = runtime
-            .block_on(server::answer(&dpop.state, &fresh()))
-            .into_response()
-            .unwrap();
-        assert!(
-            matches!(
-                answer.http_response,
-                Some(portcullis::pb::auth::check_response::HttpResponse::OkResponse(_))
-            ),
-            "{name}: {answer:?}"
-        );
+        assert!(allows(&runtime, &dpop.state, &fresh()), "{name}");
         let state = &dpop.state;
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter_batched(
@@ -269,6 +300,37 @@ fn bench(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+    }
+    group.finish();
+
+    // Cost against the number of policy files (10 routes each, scoped by workload): a
+    // Check of the last team's workload behind 1 and 1,000 files; and loading and
+    // applying a directory of 1,000 files (what a reload does).
+    let mut group = c.benchmark_group("policy_sets");
+    for n in [1, 1_000] {
+        let (setup, dir) = setup_with_sets(&runtime, n);
+        let mut req = request(Some(&setup.tokens[0].0));
+        if let Some(attributes) = req.attributes.as_mut() {
+            attributes.destination = Some(portcullis::pb::auth::attribute_context::Peer {
+                principal: format!("spiffe://cluster.local/ns/team{}/sa/api", n - 1),
+                ..Default::default()
+            });
+        }
+        assert!(allows(&runtime, &setup.state, &req), "{n} sets");
+        group.bench_function(format!("cached_token_behind_{n}_sets"), |b| {
+            b.to_async(&runtime)
+                .iter(|| async { black_box(server::answer(&setup.state, &req).await) })
+        });
+        if n == 1_000 {
+            group.sample_size(10);
+            let main = dir.join("portcullis.yaml");
+            group.bench_function("load_and_apply_1000_files", |b| {
+                b.iter(|| {
+                    let config = Config::load_with_sets(&main, None, &[]).unwrap();
+                    runtime.block_on(async { setup.state.reload(&config).unwrap() });
+                })
+            });
+        }
     }
     group.finish();
 

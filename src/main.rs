@@ -54,6 +54,9 @@ enum Command {
         /// YAML configuration file.
         #[arg(long, short, env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
+        /// Directory of scoped policy files; overrides `policy_dir`.
+        #[arg(long, env = "PORTCULLIS_POLICY_DIR")]
+        policy_dir: Option<PathBuf>,
         /// gRPC listen address; overrides `server.grpc_listen` (default 0.0.0.0:9001).
         #[arg(long, env = "PORTCULLIS_GRPC_LISTEN", value_parser = listen_arg)]
         grpc_listen: Option<SocketAddr>,
@@ -102,13 +105,30 @@ enum Command {
         #[arg(long)]
         envoy_url: Option<String>,
     },
-    /// Check a config file and list every problem; exit status 1 when invalid.
+    /// Check a config file and its policy directory, listing every problem with its file;
+    /// exit status 1 when anything is invalid.
+    /// Policy files (or directories of them) given alone are checked on their own, as a
+    /// team's CI does before the platform's config is at hand.
     Validate {
-        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
-        config: PathBuf,
+        #[arg(
+            long,
+            short,
+            env = "PORTCULLIS_CONFIG",
+            required_unless_present = "files"
+        )]
+        config: Option<PathBuf>,
+        /// Directory of scoped policy files; overrides `policy_dir`.
+        #[arg(long, env = "PORTCULLIS_POLICY_DIR")]
+        policy_dir: Option<PathBuf>,
+        /// Policy files or directories to check on their own.
+        files: Vec<PathBuf>,
     },
     /// Print the JSON Schema of the config file (for editors and linters).
-    ConfigSchema,
+    ConfigSchema {
+        /// The schema of a policy directory's files instead.
+        #[arg(long)]
+        policy_file: bool,
+    },
     /// Print the catalogue of upstream readings every request is judged under, as the
     /// Markdown table of the README's "Security model".
     Readings,
@@ -139,24 +159,48 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::ConfigSchema = &cli.command {
-        print!("{}", Config::json_schema());
+    if let Command::ConfigSchema { policy_file } = &cli.command {
+        print!("{}", Config::json_schema(*policy_file));
         return ExitCode::SUCCESS;
     }
     if let Command::Readings = &cli.command {
         print!("{}", portcullis::upstream::markdown_table());
         return ExitCode::SUCCESS;
     }
-    if let Command::Validate { config } = &cli.command {
-        return match Config::load(config) {
-            Ok(_) => {
-                println!("{}: valid", config.display());
-                ExitCode::SUCCESS
+    if let Command::Validate {
+        config,
+        policy_dir,
+        files,
+    } = &cli.command
+    {
+        let mut reports = Vec::new();
+        if let Some(config) = config {
+            match Config::load_with_sets(config, policy_dir.as_deref(), &[]) {
+                Ok(loaded) => {
+                    println!("{}: valid", config.display());
+                    reports = loaded.policy_files;
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    return ExitCode::FAILURE;
+                }
             }
-            Err(error) => {
-                eprintln!("{error}");
-                ExitCode::FAILURE
+        }
+        reports.extend(portcullis::config::sets::check_paths(files));
+        let mut valid = true;
+        for report in reports {
+            match report.problem {
+                None => println!("{}: valid", report.path.display()),
+                Some(problem) => {
+                    valid = false;
+                    eprintln!("{problem}");
+                }
             }
+        }
+        return if valid {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
         };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -179,6 +223,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve {
                 config,
+                policy_dir,
                 grpc_listen,
                 admin_listen,
                 grpc_socket,
@@ -189,7 +234,7 @@ fn main() -> ExitCode {
                 tls_client_ca,
                 reload_interval,
             } => {
-                let mut loaded = Config::load(&config)?;
+                let mut loaded = Config::load_with_sets(&config, policy_dir.as_deref(), &[])?;
                 let listen_in_file = (loaded.grpc_listen, loaded.admin_listen);
                 loaded.grpc_listen = grpc_listen.unwrap_or(loaded.grpc_listen);
                 loaded.admin_listen = admin_listen.unwrap_or(loaded.admin_listen);
@@ -204,6 +249,7 @@ fn main() -> ExitCode {
                 loaded.tls = tls.or(loaded.tls);
                 let watch = Watch {
                     path: config,
+                    policy_dir,
                     interval: reload_interval,
                     listen_in_file,
                 };
@@ -226,7 +272,7 @@ fn main() -> ExitCode {
                     host: &host,
                     path: &path,
                 };
-                let config = Config::load(&config)?;
+                let config = Config::load_with_sets(&config, None, &[])?;
                 let state =
                     AppState::offline(&config).context("cannot build the HTTP client for JWKS")?;
                 let report = explain::explain(&state.engine(), &request, credentials).await;
@@ -246,7 +292,7 @@ fn main() -> ExitCode {
                 demo::run(grpc_listen, admin_listen, issuer_port, envoy_url.as_deref()).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Validate { .. } | Command::ConfigSchema | Command::Readings => {
+            Command::Validate { .. } | Command::ConfigSchema { .. } | Command::Readings => {
                 Ok(ExitCode::SUCCESS)
             }
         }

@@ -1,8 +1,10 @@
 //! Prometheus metrics, served as text on the admin port's `/metrics`. Labels are few and
-//! bounded: decision, reason code, route name, issuer name, fetch outcome — never a
-//! subject, a token or a path. The series alerts use exist from the start at 0 (so that
-//! `increase()` sees the first event), a value that does not exist yet is left out rather
-//! than given a sentinel, and the standard `process_*` metrics come from `/proc`.
+//! bounded: decision, reason code, route name (the first `metrics.max_routes` routes used,
+//! `other` past them), issuer name, fetch outcome — never a subject, a token or a path.
+//! Route series appear when a route is first used (or at start, with
+//! `metrics.preseed_routes`); the other series alerts use exist from the start at 0 (so
+//! that `increase()` sees the first event), a value that does not exist yet is left out
+//! rather than given a sentinel, and the standard `process_*` metrics come from `/proc`.
 
 use std::sync::Arc;
 
@@ -62,7 +64,9 @@ const FETCH_OUTCOMES: [&str; 7] = [
 ];
 /// Listeners and causes a refused connection is counted under.
 const LISTENERS: [&str; 4] = ["grpc", "grpc_socket", "http", "admin"];
-const REFUSAL_CAUSES: [&str; 2] = ["over_capacity", "out_of_resources"];
+const REFUSAL_CAUSES: [&str; 3] = ["over_capacity", "out_of_resources", "evicted_pending"];
+/// The route label of the routes past `metrics.max_routes`.
+const OTHER_ROUTES: &str = "other";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FetchLabels {
@@ -106,6 +110,15 @@ pub struct Metrics {
     connections_refused: Family<RefusedLabels, Counter>,
     /// Hits and misses already added to `token_cache_lookups`.
     token_cache_seen: std::sync::Mutex<(u64, u64)>,
+    policy_files: Family<StateLabels, Gauge>,
+    /// Route names given their own label so far, and how many may be.
+    route_labels: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
+    max_routes: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
 }
 
 impl Default for Metrics {
@@ -195,6 +208,12 @@ impl Metrics {
         for outcome in ["ok", "invalid"] {
             drop(config_reloads.get_or_create(&OutcomeLabels { outcome }));
         }
+        let policy_files = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "policy_files",
+            "Files of the policy directory by state (loaded: this version serves; refused: broken, its last good version serves)",
+            policy_files.clone(),
+        );
         for outcome in ["hit", "miss"] {
             drop(token_cache_lookups.get_or_create(&OutcomeLabels { outcome }));
         }
@@ -205,6 +224,9 @@ impl Metrics {
             token_cache_entries,
             token_cache_lookups,
             token_cache_seen: std::sync::Mutex::new((0, 0)),
+            policy_files,
+            route_labels: std::sync::Mutex::new(std::collections::HashSet::new()),
+            max_routes: std::sync::atomic::AtomicUsize::new(usize::MAX),
             checks,
             jwks_fetches,
             jwks_keys,
@@ -225,10 +247,43 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Creates, at 0, the decision series of a configuration's routes: allowed, denied
-    /// for a missing token or insufficient permission; and the requests no route takes.
+    /// The label of route `name`: its name for the first `metrics.max_routes` routes that
+    /// get one, `other` past them, so that series grow with traffic up to a bound, never
+    /// with configuration.
+    pub fn route_label(&self, name: &Arc<str>) -> Arc<str> {
+        let max = self.max_routes.load(std::sync::atomic::Ordering::Relaxed);
+        let Ok(mut labels) = self.route_labels.lock() else {
+            return Arc::from(OTHER_ROUTES);
+        };
+        if labels.contains(name) || labels.len() < max {
+            labels.insert(name.clone());
+            name.clone()
+        } else {
+            Arc::from(OTHER_ROUTES)
+        }
+    }
+
+    /// How many route names may be labels (`metrics.max_routes`).
+    pub fn set_max_routes(&self, max: usize) {
+        self.max_routes
+            .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many policy files serve this version and how many were refused.
+    pub fn policy_files(&self, loaded: usize, refused: usize) {
+        for (state, count) in [("loaded", loaded), ("refused", refused)] {
+            self.policy_files
+                .get_or_create(&StateLabels { state })
+                .set(count as i64);
+        }
+    }
+
+    /// Creates, at 0, the decision series of a configuration's routes (opt-in,
+    /// `metrics.preseed_routes`): allowed, denied for a missing token or insufficient
+    /// permission; and the requests no route takes.
     pub fn prepare_routes(&self, routes: &[Arc<str>]) {
-        let series = routes
+        let labels: Vec<Arc<str>> = routes.iter().map(|r| self.route_label(r)).collect();
+        let series = labels
             .iter()
             .flat_map(|route| {
                 [

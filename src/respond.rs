@@ -61,8 +61,7 @@ impl Forwarding {
     pub fn new(config: &Config) -> Forwarding {
         let mut managed: Vec<String> = Vec::new();
         let route_headers = config
-            .routes
-            .iter()
+            .all_routes()
             .filter_map(|r| r.identity_headers.as_ref());
         for mapping in std::iter::once(&config.identity_headers)
             .chain(route_headers)

@@ -12,17 +12,18 @@ use arc_swap::ArcSwap;
 
 use crate::{
     binding::SenderBinding,
-    config::{Config, Limits, RequestBody},
+    config::{Config, Limits, PolicySetConfig, RequestBody, sets::FileReport},
     jwt::Verifier,
     metrics::Metrics,
-    policy::Policy,
+    policy::Policies,
     respond::Forwarding,
 };
 
 /// Everything derived from one configuration.
 pub struct Engine {
     pub limits: Limits,
-    pub policy: Policy,
+    /// The main file's routes and every policy file's.
+    pub policies: Policies,
     pub verifier: Verifier,
     /// Checks bound tokens' DPoP proofs and client certificates.
     pub binding: SenderBinding,
@@ -30,6 +31,11 @@ pub struct Engine {
     pub realm: String,
     /// Whether Envoy sends request bodies.
     pub request_body: RequestBody,
+    /// The policy directory and the files loaded from it (the last good version of each),
+    /// with what loading each found.
+    pub policy_dir: Option<std::path::PathBuf>,
+    pub sets: Vec<PolicySetConfig>,
+    pub policy_files: Vec<FileReport>,
 }
 
 /// Shared service state. Cloning is shallow: it bumps one reference count.
@@ -106,18 +112,35 @@ impl Engine {
         previous: Option<&Engine>,
         refresh: bool,
     ) -> Result<Engine, reqwest::Error> {
-        let policy = Policy::new(config);
-        let routes: Vec<Arc<str>> = policy.routes().iter().map(|r| r.name.clone()).collect();
+        let policies = Policies::new(config);
+        metrics.set_max_routes(config.metrics.max_routes);
+        let routes: Vec<Arc<str>> = match config.metrics.preseed_routes {
+            true => policies
+                .all()
+                .flat_map(|set| set.policy.routes())
+                .map(|r| r.name.clone())
+                .collect(),
+            false => Vec::new(),
+        };
         metrics.prepare_routes(&routes);
-        metrics.prepare_issuers(config.issuers.iter().map(|i| i.issuer.as_str()));
+        let refused = config
+            .policy_files
+            .iter()
+            .filter(|f| f.problem.is_some())
+            .count();
+        metrics.policy_files(config.policy_files.len() - refused, refused);
+        metrics.prepare_issuers(config.all_issuers().map(|i| i.issuer.as_str()));
         Ok(Engine {
             limits: config.limits.clone(),
-            policy,
+            policies,
             verifier: Verifier::new(config, metrics, previous.map(|p| &p.verifier), refresh)?,
             binding: SenderBinding::new(&config.dpop, previous.map(|p| &p.binding)),
             forwarding: Forwarding::new(config),
             realm: config.realm.clone(),
             request_body: config.request_body,
+            policy_dir: config.policy_dir.clone(),
+            sets: config.sets.clone(),
+            policy_files: config.policy_files.clone(),
         })
     }
 }

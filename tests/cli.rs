@@ -373,24 +373,31 @@ async fn check_verifies_a_real_token_against_the_issuer() {
 }
 
 #[test]
-fn the_committed_config_schema_is_the_one_the_binary_prints() {
-    let output = Command::new(BIN).arg("config-schema").output().unwrap();
-    assert!(output.status.success());
-    let printed = String::from_utf8(output.stdout).unwrap();
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/portcullis.schema.json");
-    let committed = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        printed == committed,
-        "config/portcullis.schema.json is out of date: run \
-         `cargo run -- config-schema > config/portcullis.schema.json`"
-    );
-    let schema: serde_json::Value = serde_json::from_str(&printed).unwrap();
-    assert_eq!(
-        schema["additionalProperties"], false,
-        "unknown fields are refused"
-    );
-    assert!(schema["properties"]["routes"].is_object());
+fn the_committed_config_schemas_are_the_ones_the_binary_prints() {
+    for (args, file) in [
+        (&["config-schema"][..], "config/portcullis.schema.json"),
+        (
+            &["config-schema", "--policy-file"][..],
+            "config/policy-file.schema.json",
+        ),
+    ] {
+        let output = Command::new(BIN).args(args).output().unwrap();
+        assert!(output.status.success());
+        let printed = String::from_utf8(output.stdout).unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let committed = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            printed == committed,
+            "{file} is out of date: run `cargo run -- {} > {file}`",
+            args.join(" ")
+        );
+        let schema: serde_json::Value = serde_json::from_str(&printed).unwrap();
+        assert_eq!(
+            schema["additionalProperties"], false,
+            "unknown fields are refused"
+        );
+        assert!(schema["properties"]["routes"].is_object());
+    }
 }
 
 /// `scripts/try.sh`, as a newcomer runs it: everything comes up on free ports, the printed

@@ -1,8 +1,10 @@
-//! The Kubernetes manifests: every kustomization renders with `kubectl kustomize` and its
-//! output validates offline and strictly (scripts/validate_k8s.py: Kubernetes schemas of
-//! the oldest and newest supported versions, Istio, cert-manager and Prometheus Operator
-//! schemas, selectors, who the NetworkPolicy admits, alerts that query real metrics, pod
-//! hardening, and the policy ConfigMap through `portcullis validate`).
+//! The Kubernetes manifests: every kustomization (overlays and examples) renders with
+//! `kubectl kustomize` and its output validates offline and strictly
+//! (scripts/validate_k8s.py: Kubernetes schemas of the oldest and newest supported
+//! versions, the CRD schemas of Istio, Gateway API, Envoy Gateway, cert-manager and the
+//! Prometheus Operator from npm, selectors, who the NetworkPolicy admits, alerts that
+//! query real metrics, pod hardening, and every main and policy file through `portcullis
+//! validate`, the examples' team files together).
 
 mod common;
 
@@ -41,7 +43,13 @@ fn every_kustomization_renders_and_validates_strictly() {
         "k8s/base",
         "k8s/overlays/example",
         "k8s/overlays/istio",
+        "k8s/overlays/istio-ambient",
         "k8s/overlays/mtls",
+        "k8s/examples/istio-sidecar",
+        "k8s/examples/istio-ingress-gateway",
+        "k8s/examples/istio-ambient-waypoint",
+        "k8s/examples/envoy-gateway",
+        "k8s/examples/standalone-envoy",
     ] {
         assert!(
             stdout.contains(&format!("{overlay}: ")),

@@ -210,7 +210,7 @@ pub(crate) fn config_of(routes: &[ModelRoute]) -> Config {
 }
 
 fn policy_of(routes: &[ModelRoute]) -> Policy {
-    Policy::new(&config_of(routes))
+    Policy::of(&config_of(routes))
 }
 
 fn claims(value: Value) -> VerifiedClaims {
@@ -320,7 +320,7 @@ routes:
 "#;
 
 fn example() -> Policy {
-    Policy::new(&Config::from_yaml(EXAMPLE, "test").unwrap())
+    Policy::of(&Config::from_yaml(EXAMPLE, "test").unwrap())
 }
 
 fn reader() -> VerifiedClaims {
@@ -577,7 +577,7 @@ fn an_unseen_override_is_refused_only_where_it_could_change_the_decision() {
 #[test]
 fn upstreams_named_drop_the_readings_they_never_give() {
     let yaml = EXAMPLE.replace("routes:\n", "upstream: [express, flask]\nroutes:\n");
-    let p = Policy::new(&Config::from_yaml(&yaml, "test").unwrap());
+    let p = Policy::of(&Config::from_yaml(&yaml, "test").unwrap());
     // Neither reads a format suffix nor trims dots: the catch-all decides.
     assert_eq!(
         allows(&p, "GET", "/admin.json", None, None),
@@ -641,7 +641,7 @@ fn shapes_whose_readings_agree_are_not_refused() {
 
 #[test]
 fn unmatched_requests_are_authenticated_before_403() {
-    let p = Policy::new(
+    let p = Policy::of(
         &Config::from_yaml(
             "issuers: [{issuer: i, jwks_uri: 'https://i/k', audiences: [a]}]\nroutes: [{name: r, methods: [GET], path: {prefix: /api}, require: {token: any}}]\n",
             "test",
@@ -670,6 +670,8 @@ fn look_alike_header_names_are_refused() {
         scheme: "https",
         authority: "h",
         certificate: "",
+        principal: "",
+        context: None,
         overrides: Vec::new(),
         forwarded_hosts: Vec::new(),
         rewrites: Vec::new(),

@@ -8,10 +8,12 @@ mod binding;
 mod duration;
 mod headers;
 mod issuers;
+mod locate;
 mod problems;
 mod raw;
 mod route_index;
 mod routes;
+pub mod sets;
 mod shadow;
 mod shape;
 mod validate;
@@ -33,6 +35,7 @@ pub use duration::parse_duration;
 pub(crate) use issuers::media_type;
 pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
 pub(crate) use route_index::RouteIndex;
+pub use sets::{PolicySetConfig, Scope};
 pub use validate::parse_listen;
 
 /// Default gRPC listen address of `portcullis serve` (all interfaces, as a container needs).
@@ -131,7 +134,28 @@ pub struct Config {
     pub upstream: Frameworks,
     /// Whether Envoy sends request bodies in the CheckRequest.
     pub request_body: RequestBody,
+    /// The directory of scoped policy files, if any.
+    pub policy_dir: Option<PathBuf>,
+    /// The policy sets loaded from it (see [`sets`]).
+    pub sets: Vec<PolicySetConfig>,
+    /// What loading each of its files found.
+    pub policy_files: Vec<sets::FileReport>,
+    /// What `/metrics` carries.
+    pub metrics: MetricsSettings,
 }
+
+/// What `/metrics` carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Create route series at start (else at first use).
+    pub preseed_routes: bool,
+    /// Routes given their own label.
+    pub max_routes: usize,
+}
+
+/// A thousand routes' series are tens of thousands of lines: enough to tell the busy
+/// routes apart, bounded whatever the configuration holds.
+pub const DEFAULT_MAX_ROUTE_LABELS: usize = 1000;
 
 /// Whether Envoy sends request bodies with the CheckRequest (`with_request_body`, Istio's
 /// `includeRequestBodyInCheck`). A POST's form or JSON body may carry a method override
@@ -676,7 +700,7 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid: {message}")]
     Syntax { path: String, message: String },
-    #[error("config file {path} is not valid:\n{}", format_problems(.problems))]
+    #[error("config file {path} is not valid:\n{}", format_problems(path, .problems))]
     Invalid {
         path: String,
         problems: Vec<FieldProblem>,
@@ -688,6 +712,8 @@ pub enum ConfigError {
 pub struct FieldProblem {
     pub field: String,
     pub message: String,
+    /// The line of the field in the file (1-based), when it could be found.
+    pub line: Option<usize>,
 }
 
 impl fmt::Display for FieldProblem {
@@ -696,12 +722,57 @@ impl fmt::Display for FieldProblem {
     }
 }
 
-fn format_problems(problems: &[FieldProblem]) -> String {
-    let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+/// One problem a line, as `file:line: field: message` (the form editors and CI
+/// annotations read).
+fn format_problems(path: &str, problems: &[FieldProblem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| match p.line {
+            Some(line) => format!("  - {path}:{line}: {p}"),
+            None => format!("  - {p}"),
+        })
+        .collect();
     lines.join("\n")
 }
 
 impl Config {
+    /// The main file's issuers, then every policy file's.
+    pub fn all_issuers(&self) -> impl Iterator<Item = &IssuerConfig> {
+        self.issuers
+            .iter()
+            .chain(self.sets.iter().flat_map(|set| set.issuers.iter()))
+    }
+
+    /// The main file's routes, then every policy file's.
+    pub fn all_routes(&self) -> impl Iterator<Item = &RouteConfig> {
+        self.routes
+            .iter()
+            .chain(self.sets.iter().flat_map(|set| set.routes.iter()))
+    }
+
+    /// Reads the main file `path` and the policy directory — `policy_dir` when given, else
+    /// the one the file names, if any — each broken policy file replaced by its version in
+    /// `previous` (the sets loaded last time) and reported in `policy_files`.
+    pub fn load_with_sets(
+        path: &Path,
+        policy_dir: Option<&Path>,
+        previous: &[PolicySetConfig],
+    ) -> Result<Config, ConfigError> {
+        let mut config = Config::load(path)?;
+        if let Some(dir) = policy_dir {
+            config.policy_dir = Some(dir.to_owned());
+        }
+        if let Some(dir) = &config.policy_dir {
+            let (loaded, reports) = sets::load_dir(dir, previous, &config.issuers)?;
+            for report in reports.iter().filter_map(|r| r.problem.as_ref()) {
+                tracing::error!(problem = %report, "Policy file refused; its last good version (if any) keeps serving");
+            }
+            config.sets = loaded;
+            config.policy_files = reports;
+        }
+        Ok(config)
+    }
+
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
@@ -716,8 +787,13 @@ impl Config {
     /// file is read into), for editors and CI linters: `portcullis config-schema`, and
     /// `config/portcullis.schema.json` in the repository. Values are validated further
     /// when the file is loaded (durations, URLs, listen addresses, cross-field rules).
-    pub fn json_schema() -> String {
-        let schema = schemars::schema_for!(raw::RawConfig);
+    /// With `policy_file`, the schema of a policy directory's files
+    /// (`config/policy-file.schema.json`).
+    pub fn json_schema(policy_file: bool) -> String {
+        let schema = match policy_file {
+            false => schemars::schema_for!(raw::RawConfig),
+            true => schemars::schema_for!(raw::RawPolicyFile),
+        };
         let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
         text.push('\n');
         text
@@ -742,7 +818,7 @@ impl Config {
                         } else {
                             ConfigError::Invalid {
                                 path: origin.to_owned(),
-                                problems,
+                                problems: locate::located(problems, text),
                             }
                         }
                     }
@@ -752,7 +828,7 @@ impl Config {
         };
         validate::validate(raw).map_err(|problems| ConfigError::Invalid {
             path: origin.to_owned(),
-            problems,
+            problems: locate::located(problems, text),
         })
     }
 }

@@ -23,6 +23,7 @@ impl Problems {
         self.0.push(FieldProblem {
             field: field.into(),
             message: message.into(),
+            line: None,
         });
     }
 

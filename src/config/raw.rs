@@ -46,6 +46,56 @@ pub struct RawConfig {
     /// `sent` when Envoy sends request bodies with each check (`with_request_body`), else
     /// `not_sent` (the default).
     pub request_body: Option<String>,
+    /// A directory of policy files, each scoped to the workloads it governs (flag
+    /// `--policy-dir`).
+    pub policy_dir: Option<String>,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+/// What `/metrics` carries.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Create each route's decision series at 0 at start, not at its first use.
+    #[serde(default)]
+    pub preseed_routes: bool,
+    /// Routes given their own `route` label; past them, `other`.
+    pub max_routes: Option<usize>,
+}
+
+/// One file of the policy directory: what it governs, and its rules.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(title = "portcullis policy file")]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicyFile {
+    /// The requests this file's routes judge.
+    pub scope: Option<RawScope>,
+    /// Accepted `aud` values: a token must name one of them (on top of its issuer's).
+    pub audiences: Option<Vec<String>>,
+    /// This file's own issuers, besides the main file's.
+    #[serde(default)]
+    pub issuers: Vec<RawIssuer>,
+    /// The frameworks that serve these routes (default: the main file's `upstream`).
+    pub upstream: Option<OneOrMany>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+/// The requests a policy file governs: all of what it names must hold.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScope {
+    /// Applies to every request, beside the file that governs it.
+    #[serde(default)]
+    pub baseline: bool,
+    /// Destination principals (the workload's SPIFFE ID, as Istio sends it); a trailing
+    /// `*` matches any rest.
+    pub principals: Option<Vec<String>>,
+    /// `context_extensions` the Envoy route sets.
+    pub context_extensions: Option<BTreeMap<String, String>>,
+    /// Request hosts, exact or `*.example.com`.
+    pub hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -137,7 +137,7 @@ pub(super) fn validate_route(
     })
 }
 
-fn host_match(field: &str, host: &str, problems: &mut Problems) -> Option<HostMatch> {
+pub(super) fn host_match(field: &str, host: &str, problems: &mut Problems) -> Option<HostMatch> {
     let lower = host.trim().to_ascii_lowercase();
     let (wildcard, name) = match lower.strip_prefix("*.") {
         Some(rest) => (true, rest),

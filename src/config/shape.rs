@@ -10,7 +10,10 @@ use serde_json::Value;
 
 use super::{
     FieldProblem,
-    raw::{OneOrMany, RawDpop, RawIssuer, RawJwks, RawLimits, RawRoute, RawServer},
+    raw::{
+        OneOrMany, RawDpop, RawIssuer, RawJwks, RawLimits, RawMetrics, RawRoute, RawScope,
+        RawServer,
+    },
 };
 
 /// The top-level fields of a configuration file.
@@ -28,6 +31,8 @@ const FIELDS: &[&str] = &[
     "dpop",
     "upstream",
     "request_body",
+    "policy_dir",
+    "metrics",
 ];
 
 /// Each shape problem of `document` (YAML already parsed), with its field path.
@@ -46,16 +51,48 @@ pub(super) fn problems(document: &Value) -> Vec<FieldProblem> {
             "jwks" => check::<RawJwks>(key, value, &mut problems),
             "limits" => check::<RawLimits>(key, value, &mut problems),
             "dpop" => check::<RawDpop>(key, value, &mut problems),
+            "metrics" => check::<RawMetrics>(key, value, &mut problems),
             "dynamic_metadata" => check::<Vec<String>>(key, value, &mut problems),
             "upstream" => check::<OneOrMany>(key, value, &mut problems),
             "issuers" => each::<RawIssuer>(key, value, &mut problems),
             "routes" => each::<RawRoute>(key, value, &mut problems),
             "identity_headers" => check::<BTreeMap<String, String>>(key, value, &mut problems),
-            "payload_header" | "request_body" => check::<String>(key, value, &mut problems),
+            "payload_header" | "request_body" | "policy_dir" => {
+                check::<String>(key, value, &mut problems)
+            }
             "strip_authorization" | "metadata_claims" => check::<bool>(key, value, &mut problems),
             other => problems.push(problem(
                 other,
                 format!("unknown field, expected one of {}", FIELDS.join(", ")),
+            )),
+        }
+    }
+    problems
+}
+
+/// The top-level fields of a policy file (a policy directory's).
+const POLICY_FILE_FIELDS: &[&str] = &["scope", "audiences", "issuers", "upstream", "routes"];
+
+/// Each shape problem of a policy file's `document`, with its field path.
+pub(super) fn policy_file_problems(document: &Value) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    let Some(top) = document.as_object() else {
+        problems.push(problem("", "a policy file is a mapping: scope, routes, …"));
+        return problems;
+    };
+    for (key, value) in top {
+        match key.as_str() {
+            "scope" => check::<RawScope>(key, value, &mut problems),
+            "audiences" => check::<Vec<String>>(key, value, &mut problems),
+            "upstream" => check::<OneOrMany>(key, value, &mut problems),
+            "issuers" => each::<RawIssuer>(key, value, &mut problems),
+            "routes" => each::<RawRoute>(key, value, &mut problems),
+            other => problems.push(problem(
+                other,
+                format!(
+                    "unknown field, expected one of {}",
+                    POLICY_FILE_FIELDS.join(", ")
+                ),
             )),
         }
     }
@@ -90,6 +127,7 @@ fn problem(field: &str, message: impl Into<String>) -> FieldProblem {
     FieldProblem {
         field: field.to_owned(),
         message: message.into(),
+        line: None,
     }
 }
 

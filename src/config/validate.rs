@@ -5,13 +5,13 @@ use std::{collections::HashSet, net::SocketAddr, path::PathBuf, str::FromStr, ti
 
 use super::{
     Config, ConnectionSettings, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN,
-    DEFAULT_HTTP2_KEEPALIVE_INTERVAL, DEFAULT_IDENTITY_HEADERS, DEFAULT_REALM,
-    DEFAULT_SHUTDOWN_GRACE, FieldProblem, HttpDialect, IssuerConfig, JwksSettings, Limits,
-    MetadataFields, RequestBody, RouteConfig, RouteIndex, TlsFiles,
+    DEFAULT_HTTP2_KEEPALIVE_INTERVAL, DEFAULT_IDENTITY_HEADERS, DEFAULT_MAX_ROUTE_LABELS,
+    DEFAULT_REALM, DEFAULT_SHUTDOWN_GRACE, FieldProblem, HttpDialect, IssuerConfig, JwksSettings,
+    Limits, MetadataFields, MetricsSettings, RequestBody, RouteConfig, RouteIndex, TlsFiles,
     headers::{check_header_name, header_mapping, header_mappings},
     issuers,
     problems::Problems,
-    raw::{OneOrMany, RawConfig, RawConnections, RawJwks, RawLimits, RawTls},
+    raw::{OneOrMany, RawConfig, RawConnections, RawIssuer, RawJwks, RawLimits, RawRoute, RawTls},
     routes, shadow,
 };
 use crate::upstream::{Framework, Frameworks};
@@ -87,59 +87,15 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     if raw.issuers.is_empty() {
         problems.add("issuers", "at least one issuer is required");
     }
-    let mut seen_issuers = HashSet::new();
-    let mut issuers: Vec<IssuerConfig> = Vec::new();
-    for (i, raw_issuer) in raw.issuers.iter().enumerate() {
-        let field = format!("issuers[{i}]");
-        for issuer in issuers::validate_issuer(&field, raw_issuer, &mut problems) {
-            if !seen_issuers.insert(issuer.issuer.as_str().to_owned()) {
-                problems.add(
-                    format!("{field}.issuer"),
-                    format!("{:?} is configured twice", issuer.issuer.as_str()),
-                );
-            }
-            issuers.push(issuer);
-        }
-    }
+    let issuers = validate_issuers("issuers", &raw.issuers, &mut problems);
 
-    if raw.routes.is_empty() {
+    if raw.routes.is_empty() && raw.policy_dir.is_none() {
         problems.add(
             "routes",
             "at least one route is required (everything else is denied)",
         );
     }
-    let mut seen_routes = HashSet::new();
-    let mut routes: Vec<RouteConfig> = Vec::new();
-    // Only the earlier routes filed along a route's own literal segments can cover it.
-    let mut index = RouteIndex::default();
-    for (i, raw_route) in raw.routes.iter().enumerate() {
-        let field = format!("routes[{i}]");
-        let Some(route) = routes::validate_route(&field, raw_route, &mut problems) else {
-            continue;
-        };
-        if !seen_routes.insert(route.name.clone()) {
-            problems.add(
-                format!("{field}.name"),
-                format!("{:?} appears twice", route.name),
-            );
-        }
-        if let Some(earlier) = index
-            .covering_candidates(&route.path)
-            .into_iter()
-            .filter_map(|position| routes.get(position))
-            .find(|earlier| shadow::covers(earlier, &route))
-        {
-            problems.add(
-                field,
-                format!(
-                    "can never match: route {:?} before it matches every request it would",
-                    earlier.name
-                ),
-            );
-        }
-        index.insert(routes.len(), &route.path);
-        routes.push(route);
-    }
+    let routes = validate_routes("routes", &raw.routes, &mut problems);
 
     let identity_headers = match &raw.identity_headers {
         None => DEFAULT_IDENTITY_HEADERS
@@ -217,7 +173,79 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         dpop,
         upstream,
         request_body,
+        policy_dir: raw.policy_dir.as_ref().map(PathBuf::from),
+        sets: Vec::new(),
+        policy_files: Vec::new(),
+        metrics: MetricsSettings {
+            preseed_routes: raw.metrics.preseed_routes,
+            max_routes: raw.metrics.max_routes.unwrap_or(DEFAULT_MAX_ROUTE_LABELS),
+        },
     })
+}
+
+/// The issuers of `raw` (under `field`), each `iss` once.
+pub(super) fn validate_issuers(
+    field: &str,
+    raw: &[RawIssuer],
+    problems: &mut Problems,
+) -> Vec<IssuerConfig> {
+    let mut seen_issuers = HashSet::new();
+    let mut issuers: Vec<IssuerConfig> = Vec::new();
+    for (i, raw_issuer) in raw.iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        for issuer in issuers::validate_issuer(&field, raw_issuer, problems) {
+            if !seen_issuers.insert(issuer.issuer.as_str().to_owned()) {
+                problems.add(
+                    format!("{field}.issuer"),
+                    format!("{:?} is configured twice", issuer.issuer.as_str()),
+                );
+            }
+            issuers.push(issuer);
+        }
+    }
+    issuers
+}
+
+/// The routes of `raw` (under `field`): names unique, none that an earlier one makes
+/// unreachable.
+pub(super) fn validate_routes(
+    field: &str,
+    raw: &[RawRoute],
+    problems: &mut Problems,
+) -> Vec<RouteConfig> {
+    let mut seen_routes = HashSet::new();
+    let mut routes: Vec<RouteConfig> = Vec::new();
+    // Only the earlier routes filed along a route's own literal segments can cover it.
+    let mut index = RouteIndex::default();
+    for (i, raw_route) in raw.iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        let Some(route) = routes::validate_route(&field, raw_route, problems) else {
+            continue;
+        };
+        if !seen_routes.insert(route.name.clone()) {
+            problems.add(
+                format!("{field}.name"),
+                format!("{:?} appears twice", route.name),
+            );
+        }
+        if let Some(earlier) = index
+            .covering_candidates(&route.path)
+            .into_iter()
+            .filter_map(|position| routes.get(position))
+            .find(|earlier| shadow::covers(earlier, &route))
+        {
+            problems.add(
+                field,
+                format!(
+                    "can never match: route {:?} before it matches every request it would",
+                    earlier.name
+                ),
+            );
+        }
+        index.insert(routes.len(), &route.path);
+        routes.push(route);
+    }
+    routes
 }
 
 /// The frameworks a `upstream:` field names (one, or a list).

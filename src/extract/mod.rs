@@ -55,6 +55,10 @@ pub struct RequestView<'a> {
     pub authority: &'a str,
     /// The client certificate Envoy saw on the connection (URL-encoded PEM), if any.
     pub certificate: &'a str,
+    /// The destination principal (an Istio sidecar's workload SPIFFE ID), if any.
+    pub principal: &'a str,
+    /// The `context_extensions` of the Envoy route, if any.
+    pub context: Option<&'a std::collections::HashMap<String, String>>,
     /// The methods the request asks an upstream to use instead of its own, each with the
     /// frameworks that read it.
     pub overrides: Vec<MethodOverride<'a>>,
@@ -91,11 +95,16 @@ pub fn extract(
         return Err(DenyReason::InvalidRequest);
     }
     let (path, query) = split_query(&http.path);
-    let certificate = request
-        .attributes
-        .as_ref()
+    let attributes = request.attributes.as_ref();
+    let certificate = attributes
         .and_then(|a| a.source.as_ref())
         .map_or("", |peer| peer.certificate.as_str());
+    let principal = attributes
+        .and_then(|a| a.destination.as_ref())
+        .map_or("", |peer| peer.principal.as_str());
+    let context = attributes
+        .map(|a| &a.context_extensions)
+        .filter(|c| !c.is_empty());
     let mut view = RequestView {
         method: &http.method,
         host: canonical_host(&http.host)?,
@@ -105,6 +114,8 @@ pub fn extract(
         scheme: &http.scheme,
         authority: &http.host,
         certificate,
+        principal,
+        context,
         overrides: Vec::new(),
         forwarded_hosts: Vec::new(),
         rewrites: Vec::new(),

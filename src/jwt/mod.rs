@@ -50,6 +50,9 @@ pub struct Verifier {
     exact: HashMap<String, Arc<IssuerVerifier>>,
     templates: Vec<Arc<IssuerVerifier>>,
     caches: Vec<Arc<JwksCache>>,
+    /// The first `gating` caches serve the main file's issuers: readiness waits for them
+    /// (a policy file's issuer down at start keeps only that file's tokens out).
+    gating: usize,
 }
 
 struct IssuerVerifier {
@@ -102,8 +105,12 @@ impl Verifier {
             exact: HashMap::new(),
             templates: Vec::new(),
             caches: Vec::new(),
+            gating: usize::MAX,
         };
-        for issuer in &config.issuers {
+        for (position, issuer) in config.all_issuers().enumerate() {
+            if position == config.issuers.len() {
+                verifier.gating = verifier.caches.len();
+            }
             let name: Arc<str> = Arc::from(issuer.issuer.as_str());
             if issuer.insecure_http {
                 tracing::warn!(
@@ -229,7 +236,10 @@ impl Verifier {
 
     /// Whether every issuer that uses a JWKS has obtained a key set (readiness).
     pub fn all_keys_loaded(&self) -> bool {
-        self.caches.iter().all(|cache| cache.is_loaded())
+        self.caches
+            .iter()
+            .take(self.gating)
+            .all(|cache| cache.is_loaded())
     }
 
     /// Each JWKS issuer's key status, for `/readyz` and metrics.

@@ -16,10 +16,12 @@
 mod resolve;
 mod route;
 mod rules;
+mod sets;
 
 pub use resolve::{Policy, Reached, Target};
 pub use route::Route;
 pub use rules::describe;
+pub use sets::{Policies, PolicySet, Scoped};
 
 use crate::{
     config::{Access, Condition},

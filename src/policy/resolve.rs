@@ -9,7 +9,7 @@ use smallvec::{SmallVec, smallvec};
 
 use super::Route;
 use crate::{
-    config::{Access, Config, HeaderMapping, RouteIndex},
+    config::{Access, Config, HeaderMapping, RouteConfig, RouteIndex},
     deny::DenyReason,
     path::{PathTraits, Readings, fold, normalize_path, readings},
     upstream::{Frameworks, MethodOverride, Reading},
@@ -48,6 +48,17 @@ pub struct Reached<'p> {
     pub unmatched: bool,
 }
 
+impl Reached<'_> {
+    /// A request no route can take (no set governs it).
+    pub fn nowhere() -> Self {
+        Reached {
+            primary: None,
+            routes: SmallVec::new(),
+            unmatched: true,
+        }
+    }
+}
+
 /// What the policy needs to know of a request (see [`crate::extract::RequestView`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
@@ -79,13 +90,14 @@ impl Target<'_> {
 }
 
 impl Policy {
-    pub fn new(config: &Config) -> Policy {
+    /// The compiled `routes` (of `config`'s main file, or of one of its policy files),
+    /// served by `upstream` where a route names none.
+    pub fn new(config: &Config, routes: &[RouteConfig], upstream: Frameworks) -> Policy {
         let global: std::sync::Arc<[HeaderMapping]> =
             std::sync::Arc::from(config.identity_headers.as_slice());
-        let routes: Vec<Route> = config
-            .routes
+        let routes: Vec<Route> = routes
             .iter()
-            .map(|r| Route::new(r, &global, config.upstream))
+            .map(|r| Route::new(r, &global, upstream))
             .collect();
         let mut index = RouteIndex::default();
         let mut folded_index = RouteIndex::default();
@@ -106,9 +118,14 @@ impl Policy {
             routes,
             index,
             folded_index,
-            upstream: config.upstream,
+            upstream,
             override_methods,
         }
+    }
+
+    /// The compiled routes of `config`'s main file.
+    pub fn of(config: &Config) -> Policy {
+        Policy::new(config, &config.routes, config.upstream)
     }
 
     pub fn routes(&self) -> &[Route] {

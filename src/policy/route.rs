@@ -46,6 +46,8 @@ pub struct Route {
     pub sender_constraint: SenderConstraint,
     /// The frameworks that may serve the requests this route matches.
     pub upstream: Frameworks,
+    /// Its label in metrics, chosen on first use (`metrics::Metrics::route_label`).
+    pub metric_label: std::sync::OnceLock<Arc<str>>,
 }
 
 impl Route {
@@ -84,6 +86,7 @@ impl Route {
             forward_authorization: config.forward_authorization,
             sender_constraint: config.sender_constraint,
             upstream: config.upstream.unwrap_or(upstream),
+            metric_label: std::sync::OnceLock::new(),
         }
     }
 

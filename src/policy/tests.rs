@@ -57,7 +57,7 @@ routes:
 "#;
 
 fn policy() -> Policy {
-    Policy::new(&Config::from_yaml(CONFIG, "test").unwrap())
+    Policy::of(&Config::from_yaml(CONFIG, "test").unwrap())
 }
 
 fn claims(value: Value) -> VerifiedClaims {
@@ -357,7 +357,7 @@ fn policy_of(routes: &[ModelRoute]) -> Policy {
             upstream: None,
         })
         .collect();
-    Policy::new(&config)
+    Policy::of(&config)
 }
 
 proptest! {
@@ -462,7 +462,7 @@ proptest! {
             // Shadowed or otherwise refused policies are not served.
             return Ok(());
         };
-        let policy = Policy::new(&config);
+        let policy = Policy::of(&config);
         let mut path = format!("/{}", path.join("/"));
         if folded {
             path = path.to_ascii_lowercase();

@@ -15,7 +15,7 @@ identity_headers: {x-sub: sub, x-scopes: scopes, x-roles: roles, x-client: clien
 /// The route named `name` and the forwarding of `CONFIG` plus `extra` top-level YAML.
 fn setup(name: &str, extra: &str) -> (Route, Forwarding) {
     let config = Config::from_yaml(&format!("{CONFIG}{extra}"), "t").unwrap();
-    let policy = Policy::new(&config);
+    let policy = Policy::of(&config);
     let route = policy
         .routes()
         .iter()
@@ -130,7 +130,7 @@ fn anonymous_allow_removes_every_identity_header_and_the_unverified_credential()
         "t",
     )
     .unwrap();
-    let policy = Policy::new(&config);
+    let policy = Policy::of(&config);
     let resp = allow(&policy.routes()[0], None, &Forwarding::new(&config), None);
     let ok = ok(&resp);
     assert!(ok.headers.is_empty());

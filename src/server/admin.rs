@@ -1,5 +1,6 @@
-//! The HTTP admin port: `/livez` (the process answers), `/readyz` (every issuer has had a
-//! key set; the body shows each issuer's key state) and `/metrics` (Prometheus). Kept
+//! The HTTP admin port: `/livez` (the process answers), `/readyz` (every issuer of the
+//! main file has had a key set; the body shows each issuer's key state and each policy
+//! file's state) and `/metrics` (Prometheus). Kept
 //! apart from the gRPC port so that a NetworkPolicy can expose it to the kubelet and the
 //! metrics scraper only.
 
@@ -55,10 +56,16 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let issuers = state.engine().verifier.key_status();
+    let engine = state.engine();
+    let issuers = engine.verifier.key_status();
+    // A refused policy file is reported, not made a reason to be unready: its last good
+    // version serves, and every other team's rules with it.
+    let policy_files = &engine.policy_files;
     (
         status,
-        Json(json!({ "ready": ready, "draining": draining, "issuers": issuers })),
+        Json(json!({
+            "ready": ready, "draining": draining, "issuers": issuers, "policy_files": policy_files,
+        })),
     )
 }
 

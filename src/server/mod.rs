@@ -42,6 +42,8 @@ use tls::{Alpn, TlsState};
 #[derive(Debug, Clone)]
 pub struct Watch {
     pub path: PathBuf,
+    /// The policy directory given on the command line (else the file's `policy_dir`).
+    pub policy_dir: Option<PathBuf>,
     /// How often the file is compared with what was loaded (SIGHUP reloads at once).
     pub interval: Duration,
     /// The gRPC and admin addresses as the file names them (flags may override them):

@@ -37,16 +37,21 @@ pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
         .err()
         .map_or("none", |d| d.reason.code());
     let allowed = verdict.outcome.is_ok();
-    let route_label = verdict
-        .route
-        .map_or_else(|| NO_ROUTE.clone(), |r| r.name.clone());
-    metrics.check(allowed, reason, route_label, elapsed.as_secs_f64());
+    let route_label = verdict.route.map_or_else(
+        || NO_ROUTE.clone(),
+        |r| {
+            r.metric_label
+                .get_or_init(|| metrics.route_label(&r.name))
+                .clone()
+        },
+    );
+    metrics.check(allowed, reason, route_label.clone(), elapsed.as_secs_f64());
     let span = &verdict.span;
     span.record("route", route);
     span.record("decision", if allowed { "allow" } else { "deny" });
     span.record("reason", reason);
     if let Ok(Some(would)) = &verdict.outcome {
-        metrics.audit_would_deny(route, would.code());
+        metrics.audit_would_deny(&route_label, would.code());
     }
     if !tracing::enabled!(tracing::Level::INFO) {
         return;

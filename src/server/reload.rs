@@ -1,22 +1,38 @@
-//! Hot reload: the config file is polled for changes (which also catches Kubernetes
-//! ConfigMap updates, whose symlink swap file-change notifications often miss) and SIGHUP
-//! forces a reload. A new file is read, validated and swapped in atomically
-//! ([`AppState::reload`]); an invalid one is refused — logged, counted in
+//! Hot reload: the config file and the policy directory are polled for changes (which also
+//! catches Kubernetes ConfigMap updates, whose symlink swap file-change notifications often
+//! miss) and SIGHUP forces a reload. A new configuration is read, validated and swapped in
+//! atomically ([`AppState::reload`]); an invalid main file is refused — logged, counted in
 //! `portcullis_config_reloads_total{outcome="invalid"}` — and the running configuration
-//! keeps serving.
+//! keeps serving. A broken policy file is refused on its own: its last good version serves
+//! on beside the others' new ones (`sets::load_dir`).
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use super::Watch;
-use crate::{config::Config, state::AppState};
+use crate::{
+    config::{Config, PolicySetConfig},
+    state::AppState,
+};
 
 /// How often the config file is compared with what was last loaded.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Reads, validates and applies `path`. Listen addresses cannot change without a restart;
-/// a changed one is reported and otherwise ignored.
-fn reload(state: &AppState, path: &Path, listening: (SocketAddr, SocketAddr)) -> bool {
-    let applied = match Config::load(path) {
+/// Reads, validates and applies `path` and the policy directory (`policy_dir`, else the
+/// file's), policy files refused replaced by their version in `last_sets`, which is updated.
+/// Listen addresses cannot change without a restart; a changed one is reported and
+/// otherwise ignored.
+fn reload(
+    state: &AppState,
+    path: &Path,
+    policy_dir: Option<&Path>,
+    last_sets: &mut Vec<PolicySetConfig>,
+    listening: (SocketAddr, SocketAddr),
+) -> bool {
+    let applied = match Config::load_with_sets(path, policy_dir, last_sets) {
         Err(error) => {
             tracing::error!(
                 path = %path.display(), error = %error,
@@ -34,9 +50,11 @@ fn reload(state: &AppState, path: &Path, listening: (SocketAddr, SocketAddr)) ->
             match state.reload(&config) {
                 Ok(()) => {
                     tracing::info!(
-                        path = %path.display(), routes = config.routes.len(),
-                        issuers = config.issuers.len(), "Configuration reloaded"
+                        path = %path.display(), routes = config.all_routes().count(),
+                        issuers = config.all_issuers().count(), policy_files = config.sets.len(),
+                        "Configuration reloaded"
                     );
+                    *last_sets = config.sets;
                     true
                 }
                 Err(error) => {
@@ -55,10 +73,20 @@ fn reload(state: &AppState, path: &Path, listening: (SocketAddr, SocketAddr)) ->
 pub async fn watch(state: AppState, watch: Watch) {
     let Watch {
         path,
+        policy_dir,
         interval,
         listen_in_file: listening,
     } = watch;
-    let mut last = std::fs::read(&path).ok();
+    let mut last_sets = state.engine().sets.clone();
+    let read = || {
+        let dir = policy_dir
+            .clone()
+            .or_else(|| state.engine().policy_dir.clone());
+        std::fs::read(&path)
+            .ok()
+            .map(|file| (file, dir.as_deref().map(contents)))
+    };
+    let mut last = read();
     let mut hangup = hangup_signal();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -67,17 +95,37 @@ pub async fn watch(state: AppState, watch: Watch) {
             _ = ticker.tick() => false,
             _ = recv(&mut hangup) => true,
         };
-        let current = std::fs::read(&path).ok();
+        let current = read();
         if forced || (current.is_some() && current != last) {
             if forced {
                 tracing::info!(path = %path.display(), "SIGHUP: reloading configuration");
             }
-            reload(&state, &path, listening);
+            reload(
+                &state,
+                &path,
+                policy_dir.as_deref(),
+                &mut last_sets,
+                listening,
+            );
             // Remember even a refused file, so that it is not re-tried (and re-logged)
             // every tick; the next edit is tried again.
             last = current;
         }
     }
+}
+
+/// The names and contents of a policy directory's files, to see that one changed.
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file())
+        .filter_map(|path| std::fs::read(&path).ok().map(|bytes| (path, bytes)))
+        .collect();
+    files.sort();
+    files
 }
 
 #[cfg(unix)]

@@ -191,7 +191,10 @@ pub struct InProcess {
 impl InProcess {
     pub async fn start(yaml: &str) -> InProcess {
         let config = Config::from_yaml(yaml, "test").unwrap();
-        let server = Server::start(config, None).await.unwrap();
+        InProcess::serving(Server::start(config, None).await.unwrap()).await
+    }
+
+    async fn serving(server: Server) -> InProcess {
         let client = AuthorizationClient::connect(format!("http://{}", server.grpc_addr()))
             .await
             .unwrap();
@@ -215,6 +218,60 @@ impl InProcess {
             Some(HttpResponse::OkResponse(_)) => "allow".into(),
             _ => denied(&response).reason,
         }
+    }
+}
+
+/// portcullis started in process on a configuration file and the policy directory it
+/// names (listening on loopback ports of its own), once every issuer has keys.
+pub struct InProcessSets {
+    inner: InProcess,
+}
+
+impl InProcessSets {
+    pub async fn start(path: &std::path::Path) -> InProcessSets {
+        InProcessSets::serve(path, false).await
+    }
+
+    /// Also re-reads the file and the directory every 50 ms, as `serve` does.
+    pub async fn watching(path: &std::path::Path) -> InProcessSets {
+        InProcessSets::serve(path, true).await
+    }
+
+    async fn serve(path: &std::path::Path, watch: bool) -> InProcessSets {
+        let mut config = Config::load_with_sets(path, None, &[]).unwrap();
+        let listen_in_file = (config.grpc_listen, config.admin_listen);
+        config.grpc_listen = "127.0.0.1:0".parse().unwrap();
+        config.admin_listen = "127.0.0.1:0".parse().unwrap();
+        let watch = watch.then(|| portcullis::server::Watch {
+            path: path.to_owned(),
+            policy_dir: None,
+            interval: Duration::from_millis(50),
+            listen_in_file,
+        });
+        let server = Server::start(config, watch).await.unwrap();
+        InProcessSets {
+            inner: InProcess::serving(server).await,
+        }
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.inner.server.grpc_addr()
+    }
+
+    pub async fn check(&self, request: CheckRequest) -> CheckResponse {
+        self.inner.check(request).await
+    }
+
+    pub async fn outcome(&self, request: CheckRequest) -> String {
+        self.inner.outcome(request).await
+    }
+
+    /// GET on the admin port: status and body.
+    pub async fn admin(&self, path: &str) -> (u16, String) {
+        let url = format!("http://{}{path}", self.inner.server.admin_addr());
+        let response = reqwest::get(url).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
     }
 }
 
