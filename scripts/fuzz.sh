@@ -14,8 +14,11 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target"
   echo "== $target: ${seconds}s"
+  # A target without committed seeds starts from its corpus alone.
+  inputs=("fuzz/corpus/$target")
+  [ -d "fuzz/seeds/$target" ] && inputs+=("fuzz/seeds/$target")
   # -s none: no ASan (safe Rust; the C crypto is not fuzzed here), which also builds
   # faster; -rss_limit_mb bounds memory.
-  cargo +nightly fuzz run -s none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+  cargo +nightly fuzz run -s none "$target" "${inputs[@]}" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10
 done

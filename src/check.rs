@@ -45,6 +45,9 @@ pub struct Verdict<'a> {
     pub primary: Option<&'a Route>,
     /// Every route the request reached under any reading, `primary` first.
     pub reached: SmallVec<[&'a Route; 4]>,
+    /// The paths under which it reached the routes that read path parameters
+    /// ([`Reached::paths`]).
+    pub paths: SmallVec<[(u64, String); 1]>,
     /// The route the decision is about: the one that allowed (its identity headers go
     /// upstream), the one that denied, or the request's own.
     pub route: Option<&'a Route>,
@@ -68,6 +71,7 @@ impl<'a> Verdict<'a> {
             request_id: "",
             primary: None,
             reached: SmallVec::new(),
+            paths: SmallVec::new(),
             route: None,
             claims: None,
             outcome: Err(reason.into()),
@@ -105,6 +109,7 @@ pub async fn decide<'a>(
         request_id: view.request_id,
         primary: decided.primary,
         reached: decided.reached,
+        paths: decided.paths,
         route: decided.route,
         claims: decided.claims,
         outcome: decided.outcome,
@@ -116,6 +121,7 @@ pub async fn decide<'a>(
 struct Decided<'a> {
     primary: Option<&'a Route>,
     reached: SmallVec<[&'a Route; 4]>,
+    paths: SmallVec<[(u64, String); 1]>,
     route: Option<&'a Route>,
     claims: Option<Result<Arc<VerifiedClaims>, Deny>>,
     outcome: Outcome,
@@ -129,6 +135,7 @@ impl<'a> Decided<'a> {
         Decided {
             primary: None,
             reached: SmallVec::new(),
+            paths: SmallVec::new(),
             route: None,
             claims: None,
             outcome: Err(reason.into()),
@@ -172,6 +179,9 @@ async fn route_and_judge<'a>(
             Err(reason) => return Decided::refused(reason),
         }
     }
+    // Claims given as they are (`portcullis check` without a token to verify) skip what
+    // verification would have checked, which a set's issuers and audiences are part of.
+    let verified = matches!(authentication, Authentication::Bearer);
     let claims = if judged.iter().any(|(_, reached)| needs_token(reached)) {
         Some(match authentication {
             Authentication::Given(claims) => claims,
@@ -190,8 +200,8 @@ async fn route_and_judge<'a>(
                 .map(|c| c.as_deref().map_err(Deny::clone))
                 .unwrap_or_else(|| Err(DenyReason::Internal.into()))
                 .and_then(|claims| match set {
-                    Some(set) => set.accepts(claims).map(|()| claims),
-                    None => Ok(claims),
+                    Some(set) if verified => set.accepts(claims).map(|()| claims),
+                    _ => Ok(claims),
                 })
         });
         let (route, result) = match judge(reached, for_set) {
@@ -208,10 +218,14 @@ async fn route_and_judge<'a>(
     }
     let (route, outcome) = outcome.unwrap_or((None, Err(DenyReason::NoRoute.into())));
     let governing = judged.into_iter().next().map(|(_, reached)| reached);
-    let (primary, reached) = governing.map_or((None, SmallVec::new()), |r| (r.primary, r.routes));
+    let (primary, reached, paths) = governing.map_or_else(
+        || (None, SmallVec::new(), SmallVec::new()),
+        |r| (r.primary, r.routes, r.paths),
+    );
     Decided {
         primary,
         reached,
+        paths,
         route,
         claims,
         outcome,
@@ -280,7 +294,7 @@ fn judge<'p>(
     let mut audit: Option<DenyReason> = None;
     for &route in reached.routes.iter().filter(|r| !is_anonymous(r)) {
         let outcome = match &claims {
-            Ok(claims) => evaluate(route, claims),
+            Ok(claims) => evaluate(route, claims, &reached.paths_of(route)),
             Err(deny) => Err(deny.clone()),
         };
         match outcome {

@@ -216,7 +216,7 @@ fn describe(text: &mut String, engine: &Engine, verdict: &Verdict<'_>, unverifie
         if protected.len() > 1 {
             let _ = writeln!(text, "  route {}:", route.name);
         }
-        for outcome in policy::explain(route, claims) {
+        for outcome in policy::explain(route, claims, &policy::paths_of(&verdict.paths, route)) {
             let mark = if outcome.holds { "pass" } else { "FAIL" };
             let _ = writeln!(
                 text,

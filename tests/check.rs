@@ -456,3 +456,42 @@ async fn a_repeated_token_is_answered_per_route_and_per_configuration() {
     assert!(!set.contains_key("x-auth-subject"), "{set:?}");
     assert!(removed.is_empty(), "{removed:?}");
 }
+
+#[tokio::test]
+async fn a_caller_reaches_only_its_own_objects() {
+    // OWASP API1 (broken object-level authorisation): `{user}` must be the caller's oid.
+    let world = World::start_with(|yaml| {
+        format!(
+            "{yaml}  - name: my-orders\n    methods: [GET]\n    path: {{ template: '/users/{{user}}/orders/**' }}\n    require:\n      scopes: [Orders.Read]\n      claims: [{{ claim: oid, equals_param: user }}]\n"
+        )
+    })
+    .await
+    .ready()
+    .await;
+    let token = world.token(READ);
+    let oid = world.claims(READ)["oid"].as_str().unwrap().to_owned();
+    allowed(
+        &world
+            .bearer("GET", &format!("/users/{oid}/orders/7"), &token)
+            .await,
+    );
+    // Another user's orders, and the caller's id as some upstream reads it but others do
+    // not (a trailing dot ASP.NET drops, a double escape): denied.
+    for path in [
+        "/users/99999999-2222-3333-4444-555555555555/orders/7".to_owned(),
+        format!("/users/{oid}./orders/7"),
+        format!("/users/{oid}%252e/orders/7"),
+    ] {
+        let response = world.bearer("GET", &path, &token).await;
+        let deny = denied(&response);
+        assert_eq!(deny.status, 403, "{path}");
+        assert_eq!(deny.reason, "condition_failed", "{path}");
+    }
+    // Escapes of ordinary characters are the same object.
+    let escaped = oid.replacen('1', "%31", 1);
+    allowed(
+        &world
+            .bearer("GET", &format!("/users/{escaped}/orders/7"), &token)
+            .await,
+    );
+}

@@ -324,7 +324,10 @@ async fn no_keys_ever_is_503_with_retry_after_and_not_ready() {
 
 #[tokio::test]
 async fn metrics_report_fetches_keys_and_decisions() {
-    let world = World::start().await.ready().await;
+    let world = World::start_with(|y| format!("{y}metrics: {{ preseed_routes: true }}\n"))
+        .await
+        .ready()
+        .await;
     allowed(&world.bearer("GET", "/api/orders", &world.token(READ)).await);
     denied(&world.check("GET", "/api/orders", None).await);
     let (status, text) = world.admin("/metrics").await;
@@ -337,7 +340,8 @@ async fn metrics_report_fetches_keys_and_decisions() {
         "portcullis_check_duration_seconds_count{decision=\"allow\",reason=\"none\",route=\"orders-read\"} 1".to_owned(),
         "portcullis_check_duration_seconds_count{decision=\"deny\",reason=\"missing_token\",route=\"orders-read\"} 1"
             .to_owned(),
-        // Series of routes nobody has called yet exist at 0, so rate() and alerts see them.
+        // Pre-seeded: series of routes nobody has called yet exist at 0, so rate() and
+        // alerts see them.
         "portcullis_check_duration_seconds_count{decision=\"allow\",reason=\"none\",route=\"orders-write\"} 0"
             .to_owned(),
         "portcullis_check_duration_seconds_count{decision=\"deny\",reason=\"no_route\",route=\"\"} 0"

@@ -701,3 +701,67 @@ fn look_alike_header_names_are_refused() {
         Ok(())
     );
 }
+
+/// Object ownership (`equals_param`): the parameter must name the caller's object under
+/// every reading of the path an upstream may give it.
+#[test]
+fn ownership_holds_only_when_every_reading_names_the_callers_object() {
+    let yaml = "issuers: [{ issuer: https://idp.example.com/, audiences: [api] }]
+routes:
+  - name: own-orders
+    path: { template: '/api/users/{user}/orders/**' }
+    require: { claims: [{ claim: oid, equals_param: user }] }
+  - name: tenant-reports
+    path: { template: '/t/{tenant}/reports' }
+    require: { claims: [{ claim: tid, equals_param: '{tenant}', ignore_case: true }] }
+";
+    let policy = Policy::of(&Config::from_yaml(yaml, "test").unwrap());
+    let decide = |path: &str, claims: Value| -> Result<String, DenyReason> {
+        let mut map = claims.as_object().cloned().unwrap_or_default();
+        map.insert("scp".into(), json!("Orders.Read"));
+        let token = VerifiedClaims::new("https://idp.example.com/".into(), map).unwrap();
+        let reached = policy.resolve(&Target::plain("GET", "api.example.com", path))?;
+        judge(&reached, Some(Ok(&token)))
+            .map(|j| j.route.name.to_string())
+            .map_err(|(_, deny)| deny.reason)
+    };
+    let own = |path: &str, oid: &str| decide(path, json!({ "oid": oid }));
+    assert_eq!(own("/api/users/U1/orders/7", "U1"), Ok("own-orders".into()));
+    assert_eq!(
+        own("/api/users/U2/orders/7", "U1"),
+        Err(DenyReason::ConditionFailed)
+    );
+    // Escapes are decoded as frameworks decode a path parameter.
+    assert_eq!(
+        own("/api/users/%55%31/orders/7", "U1"),
+        Ok("own-orders".into())
+    );
+    assert_eq!(
+        own("/api/users/%C3%A91/orders/7", "é1"),
+        Ok("own-orders".into())
+    );
+    // Case-sensitive unless said otherwise.
+    assert_eq!(
+        own("/api/users/u1/orders/7", "U1"),
+        Err(DenyReason::ConditionFailed)
+    );
+    // A value some upstream reads differently is no one's: ASP.NET drops the trailing
+    // dot, others keep it; a double escape is "%55%31" to most and "U1" to a decoder
+    // that decodes twice.
+    for oid in ["U1", "U1."] {
+        assert!(own("/api/users/U1./orders/7", oid).is_err(), "{oid}");
+    }
+    for oid in ["U1", "%55%31"] {
+        assert!(own("/api/users/%2555%2531/orders/7", oid).is_err(), "{oid}");
+    }
+    // Without the claim, or with an empty one: denied.
+    assert_eq!(
+        decide("/api/users/U1/orders/7", json!({})),
+        Err(DenyReason::ConditionFailed)
+    );
+    assert_eq!(own("/api/users//orders/7", ""), Err(DenyReason::NoRoute));
+    // ignore_case, for GUIDs.
+    let tenant = |path: &str| decide(path, json!({ "tid": "AbC-1" }));
+    assert_eq!(tenant("/t/abc-1/reports"), Ok("tenant-reports".into()));
+    assert_eq!(tenant("/t/abc-2/reports"), Err(DenyReason::ConditionFailed));
+}

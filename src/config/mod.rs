@@ -597,6 +597,15 @@ pub enum Condition {
     ClaimOneOf { claim: String, values: Vec<String> },
     /// A claim that is an array (or space-separated string) contains this.
     ClaimContains { claim: String, value: String },
+    /// A claim's value (as text) is the value of the path template's parameter `param`,
+    /// segment `segment` of the path (0 is the first), percent-decoded, under every reading
+    /// of the path that reaches the route.
+    ClaimEqualsParam {
+        claim: String,
+        param: String,
+        segment: usize,
+        ignore_case: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -324,4 +324,10 @@ pub struct RawClaimCondition {
     pub equals: Option<String>,
     pub one_of: Option<Vec<String>>,
     pub contains: Option<String>,
+    /// A parameter of the route's path template (`user` for `{user}`) whose value must be
+    /// the claim's: object ownership (`/users/{user}/orders` for the caller's `oid`).
+    pub equals_param: Option<String>,
+    /// With `equals_param`: compare ignoring ASCII case (tenant and object GUIDs).
+    #[serde(default)]
+    pub ignore_case: bool,
 }

@@ -95,7 +95,10 @@ pub(super) fn validate_route(
         }
         Some(p) => path_match(&format!("{field}.path"), p, problems),
     };
-    let access = access(field, raw, problems);
+    let mut access = access(field, raw, problems);
+    if let Some(access) = access.as_mut() {
+        bind_params(field, path.as_ref(), access, problems);
+    }
     if raw.forward_authorization && !raw.anonymous {
         problems.add(
             format!("{field}.forward_authorization"),
@@ -362,25 +365,76 @@ fn claim_condition(
         return None;
     };
     let claim = claim.clone();
-    match (&raw.equals, &raw.one_of, &raw.contains) {
-        (Some(value), None, None) => Some(Condition::ClaimEquals {
+    if raw.ignore_case && raw.equals_param.is_none() {
+        problems.add(
+            format!("{field}.ignore_case"),
+            "only applies to `equals_param`",
+        );
+    }
+    match (&raw.equals, &raw.one_of, &raw.contains, &raw.equals_param) {
+        (Some(value), None, None, None) => Some(Condition::ClaimEquals {
             claim,
             value: value.clone(),
         }),
-        (None, Some(values), None) if !values.is_empty() => Some(Condition::ClaimOneOf {
+        (None, Some(values), None, None) if !values.is_empty() => Some(Condition::ClaimOneOf {
             claim,
             values: values.clone(),
         }),
-        (None, None, Some(value)) => Some(Condition::ClaimContains {
+        (None, None, Some(value), None) => Some(Condition::ClaimContains {
             claim,
             value: value.clone(),
+        }),
+        // The segment is the template's, found once the route's path is known.
+        (None, None, None, Some(param)) => Some(Condition::ClaimEqualsParam {
+            claim,
+            param: param
+                .trim()
+                .trim_start_matches('{')
+                .trim_end_matches('}')
+                .to_owned(),
+            segment: usize::MAX,
+            ignore_case: raw.ignore_case,
         }),
         _ => {
             problems.add(
                 field,
-                "needs exactly one of `equals`, `one_of` (non-empty) or `contains`",
+                "needs exactly one of `equals`, `one_of` (non-empty), `contains` or \
+                 `equals_param`",
             );
             None
+        }
+    }
+}
+
+/// Points each `equals_param` condition of `access` at its parameter's segment of the
+/// route's template, or reports a parameter the template does not have.
+fn bind_params(
+    field: &str,
+    path: Option<&PathMatch>,
+    access: &mut Access,
+    problems: &mut Problems,
+) {
+    let Access::Require { all, any } = access else {
+        return;
+    };
+    let pattern = match path {
+        Some(PathMatch::Template { pattern, .. }) => Some(pattern.as_str()),
+        _ => None,
+    };
+    for condition in all.iter_mut().chain(any.iter_mut().flatten()) {
+        let Condition::ClaimEqualsParam { param, segment, .. } = condition else {
+            continue;
+        };
+        let wanted = format!("{{{param}}}");
+        match pattern.and_then(|p| p.split('/').skip(1).position(|part| part == wanted)) {
+            Some(at) => *segment = at,
+            None => problems.add(
+                format!("{field}.require"),
+                format!(
+                    "`equals_param: {param}`: the route's path must be a template with a \
+                     `{wanted}` segment"
+                ),
+            ),
         }
     }
 }

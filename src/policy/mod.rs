@@ -18,7 +18,7 @@ mod route;
 mod rules;
 mod sets;
 
-pub use resolve::{Policy, Reached, Target};
+pub use resolve::{Policy, Reached, Target, paths_of};
 pub use route::Route;
 pub use rules::describe;
 pub use sets::{Policies, PolicySet, Scoped};
@@ -30,8 +30,10 @@ use crate::{
 };
 
 /// Whether `claims` satisfy `route`: its `sender_constraint`, every condition of
-/// `require`, and every condition of at least one `require_any` alternative.
-pub fn evaluate(route: &Route, claims: &VerifiedClaims) -> Result<(), Deny> {
+/// `require`, and every condition of at least one `require_any` alternative. `paths` are
+/// the paths under which the request reaches the route ([`Reached::paths_of`]), which
+/// conditions on path parameters read.
+pub fn evaluate(route: &Route, claims: &VerifiedClaims, paths: &[&str]) -> Result<(), Deny> {
     let Access::Require { all, any } = &route.access else {
         return Ok(());
     };
@@ -43,11 +45,11 @@ pub fn evaluate(route: &Route, claims: &VerifiedClaims) -> Result<(), Deny> {
         return Err(Deny::from(DenyReason::SenderConstraintRequired)
             .with_dpop(route.sender_constraint.asks_for_dpop()));
     }
-    let failed = all.iter().find(|c| !rules::holds(c, claims));
+    let failed = all.iter().find(|c| !rules::holds(c, claims, paths));
     let failed_any = !any.is_empty()
         && !any
             .iter()
-            .any(|alternative| alternative.iter().all(|c| rules::holds(c, claims)));
+            .any(|alternative| alternative.iter().all(|c| rules::holds(c, claims, paths)));
     let permission = match (failed, failed_any) {
         (None, false) => return Ok(()),
         (Some(condition), _) => rules::is_permission(condition),
@@ -73,15 +75,16 @@ pub struct ConditionOutcome {
     pub holds: bool,
 }
 
-/// Every condition of `route` with its outcome for `claims`.
-pub fn explain(route: &Route, claims: &VerifiedClaims) -> Vec<ConditionOutcome> {
+/// Every condition of `route` with its outcome for `claims` (and `paths`, as for
+/// [`evaluate`]).
+pub fn explain(route: &Route, claims: &VerifiedClaims, paths: &[&str]) -> Vec<ConditionOutcome> {
     let Access::Require { all, any } = &route.access else {
         return Vec::new();
     };
     let outcome = |group: String, condition: &Condition| ConditionOutcome {
         group,
         description: describe(condition),
-        holds: rules::holds(condition, claims),
+        holds: rules::holds(condition, claims, paths),
     };
     let mut outcomes: Vec<ConditionOutcome> =
         all.iter().map(|c| outcome("require".into(), c)).collect();

@@ -46,6 +46,9 @@ pub struct Reached<'p> {
     pub routes: SmallVec<[&'p Route; 4]>,
     /// Some reading reaches no route.
     pub unmatched: bool,
+    /// For the routes whose conditions read path parameters: each path (as the upstream
+    /// receives it, before any case folding) under which the request reaches the route.
+    pub paths: SmallVec<[(u64, String); 1]>,
 }
 
 impl Reached<'_> {
@@ -55,9 +58,29 @@ impl Reached<'_> {
             primary: None,
             routes: SmallVec::new(),
             unmatched: true,
+            paths: SmallVec::new(),
         }
     }
+
+    /// The paths under which the request reaches `route` (empty for a route that binds
+    /// no parameter).
+    pub fn paths_of(&self, route: &Route) -> SmallVec<[&str; 2]> {
+        paths_of(&self.paths, route)
+    }
 }
+
+/// Of `paths` (a [`Reached::paths`]), those of `route`.
+pub fn paths_of<'a>(paths: &'a [(u64, String)], route: &Route) -> SmallVec<[&'a str; 2]> {
+    paths
+        .iter()
+        .filter(|(id, _)| *id == route.id)
+        .map(|(_, path)| path.as_str())
+        .collect()
+}
+
+/// A reading of the path: the path matched, whether it is case-folded, and the path as
+/// the upstream receives it (the same, unless folded).
+type PathReading<'a> = (&'a str, bool, &'a str);
 
 /// What the policy needs to know of a request (see [`crate::extract::RequestView`]).
 #[derive(Debug, Clone, Copy)]
@@ -161,15 +184,22 @@ impl Policy {
             }
         }
         let folded = self.folded(&read, frameworks);
-        let paths: SmallVec<[(&str, bool); 4]> = read
+        // Each reading, matched as it is or case-folded, with the path it folds.
+        let paths: SmallVec<[PathReading<'_>; 4]> = read
             .iter()
-            .map(|p| (p, false))
-            .chain(folded.iter().map(|p| (p.as_str(), true)))
+            .map(|p| (p, false, p))
+            .chain(
+                folded
+                    .iter()
+                    .zip(read.iter())
+                    .map(|(f, p)| (f.as_str(), true, p)),
+            )
             .collect();
         let mut reached = Reached {
             primary,
             routes: SmallVec::new(),
             unmatched: false,
+            paths: SmallVec::new(),
         };
         self.reach(&mut reached, target.method, &hosts, &paths);
         let (asked, unseen) = overrides(target.overrides, frameworks)?;
@@ -219,26 +249,34 @@ impl Policy {
         }
     }
 
-    /// Adds the first route of each host and reading (`(path, folded)`) for `method`, and
-    /// for `GET` when `method` is `HEAD`.
+    /// Adds the first route of each host and reading for `method`, and for `GET` when
+    /// `method` is `HEAD`.
     fn reach<'p>(
         &'p self,
         reached: &mut Reached<'p>,
         method: &str,
         hosts: &[&str],
-        paths: &[(&str, bool)],
+        paths: &[PathReading<'_>],
     ) {
         if method.eq_ignore_ascii_case("HEAD") {
             self.reach(reached, "GET", hosts, paths);
         }
         for host in hosts {
-            for &(path, folded) in paths {
-                match self.first(method, host, path, folded) {
-                    Some(route) if !reached.routes.iter().any(|r| r.id == route.id) => {
-                        reached.routes.push(route);
-                    }
-                    Some(_) => {}
-                    None => reached.unmatched = true,
+            for &(path, folded, original) in paths {
+                let Some(route) = self.first(method, host, path, folded) else {
+                    reached.unmatched = true;
+                    continue;
+                };
+                if !reached.routes.iter().any(|r| r.id == route.id) {
+                    reached.routes.push(route);
+                }
+                if route.binds_params
+                    && !reached
+                        .paths
+                        .iter()
+                        .any(|(id, p)| *id == route.id && p == original)
+                {
+                    reached.paths.push((route.id, original.to_owned()));
                 }
             }
         }

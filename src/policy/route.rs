@@ -48,6 +48,9 @@ pub struct Route {
     pub upstream: Frameworks,
     /// Its label in metrics, chosen on first use (`metrics::Metrics::route_label`).
     pub metric_label: std::sync::OnceLock<Arc<str>>,
+    /// Some condition compares a path parameter with a claim: the paths under which the
+    /// request reaches this route are kept for it ([`super::Reached::paths`]).
+    pub binds_params: bool,
 }
 
 impl Route {
@@ -57,8 +60,10 @@ impl Route {
         upstream: Frameworks,
     ) -> Route {
         let mut scopes: Vec<&str> = Vec::new();
+        let mut binds_params = false;
         if let Access::Require { all, any } = &config.access {
             for condition in all.iter().chain(any.iter().flatten()) {
+                binds_params |= matches!(condition, Condition::ClaimEqualsParam { .. });
                 if let Condition::Scopes(names) | Condition::ScopesAny(names) = condition {
                     for name in names {
                         if !scopes.contains(&name.as_str()) {
@@ -87,6 +92,7 @@ impl Route {
             sender_constraint: config.sender_constraint,
             upstream: config.upstream.unwrap_or(upstream),
             metric_label: std::sync::OnceLock::new(),
+            binds_params,
         }
     }
 

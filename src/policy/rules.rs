@@ -9,8 +9,9 @@ use crate::{
     jwt::VerifiedClaims,
 };
 
-/// Whether `claims` satisfy `condition`.
-pub fn holds(condition: &Condition, claims: &VerifiedClaims) -> bool {
+/// Whether `claims` satisfy `condition`; `paths`, the paths under which the request
+/// reaches the route, for conditions on its path parameters.
+pub fn holds(condition: &Condition, claims: &VerifiedClaims, paths: &[&str]) -> bool {
     match condition {
         Condition::Scopes(names) => names.iter().all(|s| claims.has_scope(s)),
         Condition::ScopesAny(names) => names.iter().any(|s| claims.has_scope(s)),
@@ -40,7 +41,37 @@ pub fn holds(condition: &Condition, claims: &VerifiedClaims) -> bool {
             Some(Value::String(s)) => s.split_whitespace().any(|part| part == value),
             _ => false,
         },
+        Condition::ClaimEqualsParam {
+            claim,
+            segment,
+            ignore_case,
+            ..
+        } => {
+            let Some(expected) = claims.text(claim).filter(|v| !v.is_empty()) else {
+                return false;
+            };
+            // Every reading must name the caller's object: one that names another (a
+            // trailing dot, a double escape, a format suffix) is denied.
+            !paths.is_empty()
+                && paths.iter().all(|path| {
+                    param(path, *segment).is_some_and(|value| match ignore_case {
+                        true => value.eq_ignore_ascii_case(&expected),
+                        false => value == expected,
+                    })
+                })
+        }
     }
+}
+
+/// Segment `segment` of `path` (0 is the first after the leading `/`), percent-decoded
+/// once as frameworks decode a path parameter; `None` if it is missing or does not
+/// decode to UTF-8.
+fn param(path: &str, segment: usize) -> Option<String> {
+    let raw = path.split('/').nth(segment + 1)?;
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .map(|value| value.into_owned())
 }
 
 /// Whether a failure of `condition` is about permissions (scopes or app roles), which
@@ -74,5 +105,14 @@ pub fn describe(condition: &Condition) -> String {
             format!("claim {claim} one of [{}]", list(values))
         }
         Condition::ClaimContains { claim, value } => format!("claim {claim} contains {value:?}"),
+        Condition::ClaimEqualsParam {
+            claim,
+            param,
+            ignore_case,
+            ..
+        } => format!(
+            "claim {claim} equals path parameter {{{param}}}{}",
+            if *ignore_case { " (ignoring case)" } else { "" }
+        ),
     }
 }

@@ -70,7 +70,7 @@ fn claims(value: Value) -> VerifiedClaims {
 fn decide(method: &str, path: &str, token: Value) -> Result<String, DenyReason> {
     let policy = policy();
     let route = policy.route(method, "api", path)?;
-    evaluate(route, &claims(token)).map_err(|d| d.reason)?;
+    evaluate(route, &claims(token), &[]).map_err(|d| d.reason)?;
     Ok(route.name.to_string())
 }
 
@@ -239,7 +239,7 @@ fn normalised_path_decides_the_route() {
 fn insufficient_permission_names_the_accepted_scopes() {
     let p = policy();
     let route = p.route("GET", "h", "/api/orders").unwrap();
-    let deny = evaluate(route, &claims(json!({"scp": "Profile.Read"}))).unwrap_err();
+    let deny = evaluate(route, &claims(json!({"scp": "Profile.Read"})), &[]).unwrap_err();
     assert_eq!(
         deny.required_scopes.as_deref(),
         Some("Orders.Read Orders.ReadFull Orders.ReadWrite")
@@ -250,7 +250,11 @@ fn insufficient_permission_names_the_accepted_scopes() {
 fn explanation_lists_every_condition_with_its_outcome() {
     let p = policy();
     let route = p.route("GET", "h", "/api/reports").unwrap();
-    let outcomes = explain(route, &claims(json!({"scp": "Reports.Read", "tid": "T1"})));
+    let outcomes = explain(
+        route,
+        &claims(json!({"scp": "Reports.Read", "tid": "T1"})),
+        &[],
+    );
     let summary: Vec<(String, bool)> = outcomes
         .iter()
         .map(|o| (o.group.clone(), o.holds))
@@ -377,7 +381,7 @@ proptest! {
                 prop_assert_eq!(reason, DenyReason::NoRoute);
                 None
             }
-            Ok(route) => Some((route.name.parse::<usize>().unwrap(), evaluate(route, &token).is_ok())),
+            Ok(route) => Some((route.name.parse::<usize>().unwrap(), evaluate(route, &token, &[]).is_ok())),
         };
         prop_assert_eq!(actual, model_decide(&routes, method, &path, &scopes));
     }

@@ -93,3 +93,39 @@ fn bad_routes_are_refused_with_their_field() {
         );
     }
 }
+
+#[test]
+fn an_ownership_condition_names_a_parameter_of_its_template() {
+    let c = routes(
+        "  - name: r\n    path: { template: '/users/{user}/orders/**' }\n    require: { claims: [{ claim: oid, equals_param: user }] }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.routes[0].access,
+        Access::Require {
+            all: vec![Condition::ClaimEqualsParam {
+                claim: "oid".into(),
+                param: "user".into(),
+                segment: 1,
+                ignore_case: false,
+            }],
+            any: vec![]
+        }
+    );
+    let problems = routes(
+        "  - name: a\n    path: { template: '/users/{id}' }\n    require: { claims: [{ claim: oid, equals_param: user }] }\n  - name: b\n    path: { prefix: /users }\n    require_any: [{ claims: [{ claim: oid, equals_param: user }] }]\n  - name: c\n    path: { template: '/x/{id}' }\n    require: { claims: [{ claim: oid, equals: x, ignore_case: true }] }\n  - name: d\n    path: { template: '/y/{id}' }\n    require: { claims: [{ claim: oid, equals: x, equals_param: id }] }\n",
+    )
+    .unwrap_err()
+    .join("\n");
+    for expected in [
+        "routes[0].require: `equals_param: user`: the route's path must be a template with a `{user}` segment",
+        "routes[1].require: `equals_param: user`",
+        "routes[2].require.claims[0].ignore_case: only applies to `equals_param`",
+        "routes[3].require.claims[0]: needs exactly one of",
+    ] {
+        assert!(
+            problems.contains(expected),
+            "{expected:?} missing in\n{problems}"
+        );
+    }
+}
