@@ -48,6 +48,8 @@ pub struct Verdict<'a> {
     /// The paths under which it reached the routes that read path parameters
     /// ([`Reached::paths`]).
     pub paths: SmallVec<[(u64, String); 1]>,
+    /// The routes of baseline policy files it reached (each judged it too).
+    pub baseline: SmallVec<[&'a Route; 2]>,
     /// The route the decision is about: the one that allowed (its identity headers go
     /// upstream), the one that denied, or the request's own.
     pub route: Option<&'a Route>,
@@ -72,6 +74,7 @@ impl<'a> Verdict<'a> {
             primary: None,
             reached: SmallVec::new(),
             paths: SmallVec::new(),
+            baseline: SmallVec::new(),
             route: None,
             claims: None,
             outcome: Err(reason.into()),
@@ -110,6 +113,7 @@ pub async fn decide<'a>(
         primary: decided.primary,
         reached: decided.reached,
         paths: decided.paths,
+        baseline: decided.baseline,
         route: decided.route,
         claims: decided.claims,
         outcome: decided.outcome,
@@ -122,6 +126,7 @@ struct Decided<'a> {
     primary: Option<&'a Route>,
     reached: SmallVec<[&'a Route; 4]>,
     paths: SmallVec<[(u64, String); 1]>,
+    baseline: SmallVec<[&'a Route; 2]>,
     route: Option<&'a Route>,
     claims: Option<Result<Arc<VerifiedClaims>, Deny>>,
     outcome: Outcome,
@@ -136,6 +141,7 @@ impl<'a> Decided<'a> {
             primary: None,
             reached: SmallVec::new(),
             paths: SmallVec::new(),
+            baseline: SmallVec::new(),
             route: None,
             claims: None,
             outcome: Err(reason.into()),
@@ -217,7 +223,9 @@ async fn route_and_judge<'a>(
         };
     }
     let (route, outcome) = outcome.unwrap_or((None, Err(DenyReason::NoRoute.into())));
-    let governing = judged.into_iter().next().map(|(_, reached)| reached);
+    let mut judged = judged.into_iter();
+    let governing = judged.next().map(|(_, reached)| reached);
+    let baseline = judged.flat_map(|(_, reached)| reached.routes).collect();
     let (primary, reached, paths) = governing.map_or_else(
         || (None, SmallVec::new(), SmallVec::new()),
         |r| (r.primary, r.routes, r.paths),
@@ -226,6 +234,7 @@ async fn route_and_judge<'a>(
         primary,
         reached,
         paths,
+        baseline,
         route,
         claims,
         outcome,

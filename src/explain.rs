@@ -8,7 +8,7 @@
 
 use std::{fmt::Write, sync::Arc};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::{
     check::{self, Authentication, Verdict},
@@ -42,6 +42,8 @@ pub struct Request<'a> {
 /// The report, and whether the request would be allowed.
 pub struct Report {
     pub text: String,
+    /// The same for tools (`portcullis check --output json`).
+    pub json: Value,
     pub allowed: bool,
 }
 
@@ -77,11 +79,80 @@ pub async fn explain(engine: &Engine, request: &Request<'_>, credentials: Creden
     describe(&mut text, engine, &verdict, unverified);
     let allowed = verdict.outcome.is_ok();
     answer(&mut text, engine, &verdict);
-    Report { text, allowed }
+    let json = summary(engine, request, &verdict, unverified);
+    Report {
+        text,
+        json,
+        allowed,
+    }
+}
+
+/// The decision as data: the routes, each condition, the answer Envoy would get.
+fn summary(
+    engine: &Engine,
+    request: &Request<'_>,
+    verdict: &Verdict<'_>,
+    unverified: bool,
+) -> Value {
+    let conditions: Vec<Value> = match verdict.verified() {
+        None => Vec::new(),
+        Some(claims) => verdict
+            .reached
+            .iter()
+            .flat_map(|route| {
+                let paths = policy::paths_of(&verdict.paths, route);
+                policy::explain(route, claims, &paths)
+                    .into_iter()
+                    .map(|o| json!({ "route": &*route.name, "group": o.group, "condition": o.description, "holds": o.holds }))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+    };
+    let mut out = json!({
+        "request": { "method": request.method, "host": request.host, "path": request.path },
+        "route": verdict.primary.map(|r| &*r.name),
+        "reached": verdict.reached.iter().map(|r| &*r.name).collect::<Vec<_>>(),
+        "token": match (&verdict.claims, unverified) {
+            (None, _) => "none",
+            (Some(_), true) => "unverified",
+            (Some(Ok(_)), false) => "verified",
+            (Some(Err(_)), false) => "refused",
+        },
+        "conditions": conditions,
+        "decision": if verdict.outcome.is_ok() { "allow" } else { "deny" },
+        "reason": verdict.outcome.as_ref().err().map(|d| d.reason.code()),
+        "audit_would_deny": verdict.outcome.as_ref().ok().copied().flatten().map(|w| w.code()),
+    });
+    if let Ok(response) = respond::answer(engine, verdict, false).into_response() {
+        match response.http_response {
+            Some(HttpResponse::OkResponse(ok)) => {
+                out["status"] = json!(200);
+                let set: Map<String, Value> = ok
+                    .headers
+                    .iter()
+                    .filter_map(|h| h.header.as_ref())
+                    .map(|h| (h.key.clone(), json!(h.value)))
+                    .collect();
+                out["headers"] = json!({ "set": set, "removed": ok.headers_to_remove });
+            }
+            Some(HttpResponse::DeniedResponse(denied)) => {
+                out["status"] = json!(denied.status.map_or(403, |s| s.code));
+                let headers: Map<String, Value> = denied
+                    .headers
+                    .iter()
+                    .filter_map(|h| h.header.as_ref())
+                    .map(|h| (h.key.clone(), json!(h.value)))
+                    .collect();
+                out["headers"] = json!({ "response": headers });
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 /// Claims taken as they are, as the pipeline would read a verified token's.
-fn given(claims: Map<String, Value>) -> Authentication {
+pub(crate) fn given(claims: Map<String, Value>) -> Authentication {
     let issuer = claims
         .get("iss")
         .and_then(Value::as_str)

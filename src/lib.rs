@@ -42,6 +42,7 @@ mod policy;
 mod respond;
 pub mod server;
 pub mod state;
+pub mod suite;
 pub mod telemetry;
 pub mod upstream;
 

@@ -216,6 +216,15 @@ fn demo_prints_commands_that_show_allow_and_deny_and_stops_on_sigterm() {
 
 /// Runs `portcullis check` on the example config with claims given as JSON.
 fn check_example(host: &str, path: &str, claims: &str) -> (Option<i32>, String) {
+    check_example_with(host, path, claims, &[])
+}
+
+fn check_example_with(
+    host: &str,
+    path: &str,
+    claims: &str,
+    more: &[&str],
+) -> (Option<i32>, String) {
     let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("claims-{}.json", free_port()));
     std::fs::write(&file, claims).unwrap();
@@ -229,6 +238,7 @@ fn check_example(host: &str, path: &str, claims: &str) -> (Option<i32>, String) 
             "--method", "GET", "--host", host, "--path", path, "--claims",
         ])
         .arg(&file)
+        .args(more)
         .output()
         .unwrap();
     (
@@ -461,4 +471,52 @@ fn the_try_script_starts_everything_and_its_commands_do_what_they_say() {
             "{port} still listening after try.sh stopped"
         );
     }
+}
+
+#[test]
+fn check_answers_tools_in_json_and_describes_every_flag() {
+    let (code, out) = check_example_with(
+        "",
+        "/api/orders/7/history",
+        r#"{"scp": "Orders.Read", "sub": "u"}"#,
+        &["--output", "json"],
+    );
+    assert_eq!(code, Some(3), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["decision"], "deny");
+    assert_eq!(report["reason"], "insufficient_permission");
+    assert_eq!(report["status"], 403);
+    assert_eq!(report["route"], "orders-history");
+    assert_eq!(report["token"], "unverified");
+    assert_eq!(
+        report["conditions"][0]["condition"],
+        "scopes all of [Orders.ReadFull]"
+    );
+    assert_eq!(report["conditions"][0]["holds"], false);
+    assert!(
+        report["headers"]["response"]["www-authenticate"]
+            .as_str()
+            .is_some_and(|c| c.contains("insufficient_scope"))
+    );
+    let help = Command::new(BIN)
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    // Every flag has its description on the line that names it or the next.
+    let lines: Vec<&str> = help.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let flag = line.trim_start();
+        if flag.starts_with("--") || flag.starts_with("-c") {
+            let described = line.split_whitespace().count() > 2
+                || lines.get(i + 1).is_some_and(|next| {
+                    !next.trim_start().starts_with('-') && !next.trim().is_empty()
+                });
+            assert!(described, "{flag:?} is not described:\n{help}");
+        }
+    }
+    assert!(
+        help.contains("--method") && help.contains("--host"),
+        "{help}"
+    );
 }
