@@ -520,3 +520,138 @@ fn check_answers_tools_in_json_and_describes_every_flag() {
         "{help}"
     );
 }
+
+/// Each file of tests/invalid-configs has one mistake: `portcullis validate` refuses it
+/// naming the file and line, and so does the JSON Schema editors use (checked with PyPI
+/// `jsonschema`, as an editor's YAML language server would).
+#[test]
+fn every_invalid_file_is_refused_by_validate_and_by_the_schema() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(root.join("tests/invalid-configs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 14);
+    for file in &files {
+        let output = Command::new(BIN)
+            .args(["validate", "--config"])
+            .arg(file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{} accepted", file.display());
+        assert!(
+            err.contains(&format!("{}:", file.display())),
+            "{}: no file:line in {err}",
+            file.display()
+        );
+    }
+    let python = root.join(".venv/bin/python");
+    if !python.is_file() {
+        assert!(
+            std::env::var_os("PORTCULLIS_REQUIRE_E2E").is_none(),
+            ".venv missing: run scripts/test.sh"
+        );
+        eprintln!("SKIPPED: no .venv with jsonschema");
+        return;
+    }
+    let script = "import sys, json, yaml, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        validator = jsonschema.Draft202012Validator(schema)\n\
+        for path in sys.argv[2:]:\n\
+        \x20   if validator.is_valid(yaml.safe_load(open(path))):\n\
+        \x20       print('ACCEPTED', path)\n\
+        example = yaml.safe_load(open('config/example.yaml'))\n\
+        print('example', validator.is_valid(example))\n";
+    let output = Command::new(python)
+        .current_dir(root)
+        .args(["-c", script, "config/portcullis.schema.json"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !out.contains("ACCEPTED"),
+        "the schema accepts invalid files:\n{out}"
+    );
+    assert!(
+        out.contains("example True"),
+        "the schema refuses config/example.yaml:\n{out}"
+    );
+}
+
+#[test]
+fn validate_lists_every_kind_of_mistake_in_one_run_with_its_place() {
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("mistakes-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("portcullis.yaml");
+    // Shape (unknown field, wrong type), value (address, method, empty list) and
+    // cross-route (duplicate name) mistakes together.
+    std::fs::write(
+        &file,
+        "issuers: [{ issuer: https://idp.example.com/, audiences: [api] }]
+server: { relam: typo, grpc_listen: \"nope\" }
+jwks: { fetch_timeout: 30 }
+routes:
+  - name: a
+    path: /x
+    anonymous: true
+  - name: b
+    methods: [GTE]
+    path: { prefix: /b }
+    require: { scopes: [] }
+  - name: b
+    path: { prefix: /b/c }
+    anonymous: true
+",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["validate", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    let at = |place: &str| format!("{}:{place}", file.display());
+    for expected in [
+        format!("{}: server.relam: unknown field", at("2:11")),
+        format!("{}: server.grpc_listen: \"nope\" is not", at("2:24")),
+        format!("{}: jwks.fetch_timeout: invalid type", at("3:9")),
+        format!("{}: routes[0].path (route \"a\"): invalid type", at("6:5")),
+        format!(
+            "{}: routes[1].methods[0] (route \"b\"): \"GTE\"",
+            at("9:15")
+        ),
+        format!(
+            "{}: routes[1].require.scopes (route \"b\"): must not be empty",
+            at("11:16")
+        ),
+        format!(
+            "{}: routes[2].name (route \"b\"): \"b\" appears twice",
+            at("12:5")
+        ),
+    ] {
+        assert!(err.contains(&expected), "{expected:?} missing in\n{err}");
+    }
+    // A key given twice, in our words.
+    std::fs::write(&file, "issuers: []\nroutes: []\nissuers: []\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["validate", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("duplicate mapping key: issuers (a key may be given once)"),
+        "{err}"
+    );
+    assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+}

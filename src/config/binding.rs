@@ -27,6 +27,13 @@ pub enum SenderConstraint {
 }
 
 impl SenderConstraint {
+    pub const ALL: [SenderConstraint; 4] = [
+        SenderConstraint::Optional,
+        SenderConstraint::Required,
+        SenderConstraint::Dpop,
+        SenderConstraint::Mtls,
+    ];
+
     pub fn parse(text: &str) -> Option<SenderConstraint> {
         match text {
             "optional" => Some(SenderConstraint::Optional),

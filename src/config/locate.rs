@@ -38,21 +38,21 @@ enum Frame {
     Sequence(usize),
 }
 
-/// The 1-based line where `field` (its key, or its item) starts in `text`, or, when the
-/// field itself is absent (a required one missing), where its nearest present parent
-/// starts.
-pub fn line_of(text: &str, field: &str) -> Option<usize> {
+/// The 1-based line and column where `field` (its key, or its item) starts in `text`,
+/// or, when the field itself is absent (a required one missing), where its nearest
+/// present parent starts.
+pub fn position_of(text: &str, field: &str) -> Option<(usize, usize)> {
     let target = steps(field)?;
     let mut frames: Vec<Frame> = Vec::new();
     // The deepest node found so far whose path is a prefix of the target: its depth and
-    // line.
-    let mut best: Option<(usize, usize)> = None;
+    // position.
+    let mut best: Option<(usize, (usize, usize))> = None;
     let mut path: Vec<String> = Vec::new();
     for event in Parser::new_from_str(text) {
         let Ok((event, span)) = event else { break };
-        let line = span.start.line();
+        let at = (span.start.line(), span.start.col() + 1);
         // A node (or a key, naming its value's path) starts at `path`.
-        let starts = |path: &[String], best: &mut Option<(usize, usize)>| {
+        let starts = |path: &[String], best: &mut Option<(usize, (usize, usize))>| {
             let matched = path
                 .iter()
                 .zip(&target)
@@ -62,7 +62,7 @@ pub fn line_of(text: &str, field: &str) -> Option<usize> {
                 })
                 .count();
             if matched == path.len() && best.is_none_or(|(depth, _)| matched > depth) {
-                *best = Some((matched, line));
+                *best = Some((matched, at));
             }
         };
         match event {
@@ -99,7 +99,13 @@ pub fn line_of(text: &str, field: &str) -> Option<usize> {
             break;
         }
     }
-    best.map(|(_, line)| line)
+    best.map(|(_, at)| at)
+}
+
+/// The line alone (see [`position_of`]).
+#[cfg(test)]
+fn line_of(text: &str, field: &str) -> Option<usize> {
+    position_of(text, field).map(|(line, _)| line)
 }
 
 /// A node starts: in a sequence it is the next item, whose index joins the path (in a
@@ -125,12 +131,35 @@ fn leave(frames: &mut [Frame], path: &mut Vec<String>) {
     }
 }
 
-/// Each problem with the line of its field in `text`.
+/// Each problem with the line and column of its field in `text` and, under `routes[i]`,
+/// the route's name; in the order of the file.
 pub fn located(mut problems: Vec<FieldProblem>, text: &str) -> Vec<FieldProblem> {
+    let document: Option<serde_json::Value> = serde_saphyr::from_str(text).ok();
     for problem in &mut problems {
-        problem.line = line_of(text, &problem.field);
+        problem.at = position_of(text, &problem.field);
+        problem.route = route_index(&problem.field)
+            .and_then(|i| {
+                document
+                    .as_ref()?
+                    .get("routes")?
+                    .get(i)?
+                    .get("name")?
+                    .as_str()
+            })
+            .map(str::to_owned);
     }
+    problems.sort_by_key(|p| p.at.unwrap_or((usize::MAX, 0)));
     problems
+}
+
+/// `i` of a field under `routes[i]`.
+fn route_index(field: &str) -> Option<usize> {
+    field
+        .strip_prefix("routes[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -168,6 +197,7 @@ routes:
         assert_eq!(line_of(TEXT, "routes[0].methods"), Some(7));
         assert_eq!(line_of(TEXT, "dpop.replay"), Some(1));
         assert_eq!(line_of("not: [yaml", "not"), Some(1));
+        assert_eq!(position_of(TEXT, "issuers[0].audiences"), Some((5, 5)));
         assert_eq!(line_of(TEXT, "routes[x]"), None);
     }
 }

@@ -13,6 +13,7 @@ mod problems;
 mod raw;
 mod route_index;
 mod routes;
+mod schema;
 pub mod sets;
 mod shadow;
 mod shape;
@@ -721,8 +722,10 @@ pub enum ConfigError {
 pub struct FieldProblem {
     pub field: String,
     pub message: String,
-    /// The line of the field in the file (1-based), when it could be found.
-    pub line: Option<usize>,
+    /// The line and column of the field in the file (1-based), when it could be found.
+    pub at: Option<(usize, usize)>,
+    /// The name of the route the field is in, if any.
+    pub route: Option<String>,
 }
 
 impl fmt::Display for FieldProblem {
@@ -736,9 +739,15 @@ impl fmt::Display for FieldProblem {
 fn format_problems(path: &str, problems: &[FieldProblem]) -> String {
     let lines: Vec<String> = problems
         .iter()
-        .map(|p| match p.line {
-            Some(line) => format!("  - {path}:{line}: {p}"),
-            None => format!("  - {p}"),
+        .map(|p| {
+            let at = p.at.map_or(String::new(), |(line, column)| {
+                format!("{path}:{line}:{column}: ")
+            });
+            let route = p
+                .route
+                .as_ref()
+                .map_or(String::new(), |name| format!(" (route {name:?})"));
+            format!("  - {at}{}{route}: {}", p.field, p.message)
         })
         .collect();
     lines.join("\n")
@@ -812,32 +821,45 @@ impl Config {
     /// is not YAML is a syntax error (with line and column); a file whose shape is wrong
     /// gets every shape problem listed at once, each with its field path.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let invalid = |problems| ConfigError::Invalid {
+            path: origin.to_owned(),
+            problems: locate::located(problems, text),
+        };
         let raw: raw::RawConfig = match serde_saphyr::from_str(text) {
             Ok(raw) => raw,
             Err(first) => {
-                let syntax = || ConfigError::Syntax {
-                    path: origin.to_owned(),
-                    message: first.to_string().replace("<input>", origin),
+                let Ok(document) = serde_saphyr::from_str::<serde_json::Value>(text) else {
+                    return Err(syntax(&first, origin));
                 };
-                return Err(match serde_saphyr::from_str::<serde_json::Value>(text) {
-                    Ok(document) => {
-                        let problems = shape::problems(&document);
-                        if problems.is_empty() {
-                            syntax()
-                        } else {
-                            ConfigError::Invalid {
-                                path: origin.to_owned(),
-                                problems: locate::located(problems, text),
-                            }
-                        }
-                    }
-                    Err(_) => syntax(),
-                });
+                let mut problems = shape::problems(&document);
+                if problems.is_empty() {
+                    return Err(syntax(&first, origin));
+                }
+                // One pass: the values of what did deserialize are checked too.
+                let (salvaged, broken) = shape::salvaged(&document, &problems);
+                if let Ok(raw) = serde_json::from_value::<raw::RawConfig>(salvaged)
+                    && let Err(more) = validate::validate(raw)
+                {
+                    problems.extend(
+                        more.into_iter()
+                            .filter(|p| !shape::under(&p.field, &broken)),
+                    );
+                }
+                return Err(invalid(problems));
             }
         };
-        validate::validate(raw).map_err(|problems| ConfigError::Invalid {
-            path: origin.to_owned(),
-            problems: locate::located(problems, text),
-        })
+        validate::validate(raw).map_err(invalid)
+    }
+}
+
+/// A YAML error in our words: where, and what (a key given twice is named as such).
+fn syntax(error: &serde_saphyr::Error, origin: &str) -> ConfigError {
+    let message = error.to_string().replace("<input>", origin).replace(
+        ", set DuplicateKeyPolicy in Options if acceptable",
+        " (a key may be given once)",
+    );
+    ConfigError::Syntax {
+        path: origin.to_owned(),
+        message,
     }
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::{FieldProblem, parse_duration};
 
-/// Every problem found so far, each with its field path.
+/// Every problem found so far, each with its field path; problems under the places in
+/// `skipped` (broken in a way already reported) are not recorded.
 #[derive(Default)]
-pub(super) struct Problems(Vec<FieldProblem>);
+pub(super) struct Problems(Vec<FieldProblem>, Vec<String>);
 
 impl Problems {
     /// Every problem recorded, or nothing when there was none.
@@ -19,11 +20,26 @@ impl Problems {
         }
     }
 
+    /// Problems already found (each kept).
+    pub(super) fn extend(&mut self, found: Vec<FieldProblem>) {
+        self.0.extend(found);
+    }
+
+    /// From now on, problems under these places are not recorded.
+    pub(super) fn skip_under(&mut self, places: Vec<String>) {
+        self.1.extend(places);
+    }
+
     pub(super) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        let field = field.into();
+        if super::shape::under(&field, &self.1) {
+            return;
+        }
         self.0.push(FieldProblem {
-            field: field.into(),
+            field,
             message: message.into(),
-            line: None,
+            at: None,
+            route: None,
         });
     }
 

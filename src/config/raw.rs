@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::schema;
+
 /// portcullis configuration (portcullis.yaml): the listeners, the identity providers
 /// whose access tokens are accepted, and the routes with what each requires. Every
 /// setting is described in config/example.yaml and the README's "Configuration".
@@ -33,6 +35,7 @@ pub struct RawConfig {
     /// default because it roughly doubles the response Envoy has to process.
     pub metadata_claims: Option<bool>,
     /// The dynamic metadata fields an allow carries (default: all of them).
+    #[schemars(transform = schema::metadata_fields)]
     pub dynamic_metadata: Option<Vec<String>>,
     #[serde(default)]
     pub limits: RawLimits,
@@ -45,6 +48,7 @@ pub struct RawConfig {
     pub upstream: Option<OneOrMany>,
     /// `sent` when Envoy sends request bodies with each check (`with_request_body`), else
     /// `not_sent` (the default).
+    #[schemars(transform = schema::request_body)]
     pub request_body: Option<String>,
     /// A directory of policy files, each scoped to the workloads it governs (flag
     /// `--policy-dir`).
@@ -70,6 +74,7 @@ pub struct RawMetrics {
 #[serde(deny_unknown_fields)]
 pub struct RawPolicyFile {
     /// The requests this file's routes judge.
+    #[schemars(required)]
     pub scope: Option<RawScope>,
     /// Accepted `aud` values: a token must name one of them (on top of its issuer's).
     pub audiences: Option<Vec<String>>,
@@ -95,6 +100,7 @@ pub struct RawScope {
     /// `context_extensions` the Envoy route sets.
     pub context_extensions: Option<BTreeMap<String, String>>,
     /// Request hosts, exact or `*.example.com`.
+    #[schemars(transform = schema::hosts)]
     pub hosts: Option<Vec<String>>,
 }
 
@@ -102,10 +108,13 @@ pub struct RawScope {
 #[serde(deny_unknown_fields)]
 pub struct RawDpop {
     /// Proof signing algorithms accepted (asymmetric only).
+    #[schemars(transform = schema::proof_algorithms)]
     pub algorithms: Option<Vec<String>>,
     /// How old a proof's `iat` may be.
+    #[schemars(transform = schema::duration)]
     pub max_age: Option<String>,
     /// How far in the future a proof's `iat` may be.
+    #[schemars(transform = schema::duration)]
     pub max_clock_skew: Option<String>,
     pub max_proof_bytes: Option<usize>,
     #[serde(default)]
@@ -118,6 +127,7 @@ pub struct RawDpop {
 #[serde(deny_unknown_fields)]
 pub struct RawReplay {
     /// `memory` (one replica) or `redis` (shared by every replica).
+    #[schemars(transform = schema::replay_store)]
     pub store: Option<String>,
     /// In-process store: proofs remembered at most.
     pub max_entries: Option<usize>,
@@ -126,6 +136,7 @@ pub struct RawReplay {
     pub redis_url: Option<String>,
     /// Environment variable holding the Redis URL (when it carries a password).
     pub redis_url_env: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub redis_timeout: Option<String>,
     pub redis_key_prefix: Option<String>,
 }
@@ -138,6 +149,7 @@ pub struct RawNonce {
     /// File holding that secret (base64).
     pub secret_file: Option<String>,
     /// How long a nonce stays valid.
+    #[schemars(transform = schema::duration)]
     pub lifetime: Option<String>,
 }
 
@@ -147,6 +159,7 @@ pub struct RawLimits {
     pub max_token_bytes: Option<usize>,
     pub max_headers: Option<usize>,
     pub max_concurrent_checks: Option<usize>,
+    #[schemars(transform = schema::duration)]
     pub overload_wait: Option<String>,
     pub token_cache_entries: Option<usize>,
     pub max_check_request_bytes: Option<usize>,
@@ -161,6 +174,7 @@ pub struct RawServer {
     pub grpc_socket: Option<String>,
     pub http_listen: Option<String>,
     /// How the HTTP check listener reads the original request: envoy, nginx, forwarded.
+    #[schemars(transform = schema::http_dialect)]
     pub http_dialect: Option<String>,
     /// TLS (and mTLS) on the HTTP check listener.
     pub http_tls: Option<RawTls>,
@@ -171,6 +185,7 @@ pub struct RawServer {
     #[serde(default)]
     pub connections: RawConnections,
     /// How long a stop waits for Checks in flight.
+    #[schemars(transform = schema::duration)]
     pub shutdown_grace: Option<String>,
 }
 
@@ -178,10 +193,15 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawConnections {
     pub max_per_listener: Option<usize>,
+    #[schemars(transform = schema::duration)]
     pub header_timeout: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub idle_timeout: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub tls_handshake_timeout: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub http2_keepalive_interval: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub http2_keepalive_timeout: Option<String>,
     pub max_streams_per_connection: Option<u32>,
 }
@@ -197,11 +217,17 @@ pub struct RawTls {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJwks {
+    #[schemars(transform = schema::duration)]
     pub refresh_interval: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub min_refresh_interval: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub max_refresh_interval: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub unknown_kid_cooldown: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub fetch_timeout: Option<String>,
+    #[schemars(transform = schema::duration)]
     pub max_staleness: Option<String>,
     pub max_document_bytes: Option<usize>,
     pub max_keys: Option<usize>,
@@ -215,7 +241,9 @@ pub struct RawIssuer {
     pub issuer: Option<String>,
     pub jwks_uri: Option<String>,
     pub audiences: Option<Vec<String>>,
+    #[schemars(transform = schema::jwt_algorithms)]
     pub algorithms: Option<Vec<String>>,
+    #[schemars(transform = schema::duration)]
     pub leeway: Option<String>,
     pub hmac_secret_env: Option<String>,
     pub hmac_secret_base64_env: Option<String>,
@@ -227,9 +255,11 @@ pub struct RawIssuer {
     pub allowed_tenants: Option<Vec<String>>,
     pub allowed_clients: Option<Vec<String>>,
     /// `optional` (default), `required`, `dpop` or `mtls`.
+    #[schemars(transform = schema::sender_constraint)]
     pub sender_constraint: Option<String>,
     /// The claim this issuer puts delegated scopes in: `scp` or `scope` (default: whichever
     /// a token carries, never both; `scp` for `entra`).
+    #[schemars(transform = schema::scope_claim)]
     pub scope_claim: Option<String>,
 }
 
@@ -264,9 +294,13 @@ pub struct RawEntra {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
+    #[schemars(required)]
     pub name: Option<String>,
+    #[schemars(transform = schema::methods)]
     pub methods: Option<Vec<String>>,
+    #[schemars(transform = schema::hosts)]
     pub hosts: Option<Vec<String>>,
+    #[schemars(required)]
     pub path: Option<RawPath>,
     #[serde(default)]
     pub anonymous: bool,
@@ -290,6 +324,7 @@ pub struct RawRoute {
     #[serde(default)]
     pub forward_authorization: bool,
     /// `optional` (default), `required`, `dpop` or `mtls`.
+    #[schemars(transform = schema::sender_constraint)]
     pub sender_constraint: Option<String>,
     /// The frameworks that serve this route's requests (default: the file's `upstream`).
     pub upstream: Option<OneOrMany>,
@@ -310,6 +345,7 @@ pub struct RawRequirement {
     pub scopes_any: Option<Vec<String>>,
     pub roles: Option<Vec<String>>,
     pub roles_any: Option<Vec<String>>,
+    #[schemars(transform = schema::token_kind)]
     pub token: Option<String>,
     pub tenants: Option<Vec<String>>,
     pub clients: Option<Vec<String>>,
@@ -320,6 +356,7 @@ pub struct RawRequirement {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClaimCondition {
+    #[schemars(required)]
     pub claim: Option<String>,
     pub equals: Option<String>,
     pub one_of: Option<Vec<String>>,

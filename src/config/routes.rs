@@ -11,7 +11,7 @@ use crate::path::normalize_path;
 
 /// Methods a route may name: RFC 9110's, PATCH (RFC 5789) and WebDAV's (RFC 4918, 3253,
 /// 5323). Anything else is a typo (`GTE`) that would make the route never match.
-const KNOWN_METHODS: &[&str] = &[
+pub(super) const KNOWN_METHODS: &[&str] = &[
     "GET",
     "HEAD",
     "POST",

@@ -154,23 +154,25 @@ fn hosts_meet(a: &HostMatch, b: &HostMatch) -> bool {
 /// Parses and validates one policy file's text; `origin` names it in problems.
 pub fn parse_file(path: &Path, text: &str) -> Result<PolicySetConfig, ConfigError> {
     let origin = path.display().to_string();
-    let raw: RawPolicyFile = serde_saphyr::from_str(text).map_err(|error| {
-        let problems = serde_saphyr::from_str::<serde_json::Value>(text)
-            .map(|document| shape::policy_file_problems(&document))
-            .unwrap_or_default();
-        if problems.is_empty() {
-            ConfigError::Syntax {
-                path: origin.clone(),
-                message: error.to_string().replace("<input>", &origin),
-            }
-        } else {
-            ConfigError::Invalid {
-                path: origin.clone(),
-                problems: locate::located(problems, text),
-            }
-        }
-    })?;
     let mut problems = Problems::default();
+    let raw: RawPolicyFile = match serde_saphyr::from_str(text) {
+        Ok(raw) => raw,
+        Err(error) => {
+            let Ok(document) = serde_saphyr::from_str::<serde_json::Value>(text) else {
+                return Err(super::syntax(&error, &origin));
+            };
+            let shape = shape::policy_file_problems(&document);
+            if shape.is_empty() {
+                return Err(super::syntax(&error, &origin));
+            }
+            // One pass: what did deserialize is validated too (below), and the problems
+            // of the broken places are the shape's.
+            let (salvaged, broken) = shape::salvaged(&document, &shape);
+            problems.extend(shape);
+            problems.skip_under(broken);
+            serde_json::from_value(salvaged).unwrap_or_default()
+        }
+    };
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

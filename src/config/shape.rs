@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{
     FieldProblem,
@@ -99,6 +99,97 @@ pub(super) fn policy_file_problems(document: &Value) -> Vec<FieldProblem> {
     problems
 }
 
+/// `document` with what `problems` found broken taken out, so that the rest can be
+/// validated in the same pass: a broken issuer or route is replaced by a placeholder that
+/// validates (keeping the others' indices, hence their field paths and lines), any other
+/// broken section is removed. Also the broken places, whose validation problems are not
+/// the user's ([`under`]).
+pub(super) fn salvaged(document: &Value, problems: &[FieldProblem]) -> (Value, Vec<String>) {
+    let mut salvaged = document.clone();
+    // An unknown key is only dropped: the rest of its section is still checked.
+    let mut broken: Vec<String> = Vec::new();
+    for problem in problems
+        .iter()
+        .filter(|p| p.message.starts_with("unknown field"))
+    {
+        if let Some((parent, key)) = problem.field.rsplit_once('.')
+            && let Some(Value::Object(map)) = pointer(&mut salvaged, parent)
+        {
+            map.remove(key);
+            broken.push(problem.field.clone());
+        }
+    }
+    let remaining = match salvaged.as_object().map(|top| top.contains_key("scope")) {
+        Some(true) => policy_file_problems(&salvaged),
+        _ => self::problems(&salvaged),
+    };
+    for problem in &remaining {
+        let place = problem
+            .field
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if broken.contains(&place) {
+            continue;
+        }
+        let item = place
+            .strip_suffix(']')
+            .and_then(|p| p.split_once('['))
+            .and_then(|(list, i)| Some((list.to_owned(), i.parse::<usize>().ok()?)));
+        match item {
+            Some((list, i)) if list == "routes" || list == "issuers" => {
+                if let Some(slot) = salvaged.get_mut(&list).and_then(|l| l.get_mut(i)) {
+                    *slot = placeholder(&list, i);
+                }
+            }
+            _ => {
+                if let Some(top) = salvaged.as_object_mut() {
+                    top.remove(&place);
+                }
+            }
+        }
+        broken.push(place);
+    }
+    (salvaged, broken)
+}
+
+/// The value at a field path (`server.connections`, `routes[2].require`).
+fn pointer<'a>(document: &'a mut Value, field: &str) -> Option<&'a mut Value> {
+    let mut at = document;
+    for part in field.split('.') {
+        let (key, indices) = part
+            .split_once('[')
+            .map_or((part, ""), |(k, rest)| (k, rest));
+        if !key.is_empty() {
+            at = at.get_mut(key)?;
+        }
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            at = at.get_mut(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(at)
+}
+
+/// An issuer or route that validates and can collide with nothing.
+fn placeholder(list: &str, i: usize) -> Value {
+    if list == "routes" {
+        json!({ "name": format!("portcullis-placeholder-{i}"), "path": { "exact": format!("/.portcullis-placeholder/{i}") }, "anonymous": true })
+    } else {
+        let host = format!("https://placeholder-{i}.invalid");
+        json!({ "issuer": format!("{host}/"), "jwks_uri": format!("{host}/jwks"), "audiences": ["placeholder"] })
+    }
+}
+
+/// Whether `field` is in (or is) one of the `broken` places.
+pub(super) fn under(field: &str, broken: &[String]) -> bool {
+    broken.iter().any(|place| {
+        field
+            .strip_prefix(place.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    })
+}
+
 /// A list whose elements are checked one by one.
 fn each<T: DeserializeOwned>(field: &str, value: &Value, problems: &mut Vec<FieldProblem>) {
     match value.as_array() {
@@ -127,7 +218,8 @@ fn problem(field: &str, message: impl Into<String>) -> FieldProblem {
     FieldProblem {
         field: field.to_owned(),
         message: message.into(),
-        line: None,
+        at: None,
+        route: None,
     }
 }
 

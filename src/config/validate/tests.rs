@@ -211,10 +211,13 @@ fn shape_problems_are_all_listed_with_the_file_name() {
     let text = err.to_string();
     assert!(text.contains("policy.yaml"), "{text}");
     assert!(
-        text.contains("issuers[0].audience: unknown field"),
+        text.contains("policy.yaml:3:5: issuers[0].audience: unknown field"),
         "{text}"
     );
-    assert!(text.contains("routes[0].path: invalid type"), "{text}");
+    assert!(
+        text.contains("policy.yaml:6:5: routes[0].path (route \"r\"): invalid type"),
+        "{text}"
+    );
 }
 
 #[test]
