@@ -66,6 +66,15 @@ pub enum DenyReason {
     /// The token is valid but fails another route condition: token kind, tenant, calling
     /// app, user, or a claim condition.
     ConditionFailed,
+    /// The token is valid and permitted, but the sign-in behind it is not the one the
+    /// route's `step_up` requires: another `acr`, or an `auth_time` too old or absent
+    /// (RFC 9470). Challenged with `acr_values` and `max_age` so the client can get a
+    /// better token.
+    InsufficientUserAuthentication,
+    /// The token is valid and permitted, but lacks claims the route's `step_up` requires
+    /// (Entra authentication contexts in `acrs`, or for an issuer challenged with claims,
+    /// its `acr`): challenged with an OpenID Connect claims request (`claims=`).
+    InsufficientClaims,
     /// A DPoP-bound token (`cnf.jkt`) presented with the `Bearer` scheme (RFC 9449 §7.2):
     /// whoever holds only the token must not be able to use it.
     BoundTokenAsBearer,
@@ -120,6 +129,9 @@ pub enum DenyReason {
 pub struct Deny {
     pub reason: DenyReason,
     pub required_scopes: Option<Arc<str>>,
+    /// For a step-up reason, the challenge's further parameters, already formatted
+    /// (`acr_values="…", max_age=…` or `claims="…"`).
+    pub step_up: Option<String>,
     /// Challenge with the `DPoP` scheme (RFC 9449 §7.1): the request used it, or the
     /// route or issuer requires a DPoP-bound token. DPoP reasons always do.
     pub dpop: bool,
@@ -143,6 +155,7 @@ impl From<DenyReason> for Deny {
         Deny {
             reason,
             required_scopes: None,
+            step_up: None,
             dpop: false,
         }
     }
@@ -159,6 +172,10 @@ pub enum BearerError {
     InsufficientScope,
     InvalidDpopProof,
     UseDpopNonce,
+    /// RFC 9470 §3.
+    InsufficientUserAuthentication,
+    /// OpenID Connect claims challenge (Entra Conditional Access).
+    InsufficientClaims,
 }
 
 impl BearerError {
@@ -170,6 +187,8 @@ impl BearerError {
             BearerError::InsufficientScope => Some("insufficient_scope"),
             BearerError::InvalidDpopProof => Some("invalid_dpop_proof"),
             BearerError::UseDpopNonce => Some("use_dpop_nonce"),
+            BearerError::InsufficientUserAuthentication => Some("insufficient_user_authentication"),
+            BearerError::InsufficientClaims => Some("insufficient_claims"),
         }
     }
 }
@@ -187,7 +206,7 @@ pub enum Fault {
 
 impl DenyReason {
     /// Every variant, for table tests and documentation.
-    pub const ALL: [DenyReason; 40] = [
+    pub const ALL: [DenyReason; 42] = [
         DenyReason::InvalidRequest,
         DenyReason::MissingToken,
         DenyReason::UnsupportedScheme,
@@ -210,6 +229,8 @@ impl DenyReason {
         DenyReason::NoRoute,
         DenyReason::InsufficientPermission,
         DenyReason::ConditionFailed,
+        DenyReason::InsufficientUserAuthentication,
+        DenyReason::InsufficientClaims,
         DenyReason::BoundTokenAsBearer,
         DenyReason::DpopProofMissing,
         DenyReason::InvalidDpopProof,
@@ -255,6 +276,8 @@ impl DenyReason {
             DenyReason::NoRoute => "no_route",
             DenyReason::InsufficientPermission => "insufficient_permission",
             DenyReason::ConditionFailed => "condition_failed",
+            DenyReason::InsufficientUserAuthentication => "insufficient_user_authentication",
+            DenyReason::InsufficientClaims => "insufficient_claims",
             DenyReason::BoundTokenAsBearer => "bound_token_as_bearer",
             DenyReason::DpopProofMissing => "dpop_proof_missing",
             DenyReason::InvalidDpopProof => "invalid_dpop_proof",
@@ -309,7 +332,9 @@ impl DenyReason {
             | DenyReason::CertificateMissing
             | DenyReason::CertificateMismatch
             | DenyReason::UnsupportedBinding
-            | DenyReason::SenderConstraintRequired => 401,
+            | DenyReason::SenderConstraintRequired
+            | DenyReason::InsufficientUserAuthentication
+            | DenyReason::InsufficientClaims => 401,
             DenyReason::NoRoute
             | DenyReason::InsufficientPermission
             | DenyReason::ConditionFailed
@@ -356,6 +381,10 @@ impl DenyReason {
             | DenyReason::DpopAthMismatch
             | DenyReason::DpopProofReplayed => Some(BearerError::InvalidDpopProof),
             DenyReason::DpopNonceRequired => Some(BearerError::UseDpopNonce),
+            DenyReason::InsufficientUserAuthentication => {
+                Some(BearerError::InsufficientUserAuthentication)
+            }
+            DenyReason::InsufficientClaims => Some(BearerError::InsufficientClaims),
             DenyReason::InsufficientPermission
             | DenyReason::NoRoute
             | DenyReason::ConditionFailed
@@ -417,6 +446,12 @@ impl DenyReason {
                 "The access token lacks the permission this request requires"
             }
             DenyReason::ConditionFailed => "The caller does not meet this route's conditions",
+            DenyReason::InsufficientUserAuthentication => {
+                "A stronger or more recent sign-in is required for this request"
+            }
+            DenyReason::InsufficientClaims => {
+                "The access token lacks claims this request requires; request them and retry"
+            }
             DenyReason::BoundTokenAsBearer => {
                 "A DPoP-bound access token must be presented with the DPoP scheme and a proof"
             }
@@ -488,6 +523,8 @@ impl DenyReason {
             | DenyReason::NoRoute
             | DenyReason::InsufficientPermission
             | DenyReason::ConditionFailed
+            | DenyReason::InsufficientUserAuthentication
+            | DenyReason::InsufficientClaims
             | DenyReason::BoundTokenAsBearer
             | DenyReason::DpopProofMissing
             | DenyReason::InvalidDpopProof

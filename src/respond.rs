@@ -309,6 +309,10 @@ pub fn www_authenticate(deny: &Deny, realm: &str, dpop_algs: &str) -> Option<Str
     if let Some(scopes) = &deny.required_scopes {
         challenge.push_str(&format!(", scope=\"{scopes}\""));
     }
+    if let Some(step_up) = &deny.step_up {
+        challenge.push_str(", ");
+        challenge.push_str(step_up);
+    }
     if deny.dpop_challenge() {
         challenge.push_str(&format!(", algs=\"{dpop_algs}\""));
     }

@@ -228,15 +228,19 @@ fn check_example_with(
     let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("claims-{}.json", free_port()));
     std::fs::write(&file, claims).unwrap();
+    let method: &[&str] = if more.contains(&"--method") {
+        &[]
+    } else {
+        &["--method", "GET"]
+    };
     let output = Command::new(BIN)
         .args([
             "check",
             "--config",
             concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml"),
         ])
-        .args([
-            "--method", "GET", "--host", host, "--path", path, "--claims",
-        ])
+        .args(method)
+        .args(["--host", host, "--path", path, "--claims"])
         .arg(&file)
         .args(more)
         .output()
@@ -256,12 +260,34 @@ fn check_explains_a_deny_condition_by_condition() {
     );
     assert_eq!(code, Some(3), "{out}");
     for line in [
-        "route:    orders-history (first match, route 2 of 6)",
+        "route:    orders-history (first match, route 2 of 7)",
         "NOT VERIFIED",
         "  [FAIL] require_any[0]: scopes all of [Orders.ReadFull]",
         "  [FAIL] require_any[1]: app roles all of [Orders.Read.All]",
         "decision: DENY 403 insufficient_permission",
         "www-authenticate: Bearer realm=\"orders-api\", error=\"insufficient_scope\"",
+    ] {
+        assert!(out.contains(line), "{line:?} missing in:\n{out}");
+    }
+}
+
+#[test]
+fn check_explains_a_step_up_and_shows_its_challenge() {
+    let (code, out) = check_example_with(
+        "",
+        "/api/orders/7/cancel",
+        r#"{"scp": "Orders.ReadWrite", "acrs": ["c2"]}"#,
+        &["--method", "POST"],
+    );
+    assert_eq!(code, Some(3), "{out}");
+    for line in [
+        "  [pass] require: scopes all of [Orders.ReadWrite]",
+        "  [FAIL] step_up: authentication context c1 in acrs",
+        "decision: DENY 401 insufficient_claims",
+        // {"access_token":{"acrs":{"essential":true,"value":"c1"}}}
+        "error=\"insufficient_claims\", error_description=\"The access token lacks claims this \
+         request requires; request them and retry\", \
+         claims=\"eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19\"",
     ] {
         assert!(out.contains(line), "{line:?} missing in:\n{out}");
     }

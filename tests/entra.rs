@@ -206,3 +206,56 @@ async fn each_token_is_read_as_its_version_and_tenant_mean_it() {
     missing.as_object_mut().unwrap().remove("tid");
     assert_eq!(reason(&world, &missing).await, "unknown_issuer");
 }
+
+#[tokio::test]
+async fn an_authentication_context_is_asked_for_with_the_claims_challenge_msal_reads() {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    let world = World::start_config(|i| {
+        entra(i, TENANT, "").replace(
+            "      - roles: [Orders.Read.All]\n",
+            "      - roles: [Orders.Read.All]\n    step_up: { auth_contexts: [c1] }\n",
+        )
+    })
+    .await;
+    let mut with_c1 = v2(&world, TENANT);
+    with_c1["acrs"] = json!(["c1"]);
+    assert_eq!(reason(&world, &with_c1).await, "allow");
+    with_c1["acrs"] = json!(["c2", "c1"]);
+    assert_eq!(reason(&world, &with_c1).await, "allow");
+
+    for acrs in [None, Some(json!([])), Some(json!(["c2"]))] {
+        let mut claims = v2(&world, TENANT);
+        if let Some(acrs) = acrs {
+            claims["acrs"] = acrs;
+        }
+        let response = world
+            .bearer("GET", "/api/orders", &world.sign(&claims))
+            .await;
+        let deny = denied(&response);
+        assert_eq!(
+            (deny.status, deny.reason.as_str()),
+            (401, "insufficient_claims")
+        );
+        let challenge = deny.challenge.unwrap();
+        assert!(
+            challenge.starts_with("Bearer realm=\"portcullis\", error=\"insufficient_claims\""),
+            "{challenge}"
+        );
+        let encoded = challenge
+            .split("claims=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        let request: Value = serde_json::from_slice(&STANDARD.decode(encoded).unwrap()).unwrap();
+        assert_eq!(
+            request,
+            json!({"access_token": {"acrs": {"essential": true, "value": "c1"}}})
+        );
+    }
+    // A v1.0 application token cannot step up (no user signs in): it is challenged the
+    // same way, and never allowed without the context.
+    assert_eq!(
+        reason(&world, &v1(&world, TENANT)).await,
+        "insufficient_claims"
+    );
+}

@@ -69,13 +69,13 @@ fn the_shipped_suites_pass() {
         junit.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("13 passed, 0 failed"), "{out}");
+    assert!(out.contains("15 passed, 0 failed"), "{out}");
     assert!(
         !out.contains("untested routes"),
         "every route of the example is tested:\n{out}"
     );
     if let Some((tests, failures, errors, _)) = junit_counts(&junit) {
-        assert_eq!((tests, failures, errors), (13, 0, 0));
+        assert_eq!((tests, failures, errors), (15, 0, 0));
     }
     // The Kubernetes examples' team files, with the platform's main file and baseline,
     // as one policy directory.

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    InProcess, allowed,
+    InProcess, allowed, denied,
     envoy::{start_envoy, start_portcullis, test_dir},
     external_tool, free_port,
     idp::{Provider, RESOURCE},
@@ -140,6 +140,109 @@ async fn scopes_roles_and_callers_from_real_rfc_9068_tokens() {
             .outcome(bearer("GET", "/api/orders", &other))
             .await,
         "client_not_allowed"
+    );
+}
+
+/// The value of parameter `name` in a `WWW-Authenticate` challenge (quoted or not).
+fn parameter<'a>(challenge: &'a str, name: &str) -> Option<&'a str> {
+    let start = challenge.find(&format!("{name}="))? + name.len() + 1;
+    let rest = &challenge[start..];
+    Some(match rest.strip_prefix('"') {
+        Some(quoted) => &quoted[..quoted.find('"')?],
+        None => rest.split([',', ' ']).next()?,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_up_challenges_lead_a_real_client_to_a_token_that_passes() {
+    let Some(provider) = Provider::start_fresh("idp-step-up-keys").await else {
+        return;
+    };
+    let portcullis = InProcess::start(
+        &policy(&provider.issuer)
+            .replace("svc-daemon]", "svc-daemon, web-app]")
+            .replace(
+                "routes:\n",
+                r#"routes:
+  - name: payments
+    path: { prefix: /api/payments }
+    require: { scopes: [Orders.Read] }
+    step_up: { acr: [urn:portcullis:mfa, urn:portcullis:phr], max_age: 10m }
+  - name: refunds
+    path: { prefix: /api/refunds }
+    require: { scopes: [Orders.Write] }
+    step_up: { acr: [urn:portcullis:phr] }
+"#,
+            ),
+    )
+    .await;
+    let token = provider.user_token(&[]).await;
+    // A password sign-in reads orders, and is told how to sign in for payments.
+    assert_eq!(
+        portcullis
+            .outcome(bearer("GET", "/api/orders", &token))
+            .await,
+        "allow"
+    );
+    let deny = denied(
+        &portcullis
+            .check(bearer("GET", "/api/payments/1", &token))
+            .await,
+    );
+    assert_eq!(
+        (deny.status, deny.reason.as_str()),
+        (401, "insufficient_user_authentication")
+    );
+    let challenge = deny.challenge.unwrap();
+    assert!(
+        challenge
+            .starts_with("Bearer realm=\"portcullis\", error=\"insufficient_user_authentication\""),
+        "{challenge}"
+    );
+    let acr_values = parameter(&challenge, "acr_values").unwrap();
+    let max_age = parameter(&challenge, "max_age").unwrap();
+    assert_eq!(
+        (acr_values, max_age),
+        ("urn:portcullis:mfa urn:portcullis:phr", "600")
+    );
+    // Stepping up would not help where a scope is missing: that answer comes first.
+    assert_eq!(
+        portcullis
+            .outcome(bearer("POST", "/api/refunds", &token))
+            .await,
+        "insufficient_permission"
+    );
+
+    // The client asks again with the challenge's parameters, as RFC 9470 §4 says.
+    let stepped_up = provider
+        .user_token(&[("acr_values", acr_values), ("max_age", max_age)])
+        .await;
+    assert_eq!(
+        portcullis
+            .outcome(bearer("GET", "/api/payments/1", &stepped_up))
+            .await,
+        "allow"
+    );
+
+    // The right acr from a sign-in an hour old: too old for payments.
+    let stale = provider
+        .user_token(&[("acr_values", "urn:portcullis:mfa"), ("login_age", "3600")])
+        .await;
+    let deny = denied(
+        &portcullis
+            .check(bearer("GET", "/api/payments/1", &stale))
+            .await,
+    );
+    assert_eq!(deny.reason, "insufficient_user_authentication");
+    assert_eq!(parameter(&deny.challenge.unwrap(), "max_age"), Some("600"));
+    let fresh = provider
+        .user_token(&[("acr_values", "urn:portcullis:mfa"), ("max_age", "600")])
+        .await;
+    assert_eq!(
+        portcullis
+            .outcome(bearer("GET", "/api/payments/1", &fresh))
+            .await,
+        "allow"
     );
 }
 

@@ -203,6 +203,7 @@ pub(crate) fn config_of(routes: &[ModelRoute]) -> Config {
                 forward_authorization: false,
                 sender_constraint: Default::default(),
                 upstream: None,
+                step_up: None,
             }
         })
         .collect();

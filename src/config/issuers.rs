@@ -8,7 +8,8 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use super::{
     DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, EntraToken, EntraVersion, IssuerConfig, IssuerName,
-    JwksSource, MAX_LEEWAY, ScopeClaim, Secret, TENANT_PLACEHOLDER, TenantAllowList,
+    JwksSource, MAX_LEEWAY, ScopeClaim, Secret, StepUpChallenge, TENANT_PLACEHOLDER,
+    TenantAllowList,
     problems::Problems,
     raw::{RawEntra, RawIssuer},
 };
@@ -90,6 +91,12 @@ pub(super) fn validate_issuer(
             }
         },
         entra: None,
+        step_up_challenge: super::step_up::challenge(
+            field,
+            raw.step_up_challenge.as_deref(),
+            StepUpChallenge::Rfc9470,
+            problems,
+        ),
     };
 
     let Some(entra) = &raw.entra else {
@@ -285,6 +292,9 @@ fn entra_issuers(
         .map(JwksSource::Uri);
         issuer.audiences = vec![client_id.clone(), app_id_uri.clone()];
         issuer.scope_claim = issuer.scope_claim.or(Some(ScopeClaim::Scp));
+        if raw.step_up_challenge.is_none() {
+            issuer.step_up_challenge = StepUpChallenge::Claims;
+        }
         issuer.entra = Some(EntraToken {
             version,
             tenant: (!multi_tenant).then(|| tenant.clone()),

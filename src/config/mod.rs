@@ -17,6 +17,7 @@ mod schema;
 pub mod sets;
 mod shadow;
 mod shape;
+mod step_up;
 mod validate;
 
 use std::{
@@ -37,6 +38,7 @@ pub(crate) use issuers::media_type;
 pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
 pub(crate) use route_index::RouteIndex;
 pub use sets::{PolicySetConfig, Scope};
+pub use step_up::{StepUp, StepUpChallenge};
 pub use validate::parse_listen;
 
 /// Default gRPC listen address of `portcullis serve` (all interfaces, as a container needs).
@@ -397,6 +399,8 @@ pub struct IssuerConfig {
     pub scope_claim: Option<ScopeClaim>,
     /// An Entra ID issuer (from an `entra:` entry): its token version and tenant.
     pub entra: Option<EntraToken>,
+    /// How an unmet route `step_up` is challenged for this issuer's tokens.
+    pub step_up_challenge: StepUpChallenge,
 }
 
 /// The claim of an issuer's delegated scopes.
@@ -524,6 +528,8 @@ pub struct RouteConfig {
     pub sender_constraint: SenderConstraint,
     /// The frameworks that serve this route's requests, when the route names them.
     pub upstream: Option<Frameworks>,
+    /// The sign-in the token must show on this route.
+    pub step_up: Option<StepUp>,
 }
 
 /// Request shapes that upstreams read in more than one way, refused unless every route the

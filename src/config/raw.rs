@@ -261,6 +261,10 @@ pub struct RawIssuer {
     /// a token carries, never both; `scp` for `entra`).
     #[schemars(transform = schema::scope_claim)]
     pub scope_claim: Option<String>,
+    /// How a route's unmet `step_up` is challenged: `rfc9470` (default) or `claims`
+    /// (default for `entra`).
+    #[schemars(transform = schema::step_up_challenge)]
+    pub step_up_challenge: Option<String>,
 }
 
 /// A value written either alone or as a list.
@@ -328,6 +332,21 @@ pub struct RawRoute {
     pub sender_constraint: Option<String>,
     /// The frameworks that serve this route's requests (default: the file's `upstream`).
     pub upstream: Option<OneOrMany>,
+    /// The sign-in the token must show: `acr`, `max_age`, Entra `auth_contexts`.
+    pub step_up: Option<RawStepUp>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStepUp {
+    /// Accepted `acr` values, in order of preference.
+    pub acr: Option<Vec<String>>,
+    /// Longest time since `auth_time`.
+    #[schemars(transform = schema::duration)]
+    pub max_age: Option<String>,
+    /// Entra authentication context IDs (`c1`…`c99`) the `acrs` claim must list.
+    #[schemars(transform = schema::auth_contexts)]
+    pub auth_contexts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

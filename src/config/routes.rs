@@ -114,6 +114,7 @@ pub(super) fn validate_route(
             "does not apply to `anonymous: true` routes (they verify no token)",
         );
     }
+    let step_up = super::step_up::step_up(field, raw.step_up.as_ref(), raw.anonymous, problems);
     let identity_headers = raw
         .identity_headers
         .as_ref()
@@ -137,6 +138,7 @@ pub(super) fn validate_route(
             .upstream
             .as_ref()
             .map(|names| super::validate::upstream(&format!("{field}.upstream"), names, problems)),
+        step_up,
     })
 }
 

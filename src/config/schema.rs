@@ -11,6 +11,7 @@ use super::{
     MetadataFields, RequestBody,
     binding::{ProofAlgorithm, SenderConstraint},
     routes::KNOWN_METHODS,
+    step_up::StepUpChallenge,
 };
 
 /// `parse_duration`'s form: digits, optional decimals, a unit.
@@ -110,6 +111,15 @@ pub fn http_dialect(schema: &mut Schema) {
 
 pub fn scope_claim(schema: &mut Schema) {
     one_of(schema, words(&["scp", "scope"]));
+}
+
+pub fn step_up_challenge(schema: &mut Schema) {
+    one_of(schema, words(&StepUpChallenge::NAMES));
+}
+
+/// Entra authentication context IDs, `c1` to `c99`.
+pub fn auth_contexts(schema: &mut Schema) {
+    pattern(schema, r"^c([1-9]|[1-9][0-9])$");
 }
 
 pub fn metadata_fields(schema: &mut Schema) {

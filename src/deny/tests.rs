@@ -121,6 +121,16 @@ fn every_reason_maps_consistently() {
             401,
             Some(Some("invalid_token")),
         ),
+        (
+            DenyReason::InsufficientUserAuthentication,
+            401,
+            Some(Some("insufficient_user_authentication")),
+        ),
+        (
+            DenyReason::InsufficientClaims,
+            401,
+            Some(Some("insufficient_claims")),
+        ),
         (DenyReason::ReplayStoreUnavailable, 503, None),
         (DenyReason::KeysUnavailable, 503, None),
         (DenyReason::Overloaded, 503, None),

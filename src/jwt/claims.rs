@@ -17,7 +17,7 @@ use std::{borrow::Cow, sync::Arc};
 use serde_json::{Map, Value};
 
 use super::memo::AnswerMemo;
-use crate::deny::DenyReason;
+use crate::{config::StepUpChallenge, deny::DenyReason};
 
 /// The claims of a token whose signature, issuer, audience and lifetime were verified.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,8 @@ pub struct VerifiedClaims {
     pub confirmation: Confirmation,
     /// The allow answers already encoded for this token, by route.
     pub answers: AnswerMemo,
+    /// How the issuer's clients are told to step up ([`crate::policy`]).
+    pub step_up_challenge: StepUpChallenge,
 }
 
 /// How one issuer's tokens name their delegated scopes and calling application.
@@ -46,6 +48,8 @@ pub struct ClaimRules {
     /// The one claim naming the calling application (Entra: by token version); `None`:
     /// any of [`CLIENT_CLAIMS`], which must agree.
     pub client_claim: Option<&'static str>,
+    /// The issuer's form of step-up challenge.
+    pub step_up_challenge: StepUpChallenge,
 }
 
 impl VerifiedClaims {
@@ -102,6 +106,7 @@ impl VerifiedClaims {
             client,
             confirmation,
             answers: AnswerMemo::default(),
+            step_up_challenge: rules.step_up_challenge,
         })
     }
 
@@ -348,6 +353,7 @@ mod tests {
         let v2 = ClaimRules {
             scope_claim: Some("scp"),
             client_claim: Some("azp"),
+            ..ClaimRules::default()
         };
         let v1 = ClaimRules {
             client_claim: Some("appid"),

@@ -298,6 +298,7 @@ impl IssuerVerifier {
                     EntraVersion::V1 => "appid",
                     EntraVersion::V2 => "azp",
                 }),
+                step_up_challenge: config.step_up_challenge,
             },
             entra_tenant: config.entra.as_ref().map(|e| e.tenant.clone()),
         }

@@ -17,6 +17,7 @@ mod resolve;
 mod route;
 mod rules;
 mod sets;
+mod step_up;
 
 pub use resolve::{Policy, Reached, Target, paths_of};
 pub use route::Route;
@@ -30,7 +31,8 @@ use crate::{
 };
 
 /// Whether `claims` satisfy `route`: its `sender_constraint`, every condition of
-/// `require`, and every condition of at least one `require_any` alternative. `paths` are
+/// `require`, every condition of at least one `require_any` alternative, then its
+/// `step_up` (a client stepping up must not be sent on to a 403). `paths` are
 /// the paths under which the request reaches the route ([`Reached::paths_of`]), which
 /// conditions on path parameters read.
 pub fn evaluate(route: &Route, claims: &VerifiedClaims, paths: &[&str]) -> Result<(), Deny> {
@@ -51,15 +53,19 @@ pub fn evaluate(route: &Route, claims: &VerifiedClaims, paths: &[&str]) -> Resul
             .iter()
             .any(|alternative| alternative.iter().all(|c| rules::holds(c, claims, paths)));
     let permission = match (failed, failed_any) {
-        (None, false) => return Ok(()),
+        (None, false) => {
+            return route
+                .step_up
+                .as_ref()
+                .map_or(Ok(()), |s| step_up::check(s, claims));
+        }
         (Some(condition), _) => rules::is_permission(condition),
         (None, true) => any.iter().flatten().any(rules::is_permission),
     };
     Err(if permission {
         Deny {
-            reason: DenyReason::InsufficientPermission,
             required_scopes: route.scope_challenge.clone(),
-            dpop: false,
+            ..DenyReason::InsufficientPermission.into()
         }
     } else {
         DenyReason::ConditionFailed.into()
@@ -75,8 +81,8 @@ pub struct ConditionOutcome {
     pub holds: bool,
 }
 
-/// Every condition of `route` with its outcome for `claims` (and `paths`, as for
-/// [`evaluate`]).
+/// Every condition of `route` (and of its `step_up`) with its outcome for `claims` (and
+/// `paths`, as for [`evaluate`]).
 pub fn explain(route: &Route, claims: &VerifiedClaims, paths: &[&str]) -> Vec<ConditionOutcome> {
     let Access::Require { all, any } = &route.access else {
         return Vec::new();
@@ -94,6 +100,9 @@ pub fn explain(route: &Route, claims: &VerifiedClaims, paths: &[&str]) -> Vec<Co
                 .iter()
                 .map(|c| outcome(format!("require_any[{i}]"), c)),
         );
+    }
+    if let Some(step_up) = &route.step_up {
+        outcomes.extend(step_up::explain(step_up, claims));
     }
     outcomes
 }

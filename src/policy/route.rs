@@ -10,7 +10,7 @@ use std::sync::{
 use crate::{
     config::{
         Access, Condition, HeaderMapping, HostMatch, PathMatch, RouteConfig, SenderConstraint,
-        Tolerance,
+        StepUp, Tolerance,
     },
     path::{PathSegment, fold as fold_path, prefix_matches, template_matches},
     upstream::Frameworks,
@@ -51,6 +51,8 @@ pub struct Route {
     /// Some condition compares a path parameter with a claim: the paths under which the
     /// request reaches this route are kept for it ([`super::Reached::paths`]).
     pub binds_params: bool,
+    /// The sign-in a token must show here ([`super::step_up`]).
+    pub step_up: Option<StepUp>,
 }
 
 impl Route {
@@ -93,6 +95,7 @@ impl Route {
             upstream: config.upstream.unwrap_or(upstream),
             metric_label: std::sync::OnceLock::new(),
             binds_params,
+            step_up: config.step_up.clone(),
         }
     }
 

@@ -359,6 +359,7 @@ fn policy_of(routes: &[ModelRoute]) -> Policy {
             forward_authorization: false,
             sender_constraint: Default::default(),
             upstream: None,
+            step_up: None,
         })
         .collect();
     Policy::of(&config)

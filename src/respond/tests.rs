@@ -240,9 +240,8 @@ fn challenges_follow_rfc_6750() {
     assert_eq!(none, "Bearer realm=\"r\"");
     let scope = www_authenticate(
         &Deny {
-            reason: DenyReason::InsufficientPermission,
             required_scopes: Some(Arc::from("Orders.Read Orders.ReadWrite")),
-            dpop: false,
+            ..DenyReason::InsufficientPermission.into()
         },
         "r",
         "ES256",
@@ -265,6 +264,30 @@ fn challenges_follow_rfc_6750() {
     assert_eq!(
         www_authenticate(&DenyReason::KeysUnavailable.into(), "r", "ES256"),
         None
+    );
+}
+
+#[test]
+fn step_up_challenges_carry_their_parameters_in_either_scheme() {
+    let step_up = Deny {
+        step_up: Some("acr_values=\"urn:mfa urn:phr\", max_age=600".to_owned()),
+        ..DenyReason::InsufficientUserAuthentication.into()
+    };
+    assert_eq!(
+        www_authenticate(&step_up, "r", "ES256").unwrap(),
+        "Bearer realm=\"r\", error=\"insufficient_user_authentication\", \
+         error_description=\"A stronger or more recent sign-in is required for this request\", \
+         acr_values=\"urn:mfa urn:phr\", max_age=600"
+    );
+    // RFC 9449 §7.1: a DPoP request's challenge uses the DPoP scheme, same parameters.
+    let dpop = www_authenticate(&step_up.with_dpop(true), "r", "ES256").unwrap();
+    assert!(
+        dpop.starts_with("DPoP realm=\"r\", error=\"insufficient_user_authentication\""),
+        "{dpop}"
+    );
+    assert!(
+        dpop.ends_with("acr_values=\"urn:mfa urn:phr\", max_age=600, algs=\"ES256\""),
+        "{dpop}"
     );
 }
 

@@ -71,15 +71,25 @@ impl Provider {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let guard = ChildGuard(child);
-        let ready = tokio::task::spawn_blocking(move || {
+        // Read to the end, not only to "ready": the provider prints notices later, and
+        // a closed pipe would end it.
+        let (started, ready) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
             use std::io::BufRead;
-            std::io::BufReader::new(stdout)
+            let mut started = Some(started);
+            for line in std::io::BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
-                .any(|line| line == "ready")
+            {
+                if line == "ready"
+                    && let Some(started) = started.take()
+                {
+                    let _ = started.send(());
+                }
+            }
         });
         let ready = tokio::time::timeout(super::WAIT, ready).await;
-        assert!(matches!(ready, Ok(Ok(true))), "the provider did not start");
+        assert!(matches!(ready, Ok(Ok(()))), "the provider did not start");
         Provider {
             _child: guard,
             url: format!("http://127.0.0.1:{port}"),
@@ -117,6 +127,101 @@ impl Provider {
             &[("x-client-certificate", &forwarded)],
         )
         .await
+    }
+
+    /// An access token for the user `alice` signed in to `web-app` by the authorization
+    /// code flow, with extra authorization request `parameters` (`acr_values`, `max_age`,
+    /// and the provider's `login_age`: how long ago the automatic sign-in happened). Each
+    /// call is a new browser: its own cookies, a new sign-in.
+    pub async fn user_token(&self, parameters: &[(&str, &str)]) -> String {
+        const REDIRECT: &str = "http://127.0.0.1/callback";
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let mut query = vec![
+            ("client_id", "web-app"),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid Orders.Read"),
+            ("resource", RESOURCE),
+        ];
+        query.extend_from_slice(parameters);
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", super::url_encoded(v)))
+            .collect();
+        let mut next = format!("{}/auth?{}", self.url, query.join("&"));
+        // Name, value and path of each cookie, sent only under its path as a browser does.
+        let mut cookies: Vec<(String, String, String)> = Vec::new();
+        // Authorization, sign-in page, resumed authorization: then the redirect with a code.
+        for _ in 0..6 {
+            let path = next.trim_start_matches(&self.url);
+            let cookie: Vec<String> = cookies
+                .iter()
+                .filter(|(_, _, under)| path.starts_with(under.as_str()))
+                .map(|(k, v, _)| format!("{k}={v}"))
+                .collect();
+            let response = client
+                .get(&next)
+                .header("cookie", cookie.join("; "))
+                .send()
+                .await
+                .unwrap();
+            for set in response.headers().get_all("set-cookie") {
+                let mut attributes = set.to_str().unwrap().split(';').map(str::trim);
+                let (name, value) = attributes.next().unwrap().split_once('=').unwrap();
+                let under = attributes
+                    .find_map(|a| a.strip_prefix("path="))
+                    .unwrap_or("/");
+                cookies.retain(|(k, _, _)| k != name);
+                cookies.push((name.to_owned(), value.to_owned(), under.to_owned()));
+            }
+            let location = response
+                .headers()
+                .get("location")
+                .unwrap_or_else(|| panic!("no redirect from {next}: {}", response.status()))
+                .to_str()
+                .unwrap()
+                .to_owned();
+            next = if location.starts_with('/') {
+                format!("{}{location}", self.url)
+            } else {
+                location
+            };
+            if next.starts_with(REDIRECT) {
+                break;
+            }
+        }
+        let code = next
+            .split(['?', '&'])
+            .find_map(|part| part.strip_prefix("code="))
+            .unwrap_or_else(|| panic!("no code in {next}"));
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("resource", RESOURCE),
+        ];
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", super::url_encoded(v)))
+            .collect();
+        let response = client
+            .post(self.token_endpoint())
+            .basic_auth("web-app", Some("secret-web-app"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+            .send()
+            .await
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&response.text().await.unwrap()).unwrap_or_default();
+        json["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access token: {json}"))
+            .to_owned()
     }
 
     /// A client-credentials token request with extra `headers`.

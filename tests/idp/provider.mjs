@@ -3,7 +3,11 @@
 // resource `api://orders`, to a few clients with different scopes and app roles — and
 // sender-constrained ones: DPoP-bound (RFC 9449, `cnf.jkt`) to `svc-dpop`, which must send
 // a proof with its token request, and certificate-bound (RFC 8705, `cnf.x5t#S256`) to
-// `svc-mtls`. The provider listens on plain HTTP, as it would behind a TLS-terminating
+// `svc-mtls`. One user-facing client, `web-app`, gets tokens for the user `alice` by the
+// authorization code flow; they carry the sign-in's `acr` and `auth_time` (RFC 9068 §2.2.1)
+// for step-up tests. Its sign-in page is automatic: the `acr` is the first of the request's
+// `acr_values` the provider supports (else `urn:portcullis:pwd`), and the sign-in happened
+// `login_age` seconds ago (an extra authorization parameter, default 0). The provider listens on plain HTTP, as it would behind a TLS-terminating
 // proxy: the client certificate of the token request reaches it in the
 // `x-client-certificate` header (URL-encoded PEM), as such a proxy forwards it.
 //
@@ -50,6 +54,16 @@ const CLIENTS = {
   },
 };
 const RESOURCE = 'api://orders';
+const ACR_VALUES = ['urn:portcullis:pwd', 'urn:portcullis:mfa', 'urn:portcullis:phr'];
+const WEB_APP = {
+  client_id: 'web-app',
+  client_secret: 'secret-web-app',
+  grant_types: ['authorization_code'],
+  redirect_uris: ['http://127.0.0.1/callback'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+  scope: 'openid Orders.Read',
+};
 
 const provider = new Provider(issuer, {
   clients: Object.entries(CLIENTS).map(([id, { scope, metadata }]) => ({
@@ -61,7 +75,11 @@ const provider = new Provider(issuer, {
     token_endpoint_auth_method: 'client_secret_basic',
     ...(scope ? { scope } : {}),
     ...metadata,
-  })),
+  })).concat([WEB_APP]),
+  acrValues: ACR_VALUES,
+  extraParams: ['login_age'],
+  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  cookies: { keys: ['portcullis-test-idp-cookie-key'] },
   jwks: { keys: kids.split(',').map(key) },
   scopes: ['Orders.Read', 'Orders.Write'],
   features: {
@@ -90,11 +108,40 @@ const provider = new Provider(issuer, {
     },
   },
   extraTokenClaims: (ctx, token) => {
+    const code = ctx.oidc.entities.AuthorizationCode;
+    if (code) {
+      return { acr: code.acr, auth_time: code.authTime };
+    }
     const roles = CLIENTS[token.clientId]?.roles ?? [];
     return roles.length ? { roles } : undefined;
   },
 });
 provider.proxy = false;
+
+// The automatic sign-in and consent of `alice` (see the top of the file).
+provider.use(async (ctx, next) => {
+  const uid = ctx.path.match(/^\/interaction\/([^/]+)$/)?.[1];
+  if (!uid) {
+    return next();
+  }
+  const details = await provider.interactionDetails(ctx.req, ctx.res);
+  const requested = String(details.params.acr_values ?? '').split(' ');
+  const acr = requested.find((value) => ACR_VALUES.includes(value)) ?? ACR_VALUES[0];
+  const age = Number(details.params.login_age ?? 0);
+  const grant = new provider.Grant({ accountId: 'alice', clientId: details.params.client_id });
+  grant.addOIDCScope(String(details.params.scope));
+  grant.addResourceScope(RESOURCE, 'Orders.Read');
+  const grantId = await grant.save();
+  const ts = Math.floor(Date.now() / 1000) - age;
+  const returnTo = await provider.interactionResult(
+    ctx.req,
+    ctx.res,
+    { login: { accountId: 'alice', acr, ts }, consent: { grantId } },
+    { mergeWithLastSubmission: false },
+  );
+  ctx.status = 303;
+  ctx.redirect(returnTo);
+});
 
 const server = provider.listen(Number(port), '127.0.0.1', () => {
   console.log('ready');

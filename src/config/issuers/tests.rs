@@ -183,3 +183,26 @@ fn binary_hmac_secrets_come_from_a_file_or_base64() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn entra_issuers_challenge_step_up_with_claims_unless_told_otherwise() {
+    use crate::config::StepUpChallenge;
+    let c = config(&format!(
+        "  - entra: {{ tenant: {TENANT}, client_id: {CLIENT} }}"
+    ))
+    .unwrap();
+    assert!(
+        c.issuers
+            .iter()
+            .all(|i| i.step_up_challenge == StepUpChallenge::Claims)
+    );
+    let c = config(&format!(
+        "  - entra: {{ tenant: {TENANT}, client_id: {CLIENT} }}\n    step_up_challenge: rfc9470"
+    ))
+    .unwrap();
+    assert!(
+        c.issuers
+            .iter()
+            .all(|i| i.step_up_challenge == StepUpChallenge::Rfc9470)
+    );
+}

@@ -332,3 +332,53 @@ fn upstreams_and_the_request_body_setting_are_checked() {
         "{text}"
     );
 }
+
+#[test]
+fn step_up_is_read_and_its_mistakes_named() {
+    use crate::config::{StepUp, StepUpChallenge};
+    let yaml = MINIMAL.replace(
+        "      - roles: [Orders.Read.All]\n",
+        "      - roles: [Orders.Read.All]\n    step_up: { acr: [urn:mfa, urn:phr], max_age: 15m, auth_contexts: [c1] }\n",
+    ) + "  - name: entra\n    path: { prefix: /e }\n    require: { token: any }\n";
+    let yaml = yaml.replace(
+        "    audiences: [api://orders]\n",
+        "    audiences: [api://orders]\n    step_up_challenge: claims\n",
+    );
+    let config = Config::from_yaml(&yaml, "test.yaml").unwrap();
+    assert_eq!(
+        config.routes[0].step_up,
+        Some(StepUp {
+            acr: vec!["urn:mfa".into(), "urn:phr".into()],
+            max_age: Some(std::time::Duration::from_secs(900)),
+            auth_contexts: vec!["c1".into()],
+        })
+    );
+    assert_eq!(config.routes[2].step_up, None);
+    assert_eq!(config.issuers[0].step_up_challenge, StepUpChallenge::Claims);
+    let plain = Config::from_yaml(MINIMAL, "test.yaml").unwrap();
+    assert_eq!(plain.issuers[0].step_up_challenge, StepUpChallenge::Rfc9470);
+
+    let broken = MINIMAL
+        .replace(
+            "      - roles: [Orders.Read.All]\n",
+            "      - roles: [Orders.Read.All]\n    step_up: { acr: [\"urn mfa\"], max_age: 0s, auth_contexts: [c100] }\n",
+        )
+        .replace("    anonymous: true\n", "    anonymous: true\n    step_up: {}\n")
+        .replace(
+            "    audiences: [api://orders]\n",
+            "    audiences: [api://orders]\n    step_up_challenge: entra\n",
+        );
+    let all = problems(&broken).join("\n");
+    for expected in [
+        "routes[0].step_up.acr[0]",
+        "routes[0].step_up.max_age",
+        "routes[0].step_up.auth_contexts[0]",
+        "\"c100\" is not an Entra authentication context ID (c1 to c99)",
+        "routes[1].step_up",
+        "does not apply to `anonymous: true` routes",
+        "names nothing: give acr, max_age or auth_contexts",
+        "issuers[0].step_up_challenge",
+    ] {
+        assert!(all.contains(expected), "{expected:?} missing in\n{all}");
+    }
+}
