@@ -186,6 +186,33 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    // The signed identity: minted and signed on every Check when the token is not cached
+    // (the verification's cost plus a signature), remembered with a cached token.
+    let mut group = c.benchmark_group("signed_identity");
+    let keys = std::env::temp_dir().join(format!("portcullis-bench-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&keys).unwrap();
+    for (name, alg) in [
+        ("es256", &rcgen::PKCS_ECDSA_P256_SHA256),
+        ("eddsa", &rcgen::PKCS_ED25519),
+    ] {
+        let file = keys.join(format!("{name}.pem"));
+        let pem = rcgen::KeyPair::generate_for(alg).unwrap().serialize_pem();
+        std::fs::write(&file, pem).unwrap();
+        let section = format!(
+            "signed_identity:\n  keys: [{{ file: \"{}\" }}]\n  audience: orders\n  every_route: true\n",
+            file.display()
+        );
+        for (cache, entries) in [("uncached_rs256", 0), ("cached_token", 10_000)] {
+            let setup = setup_with(&runtime, entries, 0, &section);
+            let req = request(Some(&setup.tokens[0].0));
+            group.bench_function(format!("{cache}_signed_{name}"), |b| {
+                b.to_async(&runtime)
+                    .iter(|| async { black_box(server::answer(&setup.state, &req).await) })
+            });
+        }
+    }
+    group.finish();
+
     // Cost against the number of routes, the request's route after all of them.
     let mut group = c.benchmark_group("routes");
     for extra in [10, 100, 1_000, 10_000] {

@@ -18,11 +18,14 @@ use prost::{Message, bytes::Bytes};
 use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use crate::{
     binding::SenderBinding,
     check::Verdict,
     config::{Access, ClaimSource, Config, MetadataFields},
     deny::{Deny, DenyReason},
+    identity::Minter,
     jwt::VerifiedClaims,
     pb::{
         Answer,
@@ -55,6 +58,8 @@ pub struct Forwarding {
     pub metadata_claims: bool,
     /// The identity fields the dynamic metadata carries.
     pub metadata: MetadataFields,
+    /// Signs the identity the routes that want one send ([`crate::identity`]).
+    pub identity: Option<Arc<Minter>>,
 }
 
 impl Forwarding {
@@ -71,12 +76,22 @@ impl Forwarding {
                 managed.push(mapping.header.clone());
             }
         }
-        if let Some(payload) = &config.payload_header
-            && !managed.contains(payload)
+        let identity = config
+            .signed_identity
+            .as_ref()
+            .and_then(Minter::new)
+            .map(Arc::new);
+        for name in config
+            .payload_header
+            .iter()
+            .chain(identity.as_ref().map(|m| m.header_name().to_owned()).iter())
         {
-            managed.push(payload.clone());
+            if !managed.contains(name) {
+                managed.push(name.clone());
+            }
         }
         Forwarding {
+            identity,
             managed,
             payload_header: config.payload_header.clone(),
             strip_authorization: config.strip_authorization,
@@ -115,15 +130,32 @@ pub fn answer(engine: &Engine, verdict: &Verdict<'_>, memo: bool) -> Answer {
     }
 }
 
-/// The allow for `claims` on `route`, remembered with the claims after the first time.
+/// The allow for `claims` on `route`, remembered with the claims after the first time —
+/// one carrying a signed identity until half of that identity's lifetime has passed.
 /// Only plain allows are remembered (an audited one carries its would-be reason).
 fn remembered_allow(route: &Route, claims: &VerifiedClaims, forwarding: &Forwarding) -> Answer {
-    if let Some(encoded) = claims.answers.get(route.id) {
+    let signer = forwarding.identity.as_ref().filter(|m| m.signs(route));
+    let now = signer.map(|_| unix_now());
+    if let Some((encoded, fresh_until)) = claims.answers.get(route.id)
+        && now.is_none_or(|now| now < fresh_until)
+    {
         return Answer::Encoded(encoded);
     }
     let encoded = Bytes::from(allow(route, Some(claims), forwarding, None).encode_to_vec());
-    claims.answers.remember(route.id, encoded.clone());
+    let fresh_until = match (signer, now) {
+        (Some(signer), Some(now)) => signer.fresh_until(now, claims),
+        _ => u64::MAX,
+    };
+    claims
+        .answers
+        .remember(route.id, encoded.clone(), fresh_until);
     Answer::Encoded(encoded)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Allows the request on `route`. `claims` is `None` on anonymous routes (and for an
@@ -151,6 +183,11 @@ fn allow(
             if encoded.len() <= MAX_HEADER_VALUE_BYTES {
                 headers.push(header(name, encoded));
             }
+        }
+        if let Some(signer) = forwarding.identity.as_ref().filter(|m| m.signs(route))
+            && let Some(token) = signer.mint(route, claims, unix_now())
+        {
+            headers.push(header(signer.header_name(), token));
         }
     }
     let is_set = |name: &String| {

@@ -204,6 +204,7 @@ pub(crate) fn config_of(routes: &[ModelRoute]) -> Config {
                 sender_constraint: Default::default(),
                 upstream: None,
                 step_up: None,
+                signed_identity: None,
             }
         })
         .collect();

@@ -7,6 +7,7 @@
 mod binding;
 mod duration;
 mod headers;
+mod identity;
 mod issuers;
 mod locate;
 mod problems;
@@ -34,6 +35,7 @@ use crate::upstream::Frameworks;
 pub use crate::path::PathSegment;
 pub use binding::{DpopSettings, NonceSettings, ProofAlgorithm, ReplaySettings, SenderConstraint};
 pub use duration::parse_duration;
+pub use identity::{IdentityClaim, IdentityKey, SignedIdentity};
 pub(crate) use issuers::media_type;
 pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
 pub(crate) use route_index::RouteIndex;
@@ -145,6 +147,8 @@ pub struct Config {
     pub policy_files: Vec<sets::FileReport>,
     /// What `/metrics` carries.
     pub metrics: MetricsSettings,
+    /// The JWT signed on allow for upstreams to verify, when configured.
+    pub signed_identity: Option<SignedIdentity>,
 }
 
 /// What `/metrics` carries.
@@ -530,6 +534,8 @@ pub struct RouteConfig {
     pub upstream: Option<Frameworks>,
     /// The sign-in the token must show on this route.
     pub step_up: Option<StepUp>,
+    /// Whether this route sends the signed identity; `None`: as `every_route` says.
+    pub signed_identity: Option<bool>,
 }
 
 /// Request shapes that upstreams read in more than one way, refused unless every route the

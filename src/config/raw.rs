@@ -55,9 +55,45 @@ pub struct RawConfig {
     pub policy_dir: Option<String>,
     #[serde(default)]
     pub metrics: RawMetrics,
+    /// A JWT signed by portcullis on allow, for upstreams to verify.
+    pub signed_identity: Option<RawSignedIdentity>,
 }
 
 /// What `/metrics` carries.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignedIdentity {
+    /// Signing key files (PKCS#8 PEM, P-256 or Ed25519): the first signs, all are
+    /// published.
+    #[schemars(required)]
+    pub keys: Option<Vec<RawIdentityKey>>,
+    /// Default `x-portcullis-identity`.
+    pub header: Option<String>,
+    /// `iss`, default `portcullis`.
+    pub issuer: Option<String>,
+    /// `aud`: the name the upstream checks.
+    #[schemars(required)]
+    pub audience: Option<String>,
+    /// Default 5m; never past the verified token's `exp`.
+    #[schemars(transform = schema::duration)]
+    pub max_lifetime: Option<String>,
+    /// Default: all of them.
+    #[schemars(transform = schema::identity_claims)]
+    pub claims: Option<Vec<String>>,
+    /// Every protected route sends it unless it says `signed_identity: false`.
+    #[serde(default)]
+    pub every_route: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentityKey {
+    #[schemars(required)]
+    pub file: Option<String>,
+    /// Default: the key's RFC 7638 thumbprint.
+    pub kid: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
@@ -334,6 +370,8 @@ pub struct RawRoute {
     pub upstream: Option<OneOrMany>,
     /// The sign-in the token must show: `acr`, `max_age`, Entra `auth_contexts`.
     pub step_up: Option<RawStepUp>,
+    /// Send (or not) the signed identity on this route (default: `every_route`).
+    pub signed_identity: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

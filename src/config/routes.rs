@@ -115,6 +115,12 @@ pub(super) fn validate_route(
         );
     }
     let step_up = super::step_up::step_up(field, raw.step_up.as_ref(), raw.anonymous, problems);
+    if raw.anonymous && raw.signed_identity == Some(true) {
+        problems.add(
+            format!("{field}.signed_identity"),
+            "does not apply to `anonymous: true` routes (they verify no token)",
+        );
+    }
     let identity_headers = raw
         .identity_headers
         .as_ref()
@@ -139,6 +145,7 @@ pub(super) fn validate_route(
             .as_ref()
             .map(|names| super::validate::upstream(&format!("{field}.upstream"), names, problems)),
         step_up,
+        signed_identity: raw.signed_identity,
     })
 }
 

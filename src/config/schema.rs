@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::{
     MetadataFields, RequestBody,
     binding::{ProofAlgorithm, SenderConstraint},
+    identity::IdentityClaim,
     routes::KNOWN_METHODS,
     step_up::StepUpChallenge,
 };
@@ -111,6 +112,10 @@ pub fn http_dialect(schema: &mut Schema) {
 
 pub fn scope_claim(schema: &mut Schema) {
     one_of(schema, words(&["scp", "scope"]));
+}
+
+pub fn identity_claims(schema: &mut Schema) {
+    one_of(schema, words(&IdentityClaim::NAMES));
 }
 
 pub fn step_up_challenge(schema: &mut Schema) {

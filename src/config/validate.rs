@@ -149,6 +149,19 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
         }),
     };
 
+    let signed_identity =
+        super::identity::signed_identity(raw.signed_identity.as_ref(), &mut problems);
+    if signed_identity.is_none() {
+        for (i, route) in raw.routes.iter().enumerate() {
+            if route.signed_identity == Some(true) {
+                problems.add(
+                    format!("routes[{i}].signed_identity"),
+                    "needs a `signed_identity` section (its keys, audience and header)",
+                );
+            }
+        }
+    }
+
     problems.into_result()?;
     Ok(Config {
         grpc_listen,
@@ -180,6 +193,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
             preseed_routes: raw.metrics.preseed_routes,
             max_routes: raw.metrics.max_routes.unwrap_or(DEFAULT_MAX_ROUTE_LABELS),
         },
+        signed_identity,
     })
 }
 

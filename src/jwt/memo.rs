@@ -6,7 +6,9 @@
 //! or protobuf encoding. Routes are told apart by [`crate::policy::Route::id`], unique for
 //! the life of the process, so a reloaded configuration (new routes, new ids) never gets an
 //! answer built under the old one. A memo lives and dies with its cache entry (`exp`, key
-//! rotation, eviction), and holds at most [`MAX_ROUTES`] answers.
+//! rotation, eviction), and holds at most [`MAX_ROUTES`] answers. An answer carrying a
+//! signed identity is fresh only until a time its maker gives ([`crate::identity`]), after
+//! which it is built again and replaces the old one.
 
 use std::sync::Arc;
 
@@ -16,38 +18,44 @@ use prost::bytes::Bytes;
 /// How many routes' answers one token remembers; further routes are answered unmemoised.
 pub const MAX_ROUTES: usize = 4;
 
+/// One remembered answer: its route, its bytes, and until when (Unix seconds) it may be
+/// sent; `u64::MAX` for as long as the token is cached.
+type Remembered = (u64, Bytes, u64);
+
 /// Encoded answers by route id. Reads take no lock; adding one copies the few entries.
 #[derive(Default)]
 pub struct AnswerMemo {
-    answers: ArcSwapOption<Vec<(u64, Bytes)>>,
+    answers: ArcSwapOption<Vec<Remembered>>,
 }
 
 impl AnswerMemo {
-    /// The answer remembered for route `route_id`.
-    pub fn get(&self, route_id: u64) -> Option<Bytes> {
+    /// The answer remembered for route `route_id` and until when it may be sent.
+    pub fn get(&self, route_id: u64) -> Option<(Bytes, u64)> {
         let answers = self.answers.load();
         let answers = answers.as_ref()?;
         answers
             .iter()
-            .find(|(id, _)| *id == route_id)
-            .map(|(_, answer)| answer.clone())
+            .find(|(id, _, _)| *id == route_id)
+            .map(|(_, answer, fresh_until)| (answer.clone(), *fresh_until))
     }
 
-    /// Remembers `answer` for route `route_id`, unless [`MAX_ROUTES`] are remembered already.
-    pub fn remember(&self, route_id: u64, answer: Bytes) {
+    /// Remembers `answer` for route `route_id` until `fresh_until`, replacing the route's
+    /// previous one, unless [`MAX_ROUTES`] other routes are remembered already.
+    pub fn remember(&self, route_id: u64, answer: Bytes, fresh_until: u64) {
         // A full memo stays as it is, without copying it on every Check.
         if self
             .answers
             .load()
             .as_ref()
-            .is_some_and(|a| a.len() >= MAX_ROUTES)
+            .is_some_and(|a| a.len() >= MAX_ROUTES && !a.iter().any(|(id, _, _)| *id == route_id))
         {
             return;
         }
         self.answers.rcu(|current| {
             let mut answers = current.as_deref().cloned().unwrap_or_default();
-            if answers.len() < MAX_ROUTES && !answers.iter().any(|(id, _)| *id == route_id) {
-                answers.push((route_id, answer.clone()));
+            answers.retain(|(id, _, _)| *id != route_id);
+            if answers.len() < MAX_ROUTES {
+                answers.push((route_id, answer.clone(), fresh_until));
             }
             Some(Arc::new(answers))
         });
@@ -82,16 +90,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remembers_per_route_up_to_the_limit_and_never_overwrites() {
+    fn remembers_per_route_up_to_the_limit_the_latest_of_each() {
         let memo = AnswerMemo::default();
         assert_eq!(memo.get(1), None);
-        memo.remember(1, Bytes::from_static(b"one"));
-        memo.remember(1, Bytes::from_static(b"other"));
-        assert_eq!(memo.get(1).as_deref(), Some(&b"one"[..]));
+        memo.remember(1, Bytes::from_static(b"one"), 10);
+        assert_eq!(memo.get(1), Some((Bytes::from_static(b"one"), 10)));
+        // A renewed answer (a fresh signed identity) replaces the stale one.
+        memo.remember(1, Bytes::from_static(b"renewed"), 20);
+        assert_eq!(memo.get(1), Some((Bytes::from_static(b"renewed"), 20)));
         for id in 2..10 {
-            memo.remember(id, Bytes::from(format!("{id}")));
+            memo.remember(id, Bytes::from(format!("{id}")), u64::MAX);
         }
-        assert_eq!(memo.get(4).as_deref(), Some(&b"4"[..]));
+        assert_eq!(memo.get(4).map(|(a, _)| a), Some(Bytes::from_static(b"4")));
         assert_eq!(memo.get(5), None, "only {MAX_ROUTES} routes are remembered");
+        memo.remember(1, Bytes::from_static(b"again"), 30);
+        assert_eq!(
+            memo.get(1).map(|(_, t)| t),
+            Some(30),
+            "a full memo still renews"
+        );
     }
 }

@@ -53,6 +53,9 @@ pub struct Route {
     pub binds_params: bool,
     /// The sign-in a token must show here ([`super::step_up`]).
     pub step_up: Option<StepUp>,
+    /// Whether allows here carry the signed identity; `None`: as configured for every
+    /// route ([`crate::identity`]).
+    pub signed_identity: Option<bool>,
 }
 
 impl Route {
@@ -96,6 +99,7 @@ impl Route {
             metric_label: std::sync::OnceLock::new(),
             binds_params,
             step_up: config.step_up.clone(),
+            signed_identity: config.signed_identity,
         }
     }
 

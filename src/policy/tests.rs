@@ -360,6 +360,7 @@ fn policy_of(routes: &[ModelRoute]) -> Policy {
             sender_constraint: Default::default(),
             upstream: None,
             step_up: None,
+            signed_identity: None,
         })
         .collect();
     Policy::of(&config)

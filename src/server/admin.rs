@@ -1,6 +1,7 @@
 //! The HTTP admin port: `/livez` (the process answers), `/readyz` (every issuer of the
 //! main file has had a key set; the body shows each issuer's key state and each policy
-//! file's state) and `/metrics` (Prometheus). Kept
+//! file's state), `/metrics` (Prometheus) and `/.well-known/jwks.json` (the keys that
+//! verify the signed identity, when one is configured). Kept
 //! apart from the gRPC port so that a NetworkPolicy can expose it to the kubelet and the
 //! metrics scraper only.
 
@@ -28,6 +29,7 @@ fn router(state: AppState) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/.well-known/jwks.json", get(jwks))
         .with_state(state)
 }
 
@@ -67,6 +69,30 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "ready": ready, "draining": draining, "issuers": issuers, "policy_files": policy_files,
         })),
     )
+}
+
+/// The public keys of the signed identity: every configured key, the signing one first,
+/// so that upstreams verify identities signed before and after a rotation. 404 when no
+/// identity is signed.
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    match &state.engine().forwarding.identity {
+        Some(minter) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/jwk-set+json"),
+                (header::CACHE_CONTROL, "max-age=300"),
+            ],
+            minter.jwks().to_owned(),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            [
+                (header::CONTENT_TYPE, "text/plain"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            "no signed_identity is configured\n".to_owned(),
+        ),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,7 +1,8 @@
 //! Hot reload: the config file and the policy directory are polled for changes (which also
 //! catches Kubernetes ConfigMap updates, whose symlink swap file-change notifications often
 //! miss) and SIGHUP forces a reload. A new configuration is read, validated and swapped in
-//! atomically ([`AppState::reload`]); an invalid main file is refused — logged, counted in
+//! atomically ([`AppState::reload`]); so are the signed identity's key files (a rotated
+//! Secret). An invalid main file is refused — logged, counted in
 //! `portcullis_config_reloads_total{outcome="invalid"}` — and the running configuration
 //! keeps serving. A broken policy file is refused on its own: its last good version serves
 //! on beside the others' new ones (`sets::load_dir`).
@@ -79,12 +80,18 @@ pub async fn watch(state: AppState, watch: Watch) {
     } = watch;
     let mut last_sets = state.engine().sets.clone();
     let read = || {
-        let dir = policy_dir
-            .clone()
-            .or_else(|| state.engine().policy_dir.clone());
+        let engine = state.engine();
+        let dir = policy_dir.clone().or_else(|| engine.policy_dir.clone());
+        let keys: Vec<Vec<u8>> = engine
+            .forwarding
+            .identity
+            .iter()
+            .flat_map(|minter| minter.key_files())
+            .map(|file| std::fs::read(file).unwrap_or_default())
+            .collect();
         std::fs::read(&path)
             .ok()
-            .map(|file| (file, dir.as_deref().map(contents)))
+            .map(|file| (file, dir.as_deref().map(contents), keys))
     };
     let mut last = read();
     let mut hangup = hangup_signal();

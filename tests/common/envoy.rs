@@ -111,6 +111,8 @@ pub async fn start_envoy_yaml(
 pub struct Portcullis {
     _child: ChildGuard,
     pub grpc: String,
+    /// The admin port's address.
+    pub admin: String,
 }
 
 pub async fn start_portcullis(
@@ -134,6 +136,7 @@ pub async fn start_portcullis(
     let server = Portcullis {
         _child: ChildGuard(child),
         grpc: grpc.to_string(),
+        admin: admin.clone(),
     };
     super::wait_until_ok(&format!("http://{admin}/readyz")).await;
     server
