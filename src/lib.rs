@@ -34,6 +34,7 @@ pub mod demo;
 mod deny;
 pub mod explain;
 mod extract;
+mod forwarding;
 mod identity;
 mod jwt;
 mod metrics;

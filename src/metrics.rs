@@ -418,9 +418,11 @@ impl Collector for ProcessCollector {
             .split_whitespace()
             .collect();
         let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        // utime and stime, in ticks of 1/100 s (USER_HZ on Linux); rss in pages of 4 KiB.
+        // utime and stime in clock ticks, rss in pages: both sizes asked of the kernel
+        // (ticks are 1/100 s on most Linux; pages are 4 KiB, or 16 or 64 KiB on arm64).
+        let ticks = rustix::param::clock_ticks_per_second().max(1) as f64;
         if let (Some(user), Some(system)) = (field(11), field(12)) {
-            let cpu = ConstCounter::new((user + system) as f64 / 100.0);
+            let cpu = ConstCounter::new((user + system) as f64 / ticks);
             let metric = encoder.encode_descriptor(
                 "process_cpu_seconds",
                 "User and system CPU time spent, in seconds",
@@ -430,7 +432,8 @@ impl Collector for ProcessCollector {
             cpu.encode(metric)?;
         }
         if let Some(pages) = field(21) {
-            let rss = ConstGauge::new((pages * 4096) as i64);
+            let page = rustix::param::page_size() as u64;
+            let rss = ConstGauge::new(pages.saturating_mul(page) as i64);
             let metric = encoder.encode_descriptor(
                 "process_resident_memory_bytes",
                 "Resident memory size, in bytes",

@@ -13,10 +13,10 @@ use arc_swap::ArcSwap;
 use crate::{
     binding::SenderBinding,
     config::{Config, Limits, PolicySetConfig, RequestBody, sets::FileReport},
+    forwarding::Forwarding,
     jwt::Verifier,
     metrics::Metrics,
     policy::Policies,
-    respond::Forwarding,
 };
 
 /// Everything derived from one configuration.

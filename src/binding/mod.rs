@@ -19,7 +19,7 @@ mod replay;
 
 use std::sync::Arc;
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
+use rustls_pki_types::{CertificateDer, pem::PemObject};
 
 use crate::{
     config::{DpopSettings, ReplaySettings},
@@ -171,17 +171,10 @@ fn certificate_thumbprint(certificate: &str) -> Result<String, DenyReason> {
         return Err(DenyReason::CertificateMissing);
     }
     // What is not a well-formed PEM certificate once decoded (a bad escape, bytes that
-    // are not UTF-8) fails below, as a certificate of another key would.
+    // are not UTF-8, another PEM section first) fails, as a certificate of another key
+    // would.
     let pem = percent_decoded(certificate);
-    let body = pem
-        .trim()
-        .strip_prefix("-----BEGIN CERTIFICATE-----")
-        .and_then(|rest| rest.split_once("-----END CERTIFICATE-----"))
-        .map(|(body, _)| body)
-        .ok_or(DenyReason::CertificateMismatch)?;
-    let base64: String = body.split_ascii_whitespace().collect();
-    let der = STANDARD
-        .decode(base64)
+    let der = CertificateDer::from_pem_slice(pem.trim().as_bytes())
         .map_err(|_| DenyReason::CertificateMismatch)?;
     Ok(sha256_base64url(&der))
 }

@@ -8,66 +8,8 @@ use super::{
     Secret,
     problems::Problems,
     raw::{RawDpop, RawNonce, RawReplay},
+    words::{ProofAlgorithm, SenderConstraint},
 };
-
-/// Which proof of possession a token must be bound to. Whatever the setting, a bound
-/// token (any `cnf`) is always checked against its binding; this says whether an
-/// unbound one is accepted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SenderConstraint {
-    /// Unbound tokens are accepted (bound ones are still checked).
-    #[default]
-    Optional,
-    /// DPoP-bound or certificate-bound.
-    Required,
-    /// DPoP-bound (RFC 9449 `cnf.jkt`).
-    Dpop,
-    /// Certificate-bound (RFC 8705 `cnf.x5t#S256`).
-    Mtls,
-}
-
-impl SenderConstraint {
-    pub const ALL: [SenderConstraint; 4] = [
-        SenderConstraint::Optional,
-        SenderConstraint::Required,
-        SenderConstraint::Dpop,
-        SenderConstraint::Mtls,
-    ];
-
-    pub fn parse(text: &str) -> Option<SenderConstraint> {
-        match text {
-            "optional" => Some(SenderConstraint::Optional),
-            "required" => Some(SenderConstraint::Required),
-            "dpop" => Some(SenderConstraint::Dpop),
-            "mtls" => Some(SenderConstraint::Mtls),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SenderConstraint::Optional => "optional",
-            SenderConstraint::Required => "required",
-            SenderConstraint::Dpop => "dpop",
-            SenderConstraint::Mtls => "mtls",
-        }
-    }
-
-    /// Whether a token bound by DPoP (`dpop`) and/or a certificate (`mtls`) satisfies it.
-    pub fn admits(self, dpop: bool, mtls: bool) -> bool {
-        match self {
-            SenderConstraint::Optional => true,
-            SenderConstraint::Required => dpop || mtls,
-            SenderConstraint::Dpop => dpop,
-            SenderConstraint::Mtls => mtls,
-        }
-    }
-
-    /// Whether a client refused by it should be told to use DPoP.
-    pub fn asks_for_dpop(self) -> bool {
-        matches!(self, SenderConstraint::Required | SenderConstraint::Dpop)
-    }
-}
 
 /// Reads a `sender_constraint` field; `optional` when absent.
 pub(super) fn sender_constraint(
@@ -84,58 +26,6 @@ pub(super) fn sender_constraint(
             );
             SenderConstraint::default()
         }),
-    }
-}
-
-/// A JWS algorithm a DPoP proof may be signed with: asymmetric only (RFC 9449 §4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProofAlgorithm {
-    ES256,
-    ES384,
-    RS256,
-    RS384,
-    RS512,
-    PS256,
-    PS384,
-    PS512,
-    /// Ed25519 under its RFC 8037 name.
-    EdDSA,
-    /// Ed25519 under its fully specified name (RFC 9864), as oidc-provider offers it.
-    Ed25519,
-}
-
-impl ProofAlgorithm {
-    pub const ALL: [ProofAlgorithm; 10] = [
-        ProofAlgorithm::ES256,
-        ProofAlgorithm::ES384,
-        ProofAlgorithm::RS256,
-        ProofAlgorithm::RS384,
-        ProofAlgorithm::RS512,
-        ProofAlgorithm::PS256,
-        ProofAlgorithm::PS384,
-        ProofAlgorithm::PS512,
-        ProofAlgorithm::EdDSA,
-        ProofAlgorithm::Ed25519,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ProofAlgorithm::ES256 => "ES256",
-            ProofAlgorithm::ES384 => "ES384",
-            ProofAlgorithm::RS256 => "RS256",
-            ProofAlgorithm::RS384 => "RS384",
-            ProofAlgorithm::RS512 => "RS512",
-            ProofAlgorithm::PS256 => "PS256",
-            ProofAlgorithm::PS384 => "PS384",
-            ProofAlgorithm::PS512 => "PS512",
-            ProofAlgorithm::EdDSA => "EdDSA",
-            ProofAlgorithm::Ed25519 => "Ed25519",
-        }
-    }
-
-    /// The algorithm a proof header's `alg` names, exactly as registered.
-    pub fn parse(name: &str) -> Option<ProofAlgorithm> {
-        ProofAlgorithm::ALL.into_iter().find(|a| a.name() == name)
     }
 }
 
@@ -441,7 +331,7 @@ fn nonce_settings(raw: &RawNonce, problems: &mut Problems) -> Option<NonceSettin
         }
     };
     let secret = text.and_then(|text| {
-        super::issuers::base64_secret(text.trim()).ok_or_else(|| "is not base64".to_owned())
+        super::base64_secret(text.trim()).ok_or_else(|| "is not base64".to_owned())
     });
     match secret {
         Ok(bytes) if bytes.len() >= MIN_NONCE_SECRET_BYTES => Some(NonceSettings {

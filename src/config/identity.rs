@@ -17,6 +17,7 @@ use super::{
     headers::check_header_name,
     problems::Problems,
     raw::{RawIdentityKey, RawSignedIdentity},
+    words::IdentityClaim,
 };
 
 /// The header the signed identity travels in unless configured.
@@ -55,61 +56,6 @@ pub struct IdentityKey {
     pub algorithm: Algorithm,
     pub der: Secret,
     pub public: Value,
-}
-
-/// A claim of the signed identity, taken from the verified token or the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdentityClaim {
-    /// `sub`.
-    Subject,
-    /// `oid` (Entra's object id).
-    ObjectId,
-    /// `tid`.
-    TenantId,
-    /// `azp`: the calling application, as read for `client_id`.
-    Client,
-    /// `scope`: the delegated scopes, space-separated.
-    Scopes,
-    /// `roles`: the app roles.
-    Roles,
-    /// `route`: the route that allowed.
-    Route,
-    /// `idp`: the verified token's issuer.
-    IdentityProvider,
-    /// `token_id`: the verified token's `jti` (Entra: `uti`), naming it without copying it.
-    TokenId,
-}
-
-impl IdentityClaim {
-    pub const ALL: [IdentityClaim; 9] = [
-        IdentityClaim::Subject,
-        IdentityClaim::ObjectId,
-        IdentityClaim::TenantId,
-        IdentityClaim::Client,
-        IdentityClaim::Scopes,
-        IdentityClaim::Roles,
-        IdentityClaim::Route,
-        IdentityClaim::IdentityProvider,
-        IdentityClaim::TokenId,
-    ];
-    pub const NAMES: [&'static str; 9] = [
-        "sub", "oid", "tid", "azp", "scope", "roles", "route", "idp", "token_id",
-    ];
-
-    /// The claim's name in the signed identity and in the configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            IdentityClaim::Subject => "sub",
-            IdentityClaim::ObjectId => "oid",
-            IdentityClaim::TenantId => "tid",
-            IdentityClaim::Client => "azp",
-            IdentityClaim::Scopes => "scope",
-            IdentityClaim::Roles => "roles",
-            IdentityClaim::Route => "route",
-            IdentityClaim::IdentityProvider => "idp",
-            IdentityClaim::TokenId => "token_id",
-        }
-    }
 }
 
 /// The `signed_identity` section, its key files read and checked.

@@ -489,7 +489,7 @@ fn hmac_secret(
         _ => std::env::var(value)
             .map_err(|_| format!("environment variable {value} is not set"))
             .and_then(|text| match name {
-                "hmac_secret_base64_env" => base64_secret(&text)
+                "hmac_secret_base64_env" => super::base64_secret(&text)
                     .ok_or_else(|| format!("environment variable {value} is not base64")),
                 _ => Ok(text.into_bytes()),
             }),
@@ -508,19 +508,6 @@ fn hmac_secret(
             None
         }
     }
-}
-
-/// Standard or URL-safe base64, padded or not.
-pub(super) fn base64_secret(text: &str) -> Option<Vec<u8>> {
-    use base64::{
-        Engine,
-        engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-    };
-    let text = text.trim();
-    STANDARD
-        .decode(text)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
-        .ok()
 }
 
 /// An http(s) URL for keys or discovery. Plain HTTP only on loopback, or with the

@@ -20,6 +20,7 @@ mod shadow;
 mod shape;
 mod step_up;
 mod validate;
+mod words;
 
 use std::{
     fmt,
@@ -33,15 +34,16 @@ use jsonwebtoken::Algorithm;
 use crate::upstream::Frameworks;
 
 pub use crate::path::PathSegment;
-pub use binding::{DpopSettings, NonceSettings, ProofAlgorithm, ReplaySettings, SenderConstraint};
+pub use binding::{DpopSettings, NonceSettings, ReplaySettings};
 pub use duration::parse_duration;
-pub use identity::{IdentityClaim, IdentityKey, SignedIdentity};
+pub use identity::{IdentityKey, SignedIdentity};
 pub(crate) use issuers::media_type;
 pub use issuers::{ENTRA_INSTANCE, ENTRA_V1_INSTANCE};
 pub(crate) use route_index::RouteIndex;
 pub use sets::{PolicySetConfig, Scope};
-pub use step_up::{StepUp, StepUpChallenge};
+pub use step_up::StepUp;
 pub use validate::parse_listen;
+pub use words::{IdentityClaim, ProofAlgorithm, SenderConstraint, StepUpChallenge};
 
 /// Default gRPC listen address of `portcullis serve` (all interfaces, as a container needs).
 pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:9001";
@@ -502,6 +504,19 @@ pub enum TenantAllowList {
 /// Secret bytes that never appear in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub Vec<u8>);
+
+/// Standard or URL-safe base64, padded or not.
+fn base64_secret(text: &str) -> Option<Vec<u8>> {
+    use base64::{
+        Engine,
+        engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+    };
+    let text = text.trim();
+    STANDARD
+        .decode(text)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+        .ok()
+}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

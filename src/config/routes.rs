@@ -5,32 +5,13 @@ use super::{
     Access, Condition, HostMatch, PathMatch, PathSegment, RouteConfig, TokenKind, Tolerance,
     headers::header_mappings,
     problems::Problems,
-    raw::{RawClaimCondition, RawPath, RawRequirement, RawRoute},
+    raw::{OneOrMany, RawClaimCondition, RawPath, RawRequirement, RawRoute},
+    words::KNOWN_METHODS,
 };
-use crate::path::normalize_path;
-
-/// Methods a route may name: RFC 9110's, PATCH (RFC 5789) and WebDAV's (RFC 4918, 3253,
-/// 5323). Anything else is a typo (`GTE`) that would make the route never match.
-pub(super) const KNOWN_METHODS: &[&str] = &[
-    "GET",
-    "HEAD",
-    "POST",
-    "PUT",
-    "PATCH",
-    "DELETE",
-    "OPTIONS",
-    "TRACE",
-    "CONNECT",
-    "PROPFIND",
-    "PROPPATCH",
-    "MKCOL",
-    "COPY",
-    "MOVE",
-    "LOCK",
-    "UNLOCK",
-    "REPORT",
-    "SEARCH",
-];
+use crate::{
+    path::normalize_path,
+    upstream::{Framework, Frameworks},
+};
 
 pub(super) fn validate_route(
     field: &str,
@@ -143,7 +124,7 @@ pub(super) fn validate_route(
         upstream: raw
             .upstream
             .as_ref()
-            .map(|names| super::validate::upstream(&format!("{field}.upstream"), names, problems)),
+            .map(|names| upstream(&format!("{field}.upstream"), names, problems)),
         step_up,
         signed_identity: raw.signed_identity,
     })
@@ -473,3 +454,32 @@ fn is_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// The frameworks a `upstream:` field names (one, or a list).
+pub(super) fn upstream(field: &str, names: &OneOrMany, problems: &mut Problems) -> Frameworks {
+    let listed = matches!(names, OneOrMany::Many(_));
+    let names = names.to_vec();
+    if names.is_empty() {
+        problems.add(field, "must name at least one framework (or `all`)");
+    }
+    names.iter().enumerate().fold(
+        Frameworks::of(&[]),
+        |set, (i, name)| match Frameworks::named(name.trim()) {
+            Some(named) => set.union(named),
+            None => {
+                problems.add(
+                    if listed {
+                        format!("{field}[{i}]")
+                    } else {
+                        field.to_owned()
+                    },
+                    format!(
+                        "{name:?} is not one of {}, all",
+                        Framework::EVERY.map(Framework::name).join(", ")
+                    ),
+                );
+                set
+            }
+        },
+    )
+}

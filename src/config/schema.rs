@@ -9,10 +9,7 @@ use serde_json::{Value, json};
 
 use super::{
     MetadataFields, RequestBody,
-    binding::{ProofAlgorithm, SenderConstraint},
-    identity::IdentityClaim,
-    routes::KNOWN_METHODS,
-    step_up::StepUpChallenge,
+    words::{IdentityClaim, KNOWN_METHODS, ProofAlgorithm, SenderConstraint, StepUpChallenge},
 };
 
 /// `parse_duration`'s form: digits, optional decimals, a unit.

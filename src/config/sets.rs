@@ -15,9 +15,9 @@ use super::{
     ConfigError, HostMatch, IssuerConfig, RouteConfig, locate,
     problems::Problems,
     raw::{RawPolicyFile, RawScope},
-    routes::host_match,
+    routes::{host_match, upstream},
     shape,
-    validate::{upstream, validate_issuers, validate_routes},
+    validate::{validate_issuers, validate_routes},
 };
 use crate::upstream::Frameworks;
 

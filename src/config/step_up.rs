@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{problems::Problems, raw::RawStepUp};
+use super::{problems::Problems, raw::RawStepUp, words::StepUpChallenge};
 
 /// What a route demands of the sign-in behind a token, on top of its `require`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,24 +18,6 @@ pub struct StepUp {
     pub max_age: Option<Duration>,
     /// Entra authentication context IDs (`c1`…`c99`) the token's `acrs` must all list.
     pub auth_contexts: Vec<String>,
-}
-
-/// How an issuer's clients are told what sign-in a route needs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum StepUpChallenge {
-    /// RFC 9470: `error="insufficient_user_authentication"` with `acr_values` and
-    /// `max_age`. Authentication contexts, which only a claims request can name, still
-    /// get a claims challenge.
-    #[default]
-    Rfc9470,
-    /// An OpenID Connect claims request (`error="insufficient_claims"`, `claims=` base64
-    /// JSON) naming every unmet `acr` and `acrs` value, as MSAL clients expect; the
-    /// default for `entra` issuers.
-    Claims,
-}
-
-impl StepUpChallenge {
-    pub const NAMES: [&'static str; 2] = ["rfc9470", "claims"];
 }
 
 /// The issuer's `step_up_challenge`, `default` when not given.

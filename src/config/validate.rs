@@ -11,10 +11,10 @@ use super::{
     headers::{check_header_name, header_mapping, header_mappings},
     issuers,
     problems::Problems,
-    raw::{OneOrMany, RawConfig, RawConnections, RawIssuer, RawJwks, RawLimits, RawRoute, RawTls},
+    raw::{RawConfig, RawConnections, RawIssuer, RawJwks, RawLimits, RawRoute, RawTls},
     routes, shadow,
 };
-use crate::upstream::{Framework, Frameworks};
+use crate::upstream::Frameworks;
 
 pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     let mut problems = Problems::default();
@@ -135,7 +135,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     };
 
     let upstream = raw.upstream.as_ref().map_or(Frameworks::ALL, |names| {
-        upstream("upstream", names, &mut problems)
+        routes::upstream("upstream", names, &mut problems)
     });
 
     let request_body = match raw.request_body.as_deref() {
@@ -260,35 +260,6 @@ pub(super) fn validate_routes(
         routes.push(route);
     }
     routes
-}
-
-/// The frameworks a `upstream:` field names (one, or a list).
-pub(super) fn upstream(field: &str, names: &OneOrMany, problems: &mut Problems) -> Frameworks {
-    let listed = matches!(names, OneOrMany::Many(_));
-    let names = names.to_vec();
-    if names.is_empty() {
-        problems.add(field, "must name at least one framework (or `all`)");
-    }
-    names.iter().enumerate().fold(
-        Frameworks::of(&[]),
-        |set, (i, name)| match Frameworks::named(name.trim()) {
-            Some(named) => set.union(named),
-            None => {
-                problems.add(
-                    if listed {
-                        format!("{field}[{i}]")
-                    } else {
-                        field.to_owned()
-                    },
-                    format!(
-                        "{name:?} is not one of {}, all",
-                        Framework::EVERY.map(Framework::name).join(", ")
-                    ),
-                );
-                set
-            }
-        },
-    )
 }
 
 /// TLS file paths: each must name a readable file (the PEM contents are checked when the

@@ -20,7 +20,7 @@ use std::{
         Arc, Mutex, Weak,
         atomic::{AtomicU32, AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -389,8 +389,5 @@ async fn refresh_loop(cache: Weak<JwksCache>) {
 
 /// Up to 10% extra, so that replicas started together do not retry in lockstep.
 fn jitter(delay: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    delay.mul_f64(f64::from(nanos % 1000) / 10_000.0)
+    delay.mul_f64(fastrand::f64() / 10.0)
 }

@@ -1,6 +1,9 @@
 use super::*;
 use crate::binding::SenderBinding;
-use crate::{config::DEFAULT_IDENTITY_HEADERS, policy::Policy};
+use crate::{
+    config::{Config, DEFAULT_IDENTITY_HEADERS},
+    policy::Policy,
+};
 use serde_json::json;
 use std::sync::Arc;
 
