@@ -9,21 +9,14 @@
 use std::sync::Arc;
 
 use prometheus_client::{
-    collector::Collector,
-    encoding::{
-        DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
-        text::encode,
-    },
-    metrics::{
-        counter::{ConstCounter, Counter},
-        family::Family,
-        gauge::{ConstGauge, Gauge},
-        histogram::Histogram,
-    },
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
 use crate::deny::DenyReason;
+
+mod process;
 
 /// Check latency buckets in seconds: 50 µs to 1 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -130,7 +123,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut root = Registry::default();
-        root.register_collector(Box::new(ProcessCollector));
+        root.register_collector(Box::new(process::ProcessCollector));
         let registry = root.sub_registry_with_prefix("portcullis");
         let build_info = Family::<BuildLabels, Gauge>::default();
         registry.register(
@@ -405,119 +398,5 @@ impl Metrics {
     }
 }
 
-/// The standard `process_*` metrics of this process, read from `/proc` at each scrape.
-#[derive(Debug)]
-struct ProcessCollector;
-
-impl Collector for ProcessCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, rest)| rest)
-            .split_whitespace()
-            .collect();
-        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        // utime and stime in clock ticks, rss in pages: both sizes asked of the kernel
-        // (ticks are 1/100 s on most Linux; pages are 4 KiB, or 16 or 64 KiB on arm64).
-        let ticks = rustix::param::clock_ticks_per_second().max(1) as f64;
-        if let (Some(user), Some(system)) = (field(11), field(12)) {
-            let cpu = ConstCounter::new((user + system) as f64 / ticks);
-            let metric = encoder.encode_descriptor(
-                "process_cpu_seconds",
-                "User and system CPU time spent, in seconds",
-                None,
-                cpu.metric_type(),
-            )?;
-            cpu.encode(metric)?;
-        }
-        if let Some(pages) = field(21) {
-            let page = rustix::param::page_size() as u64;
-            let rss = ConstGauge::new(pages.saturating_mul(page) as i64);
-            let metric = encoder.encode_descriptor(
-                "process_resident_memory_bytes",
-                "Resident memory size, in bytes",
-                None,
-                rss.metric_type(),
-            )?;
-            rss.encode(metric)?;
-        }
-        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-            let open = ConstGauge::new(fds.count() as i64);
-            let metric = encoder.encode_descriptor(
-                "process_open_fds",
-                "Open file descriptors",
-                None,
-                open.metric_type(),
-            )?;
-            open.encode(metric)?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exposition_carries_observed_values_with_bounded_labels() {
-        let metrics = Metrics::new();
-        metrics.check(true, "none", Arc::from("orders"), 0.0002);
-        metrics.check(false, "expired", Arc::from("orders"), 0.0001);
-        metrics.check(false, "expired", Arc::from("orders"), 0.0001);
-        metrics.jwks_fetch("https://idp/", "ok");
-        metrics.jwks_keys("https://idp/", 2);
-        metrics.jwks_age("https://idp/", None);
-        metrics.config_reload(false);
-        let text = metrics.encode();
-        assert!(
-            text.contains(
-                r#"portcullis_check_duration_seconds_count{decision="deny",reason="expired",route="orders"} 2"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"portcullis_jwks_fetches_total{issuer="https://idp/",outcome="ok"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"portcullis_jwks_keys{issuer="https://idp/"} 2"#),
-            "{text}"
-        );
-        assert!(
-            !text.contains("portcullis_jwks_age_seconds{"),
-            "no sentinel: {text}"
-        );
-        assert!(
-            text.contains(r#"portcullis_config_reloads_total{outcome="invalid"} 1"#),
-            "{text}"
-        );
-        for line in [
-            r#"portcullis_config_reloads_total{outcome="ok"} 0"#,
-            r#"portcullis_build_info{version=""#,
-            "process_resident_memory_bytes ",
-            "process_open_fds ",
-            "process_cpu_seconds_total ",
-        ] {
-            assert!(text.contains(line), "{line} missing in {text}");
-        }
-    }
-
-    #[test]
-    fn alerting_series_exist_from_the_start() {
-        let metrics = Metrics::new();
-        metrics.prepare_routes(&[Arc::from("orders")]);
-        metrics.prepare_issuers(["https://idp/"]);
-        let text = metrics.encode();
-        for line in [
-            r#"portcullis_check_duration_seconds_count{decision="allow",reason="none",route="orders"} 0"#,
-            r#"portcullis_check_duration_seconds_count{decision="deny",reason="missing_token",route="orders"} 0"#,
-            r#"portcullis_check_duration_seconds_count{decision="deny",reason="no_route",route=""} 0"#,
-            r#"portcullis_jwks_fetches_total{issuer="https://idp/",outcome="unreachable"} 0"#,
-            r#"portcullis_connections_refused_total{listener="grpc",cause="over_capacity"} 0"#,
-        ] {
-            assert!(text.contains(line), "{line} missing in {text}");
-        }
-    }
-}
+mod tests;

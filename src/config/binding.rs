@@ -331,7 +331,7 @@ fn nonce_settings(raw: &RawNonce, problems: &mut Problems) -> Option<NonceSettin
         }
     };
     let secret = text.and_then(|text| {
-        super::base64_secret(text.trim()).ok_or_else(|| "is not base64".to_owned())
+        super::secrets::base64_secret(text.trim()).ok_or_else(|| "is not base64".to_owned())
     });
     match secret {
         Ok(bytes) if bytes.len() >= MIN_NONCE_SECRET_BYTES => Some(NonceSettings {

@@ -8,14 +8,11 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use super::{
     DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, EntraToken, EntraVersion, IssuerConfig, IssuerName,
-    JwksSource, MAX_LEEWAY, ScopeClaim, Secret, StepUpChallenge, TENANT_PLACEHOLDER,
-    TenantAllowList,
+    JwksSource, MAX_LEEWAY, ScopeClaim, StepUpChallenge, TENANT_PLACEHOLDER, TenantAllowList,
     problems::Problems,
     raw::{RawEntra, RawIssuer},
 };
 
-/// HMAC secrets shorter than the hash output make brute force easier (RFC 7518 §3.2).
-const MIN_HMAC_SECRET_BYTES: usize = 32;
 /// Where Entra ID (public cloud) issues v2.0 tokens and publishes keys.
 pub const ENTRA_INSTANCE: &str = "https://login.microsoftonline.com/";
 /// The host in the `iss` of Entra ID v1.0 tokens (public cloud).
@@ -30,7 +27,7 @@ pub(super) fn validate_issuer(
     problems: &mut Problems,
 ) -> Vec<IssuerConfig> {
     let algorithms = algorithms(field, raw, problems);
-    let hmac_secret = hmac_secret(field, raw, &algorithms, problems);
+    let hmac_secret = super::secrets::hmac_secret(field, raw, &algorithms, problems);
     let leeway = problems.duration(
         &format!("{field}.leeway"),
         raw.leeway.as_deref(),
@@ -147,7 +144,7 @@ fn plain_issuer(
         .iter()
         .any(|a| a.family() != AlgorithmFamily::Hmac);
     issuer.jwks = match (&raw.jwks_uri, &issuer.issuer) {
-        (Some(text), _) => http_url(
+        (Some(text), _) => super::urls::http_url(
             raw.insecure_http,
             &format!("{field}.jwks_uri"),
             text,
@@ -167,7 +164,7 @@ fn plain_issuer(
                 "{}/.well-known/openid-configuration",
                 name.trim_end_matches('/')
             );
-            http_url(
+            super::urls::http_url(
                 raw.insecure_http,
                 &format!("{field}.issuer"),
                 &discovery,
@@ -283,7 +280,7 @@ fn entra_issuers(
             continue;
         };
         issuer.issuer = name;
-        issuer.jwks = http_url(
+        issuer.jwks = super::urls::http_url(
             raw.insecure_http,
             &format!("{field}.instance"),
             &jwks,
@@ -323,7 +320,7 @@ fn instance_url(
     } else {
         format!("{text}/")
     };
-    http_url(insecure_http, field, &with_slash, problems);
+    super::urls::http_url(insecure_http, field, &with_slash, problems);
     with_slash
 }
 
@@ -429,124 +426,6 @@ pub(crate) fn media_type(typ: &str) -> String {
         Some(rest) => rest.to_owned(),
         None => typ,
     }
-}
-
-/// The HMAC secret, from exactly one of: an environment variable holding it as UTF-8
-/// (`hmac_secret_env`) or as base64 (`hmac_secret_base64_env`, for binary secrets), or a
-/// file holding its raw bytes (`hmac_secret_file`, e.g. a mounted Kubernetes Secret).
-fn hmac_secret(
-    field: &str,
-    raw: &RawIssuer,
-    algorithms: &[Algorithm],
-    problems: &mut Problems,
-) -> Option<Secret> {
-    let uses_hmac = algorithms
-        .iter()
-        .any(|a| a.family() == AlgorithmFamily::Hmac);
-    let sources = [
-        ("hmac_secret_env", raw.hmac_secret_env.as_ref()),
-        (
-            "hmac_secret_base64_env",
-            raw.hmac_secret_base64_env.as_ref(),
-        ),
-        ("hmac_secret_file", raw.hmac_secret_file.as_ref()),
-    ];
-    let given: Vec<(&str, &String)> = sources
-        .iter()
-        .filter_map(|(name, value)| value.map(|v| (*name, v)))
-        .collect();
-    let (name, value) = match (given.as_slice(), uses_hmac) {
-        ([], false) => return None,
-        ([], true) => {
-            problems.add(
-                format!("{field}.algorithms"),
-                "HS256/384/512 need a secret: hmac_secret_env, hmac_secret_base64_env or \
-                 hmac_secret_file (HMAC is never used without a configured secret)",
-            );
-            return None;
-        }
-        ([(name, _), ..], false) => {
-            problems.add(
-                format!("{field}.{name}"),
-                "is set but no HS256/384/512 algorithm is allowed",
-            );
-            return None;
-        }
-        ([(name, value)], true) => (*name, *value),
-        ([_, (name, _), ..], true) => {
-            problems.add(
-                format!("{field}.{name}"),
-                "give the HMAC secret one way only",
-            );
-            return None;
-        }
-    };
-    let at = format!("{field}.{name}");
-    let secret = match name {
-        "hmac_secret_file" => {
-            std::fs::read(value).map_err(|e| format!("cannot read {value:?}: {e}"))
-        }
-        _ => std::env::var(value)
-            .map_err(|_| format!("environment variable {value} is not set"))
-            .and_then(|text| match name {
-                "hmac_secret_base64_env" => super::base64_secret(&text)
-                    .ok_or_else(|| format!("environment variable {value} is not base64")),
-                _ => Ok(text.into_bytes()),
-            }),
-    };
-    match secret {
-        Ok(bytes) if bytes.len() >= MIN_HMAC_SECRET_BYTES => Some(Secret(bytes)),
-        Ok(_) => {
-            problems.add(
-                at,
-                format!("the secret holds fewer than {MIN_HMAC_SECRET_BYTES} bytes"),
-            );
-            None
-        }
-        Err(message) => {
-            problems.add(at, message);
-            None
-        }
-    }
-}
-
-/// An http(s) URL for keys or discovery. Plain HTTP only on loopback, or with the
-/// issuer's explicit `insecure_http: true`: anyone on the path could otherwise serve
-/// their own keys and forge tokens.
-fn http_url(
-    insecure_http: bool,
-    field: &str,
-    text: &str,
-    problems: &mut Problems,
-) -> Option<reqwest::Url> {
-    match reqwest::Url::parse(text) {
-        Ok(url) if url.scheme() == "https" && url.host().is_some() => Some(url),
-        Ok(url) if url.scheme() == "http" && (insecure_http || is_loopback(&url)) => Some(url),
-        Ok(url) if url.scheme() == "http" && url.host().is_some() => {
-            problems.add(
-                field,
-                format!(
-                    "{text:?} uses plain HTTP: anyone on the path could serve their own keys \
-                     and forge tokens; use https, or set `insecure_http: true` on the issuer"
-                ),
-            );
-            None
-        }
-        _ => {
-            problems.add(field, format!("{text:?} is not an http(s) URL"));
-            None
-        }
-    }
-}
-
-/// `localhost`, 127.0.0.0/8 or `::1`.
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let host = url.host_str().unwrap_or("");
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits.

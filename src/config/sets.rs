@@ -159,11 +159,11 @@ pub fn parse_file(path: &Path, text: &str) -> Result<PolicySetConfig, ConfigErro
         Ok(raw) => raw,
         Err(error) => {
             let Ok(document) = serde_saphyr::from_str::<serde_json::Value>(text) else {
-                return Err(super::syntax(&error, &origin));
+                return Err(super::errors::syntax(&error, &origin));
             };
             let shape = shape::policy_file_problems(&document);
             if shape.is_empty() {
-                return Err(super::syntax(&error, &origin));
+                return Err(super::errors::syntax(&error, &origin));
             }
             // One pass: what did deserialize is validated too (below), and the problems
             // of the broken places are the shape's.

@@ -4,14 +4,14 @@
 use std::{collections::HashSet, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use super::{
-    Config, ConnectionSettings, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN,
-    DEFAULT_HTTP2_KEEPALIVE_INTERVAL, DEFAULT_IDENTITY_HEADERS, DEFAULT_MAX_ROUTE_LABELS,
-    DEFAULT_REALM, DEFAULT_SHUTDOWN_GRACE, FieldProblem, HttpDialect, IssuerConfig, JwksSettings,
-    Limits, MetadataFields, MetricsSettings, RequestBody, RouteConfig, RouteIndex, TlsFiles,
+    Config, DEFAULT_ADMIN_LISTEN, DEFAULT_GRPC_LISTEN, DEFAULT_IDENTITY_HEADERS,
+    DEFAULT_MAX_ROUTE_LABELS, DEFAULT_REALM, DEFAULT_SHUTDOWN_GRACE, FieldProblem, HttpDialect,
+    IssuerConfig, JwksSettings, MetadataFields, MetricsSettings, RequestBody, RouteConfig,
+    RouteIndex, TlsFiles,
     headers::{check_header_name, header_mapping, header_mappings},
-    issuers,
+    issuers, limits,
     problems::Problems,
-    raw::{RawConfig, RawConnections, RawIssuer, RawJwks, RawLimits, RawRoute, RawTls},
+    raw::{RawConfig, RawIssuer, RawJwks, RawRoute, RawTls},
     routes, shadow,
 };
 use crate::upstream::Frameworks;
@@ -77,7 +77,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
     }
 
     let jwks = jwks_settings(&raw.jwks, &mut problems);
-    let connections = connection_settings(&raw.server.connections, &mut problems);
+    let connections = limits::connection_settings(&raw.server.connections, &mut problems);
     let shutdown_grace = problems.duration(
         "server.shutdown_grace",
         raw.server.shutdown_grace.as_deref(),
@@ -104,7 +104,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
             .collect(),
         Some(map) => header_mappings("identity_headers", map, &mut problems),
     };
-    let limits = limits(&raw.limits, &mut problems);
+    let limits = limits::limits(&raw.limits, &mut problems);
     let payload_header = raw.payload_header.as_ref().and_then(|name| {
         let lower = name.to_ascii_lowercase();
         check_header_name(&mut problems, "payload_header", &lower).then_some(lower)
@@ -290,117 +290,6 @@ fn tls_files(section: &str, raw: &RawTls, problems: &mut Problems) -> Option<Tls
         key_file: key_file?,
         client_ca_file,
     })
-}
-
-fn limits(raw: &RawLimits, problems: &mut Problems) -> Limits {
-    let defaults = Limits::default();
-    let limits = Limits {
-        max_token_bytes: raw.max_token_bytes.unwrap_or(defaults.max_token_bytes),
-        max_headers: raw.max_headers.unwrap_or(defaults.max_headers),
-        max_concurrent_checks: raw
-            .max_concurrent_checks
-            .unwrap_or(defaults.max_concurrent_checks),
-        overload_wait: problems.duration(
-            "limits.overload_wait",
-            raw.overload_wait.as_deref(),
-            defaults.overload_wait,
-        ),
-        token_cache_entries: raw
-            .token_cache_entries
-            .unwrap_or(defaults.token_cache_entries),
-        max_check_request_bytes: raw
-            .max_check_request_bytes
-            .unwrap_or(defaults.max_check_request_bytes),
-        max_request_bytes_in_flight: raw
-            .max_request_bytes_in_flight
-            .unwrap_or(defaults.max_request_bytes_in_flight),
-        max_request_bytes_per_connection: raw
-            .max_request_bytes_per_connection
-            .unwrap_or(defaults.max_request_bytes_per_connection),
-    };
-    for (field, value, minimum) in [
-        ("limits.max_token_bytes", limits.max_token_bytes, 512),
-        ("limits.max_headers", limits.max_headers, 8),
-        (
-            "limits.max_concurrent_checks",
-            limits.max_concurrent_checks,
-            1,
-        ),
-        (
-            "limits.max_check_request_bytes",
-            limits.max_check_request_bytes,
-            64 * 1024,
-        ),
-    ] {
-        if value < minimum {
-            problems.add(field, format!("must be at least {minimum}"));
-        }
-    }
-    // A largest CheckRequest (and its five-byte gRPC prefix) must fit each budget.
-    if limits.max_request_bytes_per_connection < limits.max_check_request_bytes + 5 {
-        problems.add(
-            "limits.max_request_bytes_per_connection",
-            "must be more than max_check_request_bytes, or the largest CheckRequest is never decoded",
-        );
-    }
-    if limits.max_request_bytes_in_flight < limits.max_request_bytes_per_connection {
-        problems.add(
-            "limits.max_request_bytes_in_flight",
-            "must be at least max_request_bytes_per_connection",
-        );
-    }
-    limits
-}
-
-fn connection_settings(raw: &RawConnections, problems: &mut Problems) -> ConnectionSettings {
-    let defaults = ConnectionSettings::default();
-    let mut duration = |name: &str, value: &Option<String>, default: Duration| {
-        let field = format!("server.connections.{name}");
-        let d = problems.duration(&field, value.as_deref(), default);
-        if d.is_zero() && name != "http2_keepalive_interval" {
-            problems.add(field, "must be more than 0");
-        }
-        d
-    };
-    let settings = ConnectionSettings {
-        max_per_listener: raw.max_per_listener.unwrap_or(defaults.max_per_listener),
-        header_timeout: duration(
-            "header_timeout",
-            &raw.header_timeout,
-            defaults.header_timeout,
-        ),
-        idle_timeout: duration("idle_timeout", &raw.idle_timeout, defaults.idle_timeout),
-        tls_handshake_timeout: duration(
-            "tls_handshake_timeout",
-            &raw.tls_handshake_timeout,
-            defaults.tls_handshake_timeout,
-        ),
-        // 0s turns the PINGs off.
-        http2_keepalive_interval: Some(duration(
-            "http2_keepalive_interval",
-            &raw.http2_keepalive_interval,
-            DEFAULT_HTTP2_KEEPALIVE_INTERVAL,
-        ))
-        .filter(|d| !d.is_zero()),
-        http2_keepalive_timeout: duration(
-            "http2_keepalive_timeout",
-            &raw.http2_keepalive_timeout,
-            defaults.http2_keepalive_timeout,
-        ),
-        max_streams_per_connection: raw
-            .max_streams_per_connection
-            .unwrap_or(defaults.max_streams_per_connection),
-    };
-    if settings.max_per_listener < 2 {
-        problems.add("server.connections.max_per_listener", "must be at least 2");
-    }
-    if settings.max_streams_per_connection == 0 {
-        problems.add(
-            "server.connections.max_streams_per_connection",
-            "must be at least 1",
-        );
-    }
-    settings
 }
 
 fn listen_address(problems: &mut Problems, field: &str, text: &str) -> SocketAddr {

@@ -1,4 +1,5 @@
 use super::*;
+use issuer::{check_lifetime, typ_accepted};
 use serde_json::json;
 
 #[test]

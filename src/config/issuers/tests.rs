@@ -156,14 +156,14 @@ fn require_typ_is_normalised() {
 #[test]
 fn binary_hmac_secrets_come_from_a_file_or_base64() {
     assert_eq!(
-        crate::config::base64_secret("AP8A/w=="),
+        crate::config::secrets::base64_secret("AP8A/w=="),
         Some(vec![0, 255, 0, 255])
     );
     assert_eq!(
-        crate::config::base64_secret("AP8A_w"),
+        crate::config::secrets::base64_secret("AP8A_w"),
         Some(vec![0, 255, 0, 255])
     );
-    assert_eq!(crate::config::base64_secret("not base64!"), None);
+    assert_eq!(crate::config::secrets::base64_secret("not base64!"), None);
     let dir = std::env::temp_dir().join(format!("portcullis-hmac-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("secret");

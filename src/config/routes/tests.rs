@@ -1,4 +1,4 @@
-use super::bare_scope;
+use crate::config::requirements::bare_scope;
 use crate::config::{
     Access, Condition, Config, ConfigError, HostMatch, PathMatch, PathSegment, TokenKind,
 };
