@@ -29,6 +29,9 @@ RUN mkdir -p src benches \
  && rm -rf src benches
 COPY src src
 COPY benches benches
+# The commit built, for `--version` and portcullis_build_info (no .git is copied).
+ARG SOURCE_COMMIT=unknown
+ENV SOURCE_COMMIT=${SOURCE_COMMIT}
 # COPY keeps the files' times, which may be older than the stubs': touch them so Cargo
 # rebuilds the crate itself.
 RUN touch src/main.rs src/lib.rs \
@@ -37,9 +40,13 @@ RUN touch src/main.rs src/lib.rs \
 
 FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.1.0
+ARG SOURCE_COMMIT=unknown
+ARG SOURCE_URL=
 LABEL org.opencontainers.image.title="portcullis" \
       org.opencontainers.image.description="Envoy external-authorization service: JWT access tokens and route scope/role policy" \
       org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${SOURCE_COMMIT}" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /src/target/release/portcullis /usr/local/bin/portcullis
 USER 65532:65532

@@ -3,9 +3,10 @@
 //! encoded descriptor set is written beside the generated code so that gRPC server
 //! reflection can describe every message (see `src/pb.rs`). The server portcullis runs
 //! is generated from a manual description of the same service, whose Check answers with
-//! `pb::Answer` (see `src/pb.rs`).
+//! `pb::Answer` (see `src/pb.rs`). It also names the commit built, for `--version` and
+//! `portcullis_build_info`.
 
-use std::{env, fs, path::PathBuf};
+use std::{env, fs, path::PathBuf, process::Command};
 
 use prost::Message;
 
@@ -16,6 +17,7 @@ const PROTOS: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    commit();
     let descriptors = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     fs::create_dir_all(out_dir.join("answering"))?;
@@ -46,4 +48,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .out_dir(out_dir.join("answering"))
         .compile(&[service]);
     Ok(())
+}
+
+/// The commit built, as `PORTCULLIS_COMMIT`: `SOURCE_COMMIT` when set (the image build,
+/// which copies no `.git`), else what git says, else `unknown`. Rebuilt when HEAD moves.
+fn commit() {
+    println!("cargo:rerun-if-env-changed=SOURCE_COMMIT");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+    };
+    for watched in ["HEAD", "refs/heads", "packed-refs"] {
+        if let Some(path) = git(&["rev-parse", "--git-path", watched])
+            && std::path::Path::new(&path).exists()
+        {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+    let commit = env::var("SOURCE_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo:rustc-env=PORTCULLIS_COMMIT={commit}");
 }

@@ -51,6 +51,7 @@ fi
 time buildah bud --isolation chroot --layers "${mounts[@]}" \
   --build-arg RUST_IMAGE=localhost/portcullis-rust-base:local \
   --build-arg RUNTIME_IMAGE=localhost/portcullis-runtime-base:local \
+  --build-arg SOURCE_COMMIT="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
   -t localhost/portcullis:0.1.0 .
 
 buildah inspect --format '{{.OCIv1.Config.User}} {{.OCIv1.Config.Labels}}' localhost/portcullis:0.1.0; echo

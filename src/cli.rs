@@ -10,7 +10,7 @@ use portcullis::{config::HttpDialect, explain, telemetry::LogFormat};
 #[derive(Parser)]
 #[command(
     name = "portcullis",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PORTCULLIS_COMMIT"), ")"),
     about = "Envoy ext_authz service: JWT access tokens and route scope/role policy"
 )]
 pub struct Cli {

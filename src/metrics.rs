@@ -43,6 +43,7 @@ impl EncodeLabelValue for Name {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
+    commit: &'static str,
 }
 
 /// Outcomes a JWKS fetch is counted under (see `jwt::FetchError::label`).
@@ -128,12 +129,13 @@ impl Metrics {
         let build_info = Family::<BuildLabels, Gauge>::default();
         registry.register(
             "build_info",
-            "The running build: always 1, with the version as a label",
+            "The running build: always 1, with the version and commit as labels",
             build_info.clone(),
         );
         build_info
             .get_or_create(&BuildLabels {
                 version: env!("CARGO_PKG_VERSION"),
+                commit: env!("PORTCULLIS_COMMIT"),
             })
             .set(1);
         let checks = Family::<CheckLabels, Histogram>::new_with_constructor(|| {

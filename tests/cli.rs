@@ -681,3 +681,28 @@ routes:
     );
     assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
 }
+
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let output = Command::new(BIN).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        text.starts_with(concat!(
+            "portcullis ",
+            env!("CARGO_PKG_VERSION"),
+            " (commit "
+        )),
+        "{text}"
+    );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    if let Some(head) = head.ok().filter(|h| h.status.success()) {
+        let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        assert!(
+            text.contains(&format!("(commit {head})")),
+            "{text} is not {head}"
+        );
+    }
+}

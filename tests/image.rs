@@ -210,6 +210,8 @@ fn the_image_runs_as_non_root_with_labels_and_replaceable_bases() {
     for label in [
         "org.opencontainers.image.title",
         "org.opencontainers.image.version",
+        "org.opencontainers.image.revision=\"${SOURCE_COMMIT}\"",
+        "org.opencontainers.image.source=\"${SOURCE_URL}\"",
         "org.opencontainers.image.licenses=\"Apache-2.0\"",
     ] {
         assert!(labels.contains(label), "{label} missing: {labels}");

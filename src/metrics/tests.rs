@@ -36,6 +36,7 @@ fn exposition_carries_observed_values_with_bounded_labels() {
     for line in [
         r#"portcullis_config_reloads_total{outcome="ok"} 0"#,
         r#"portcullis_build_info{version=""#,
+        r#"",commit=""#,
         "process_resident_memory_bytes ",
         "process_open_fds ",
         "process_cpu_seconds_total ",
