@@ -1,7 +1,7 @@
 //! In-process cost of a Check (extract → route → verify → evaluate → respond), beside the
 //! floor: the bare `jsonwebtoken` verification of the same token with the same key; and
 //! the DPoP path (a bound token with a fresh proof each time) beside the bearer one.
-//! `cargo bench --bench check`; the README's performance section records a run.
+//! `cargo bench --bench check`; docs/src/measurements.md records the runs.
 
 use std::{hint::black_box, sync::Arc};
 

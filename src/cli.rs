@@ -124,7 +124,7 @@ pub enum Command {
         policy_file: bool,
     },
     /// Print the catalogue of upstream readings every request is judged under, as the
-    /// Markdown table of the README's "Security model".
+    /// Markdown table of the docs' security model (docs/src/security-model.md).
     Readings,
     /// Explain the decision for one request: matched route, each condition, the answer.
     /// Exit status 0 when allowed, 3 when denied, 1 on error.

@@ -161,7 +161,7 @@ pub struct Entry {
 
 use Framework::*;
 
-/// Every reading, in the order the README's table lists them.
+/// Every reading, in the order the docs' table lists them.
 pub const CATALOGUE: &[Entry] = &[
     Entry {
         reading: Reading::EscapedSeparators,
@@ -322,7 +322,7 @@ pub struct MethodOverride<'a> {
     pub by: Frameworks,
 }
 
-/// The catalogue as the Markdown table of the README (`portcullis readings` prints it).
+/// The catalogue as the Markdown table of docs/src/security-model.md (`portcullis readings` prints it).
 pub fn markdown_table() -> String {
     let mut table = String::from(
         "| reading | what the upstream does | who | documented in | e.g. |\n|---|---|---|---|---|\n",
@@ -374,11 +374,11 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_shows_the_catalogue() {
-        let readme = include_str!("../README.md");
+    fn the_security_model_shows_the_catalogue() {
+        let chapter = include_str!("../docs/src/security-model.md");
         assert!(
-            readme.contains(&markdown_table()),
-            "README.md's table of readings differs from `portcullis readings`:\n{}",
+            chapter.contains(&markdown_table()),
+            "docs/src/security-model.md's table of readings differs from `portcullis readings`:\n{}",
             markdown_table()
         );
     }

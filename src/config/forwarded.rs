@@ -29,7 +29,7 @@ pub enum ClaimSource {
 }
 
 /// The identity fields an allow puts in Envoy's dynamic metadata, as a set. Each costs
-/// Envoy work on every request (docs/performance.md measures it), so a deployment that
+/// Envoy work on every request (docs/src/measurements.md measures it), so a deployment that
 /// reads none of them in access logs or RBAC can leave them out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetadataFields(u16);

@@ -11,7 +11,7 @@ use super::schema;
 
 /// portcullis configuration (portcullis.yaml): the listeners, the identity providers
 /// whose access tokens are accepted, and the routes with what each requires. Every
-/// setting is described in config/example.yaml and the README's "Configuration".
+/// setting is described in config/example.yaml and docs/src/reference/configuration.md.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[schemars(title = "portcullis configuration")]
 #[serde(deny_unknown_fields)]
@@ -44,7 +44,7 @@ pub struct RawConfig {
     pub dpop: RawDpop,
     /// The frameworks that serve the protected API (`rails`, `django`, `flask`, `express`,
     /// `laravel`, `symfony`, `spring`, `aspnet`, `static`, or `all`, the default): requests
-    /// are judged under every reading of these (README "Security model").
+    /// are judged under every reading of these (docs/src/security-model.md).
     pub upstream: Option<OneOrMany>,
     /// `sent` when Envoy sends request bodies with each check (`with_request_body`), else
     /// `not_sent` (the default).
