@@ -198,7 +198,7 @@ pub struct Mark {
     pub claim: &'static str,
     /// `None`: the claim's presence is the mark; else the (string) values that are.
     pub values: Option<&'static [&'static str]>,
-    /// Whose tokens carry it, and what it marks (for the policy chapter of the docs).
+    /// Whose tokens carry it, and what it marks (for the identity provider guide).
     pub why: &'static str,
 }
 

@@ -145,8 +145,8 @@ fn id_refresh_and_logout_tokens_are_never_access_tokens() {
 }
 
 #[test]
-fn the_policy_chapter_lists_every_mark() {
-    let readme = include_str!("../../../docs/src/policy.md");
+fn the_identity_provider_guide_lists_every_mark() {
+    let readme = include_str!("../../../docs/src/guides/identity-providers.md");
     for mark in NOT_ACCESS_TOKEN_MARKS {
         assert!(
             readme.contains(&format!("| `{}` | {} |", mark.claim, mark.why)),
