@@ -100,11 +100,12 @@ impl Minter {
     /// never after the verified token's `exp`.
     fn expiry(&self, now: u64, claims: &VerifiedClaims) -> u64 {
         let longest = now.saturating_add(self.config.max_lifetime.as_secs());
-        claims
-            .claims
-            .get("exp")
-            .and_then(Value::as_u64)
-            .map_or(longest, |exp| exp.min(longest))
+        // `exp` is a JSON number, integral or not (verification read it as such).
+        let exp = claims.claims.get("exp").and_then(|exp| {
+            exp.as_u64()
+                .or_else(|| exp.as_f64().map(|seconds| seconds.max(0.0) as u64))
+        });
+        exp.map_or(longest, |exp| exp.min(longest))
     }
 
     /// Until when an answer carrying an identity minted at `now` may be sent again: half

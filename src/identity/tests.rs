@@ -136,6 +136,17 @@ fn an_identity_never_outlives_the_token_and_is_renewed_at_half_life() {
     let verified = verify(minter.jwks(), &minter.mint(route, &long, now).unwrap());
     assert_eq!(verified["exp"].as_u64(), Some(now + 120));
     assert_eq!(minter.fresh_until(now, &long), now + 60);
+    let fractional =
+        claims(json!({"sub": "u", "scp": "Orders.Read", "exp": (now + 40) as f64 + 0.5}));
+    let verified = verify(
+        minter.jwks(),
+        &minter.mint(route, &fractional, now).unwrap(),
+    );
+    assert_eq!(
+        verified["exp"].as_u64(),
+        Some(now + 40),
+        "a fractional exp bounds it too"
+    );
     let short = claims(json!({"sub": "u", "scp": "Orders.Read", "exp": now + 30}));
     let verified = verify(minter.jwks(), &minter.mint(route, &short, now).unwrap());
     assert_eq!(
