@@ -346,7 +346,11 @@ async fn metrics_report_fetches_keys_and_decisions() {
             .to_owned(),
         "portcullis_check_duration_seconds_count{decision=\"deny\",reason=\"no_route\",route=\"\"} 0"
             .to_owned(),
-        format!("portcullis_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
+        format!(
+            "portcullis_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            env!("PORTCULLIS_COMMIT")
+        ),
         "process_resident_memory_bytes ".to_owned(),
         "process_open_fds ".to_owned(),
     ] {
