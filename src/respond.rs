@@ -75,7 +75,7 @@ pub fn answer(engine: &Engine, verdict: &Verdict<'_>, memo: bool) -> Answer {
 /// Only plain allows are remembered (an audited one carries its would-be reason).
 fn remembered_allow(route: &Route, claims: &VerifiedClaims, forwarding: &Forwarding) -> Answer {
     let signer = forwarding.identity.as_ref().filter(|m| m.signs(route));
-    let now = signer.map(|_| unix_now());
+    let now = signer.map(|_| jsonwebtoken::get_current_timestamp());
     if let Some((encoded, fresh_until)) = claims.answers.get(route.id)
         && now.is_none_or(|now| now < fresh_until)
     {
@@ -90,12 +90,6 @@ fn remembered_allow(route: &Route, claims: &VerifiedClaims, forwarding: &Forward
         .answers
         .remember(route.id, encoded.clone(), fresh_until);
     Answer::Encoded(encoded)
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Allows the request on `route`. `claims` is `None` on anonymous routes (and for an
@@ -125,7 +119,7 @@ fn allow(
             }
         }
         if let Some(signer) = forwarding.identity.as_ref().filter(|m| m.signs(route))
-            && let Some(token) = signer.mint(route, claims, unix_now())
+            && let Some(token) = signer.mint(route, claims, jsonwebtoken::get_current_timestamp())
         {
             headers.push(header(signer.header_name(), token));
         }

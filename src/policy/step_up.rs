@@ -4,9 +4,8 @@
 //! Connect claims request (`insufficient_claims`, `claims=` base64 JSON) as Microsoft
 //! Entra Conditional Access and MSAL use for authentication contexts.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::{Engine as _, engine::general_purpose::STANDARD};
+use jsonwebtoken::get_current_timestamp;
 use serde_json::{Map, Value, json};
 
 use super::ConditionOutcome;
@@ -59,15 +58,9 @@ fn auth_time(claims: &VerifiedClaims) -> Option<u64> {
         .or_else(|| value.as_f64().filter(|t| *t >= 0.0).map(|t| t as u64))
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Whether `claims` meet `step_up`; if not, the challenge that asks for what is missing.
 pub fn check(step_up: &StepUp, claims: &VerifiedClaims) -> Result<(), Deny> {
-    let met = met(step_up, claims, now());
+    let met = met(step_up, claims, get_current_timestamp());
     if met.acr && met.age && met.missing_contexts.is_empty() {
         return Ok(());
     }
@@ -105,7 +98,7 @@ pub fn check(step_up: &StepUp, claims: &VerifiedClaims) -> Result<(), Deny> {
 
 /// Each requirement of `step_up` with whether `claims` meet it, for `portcullis check`.
 pub fn explain(step_up: &StepUp, claims: &VerifiedClaims) -> Vec<ConditionOutcome> {
-    let met = met(step_up, claims, now());
+    let met = met(step_up, claims, get_current_timestamp());
     let outcome = |description: String, holds: bool| ConditionOutcome {
         group: "step_up".into(),
         description,

@@ -65,7 +65,7 @@ fn an_acr_outside_the_list_is_challenged_with_the_acceptable_values_in_order() {
 fn a_sign_in_older_than_max_age_or_of_unknown_age_is_challenged_with_max_age() {
     let rule = step_up(&[], Some(600), &[]);
     let rfc = StepUpChallenge::Rfc9470;
-    let now = now();
+    let now = get_current_timestamp();
     assert_eq!(
         outcome(&rule, json!({"scp": "a", "auth_time": now - 60}), rfc),
         None
@@ -119,7 +119,7 @@ fn missing_authentication_contexts_get_the_claims_challenge_msal_understands() {
 #[test]
 fn an_issuer_challenged_with_claims_asks_for_the_acr_as_a_claim() {
     let rule = step_up(&["urn:mfa"], Some(600), &[]);
-    let stale = json!({"scp": "a", "acr": "urn:pwd", "auth_time": now() - 3600});
+    let stale = json!({"scp": "a", "acr": "urn:pwd", "auth_time": get_current_timestamp() - 3600});
     let (reason, parameters) = outcome(&rule, stale, StepUpChallenge::Claims).unwrap();
     assert_eq!(reason, DenyReason::InsufficientClaims);
     assert_eq!(
@@ -128,7 +128,8 @@ fn an_issuer_challenged_with_claims_asks_for_the_acr_as_a_claim() {
     );
     assert!(parameters.ends_with(", max_age=600"), "{parameters}");
     // Only the age failing: RFC 9470's parameters say it.
-    let fresh_enough_acr = json!({"scp": "a", "acr": "urn:mfa", "auth_time": now() - 3600});
+    let fresh_enough_acr =
+        json!({"scp": "a", "acr": "urn:mfa", "auth_time": get_current_timestamp() - 3600});
     assert_eq!(
         outcome(&rule, fresh_enough_acr, StepUpChallenge::Claims),
         Some((
