@@ -151,6 +151,18 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<FieldProblem>> {
 
     let signed_identity =
         super::identity::signed_identity(raw.signed_identity.as_ref(), &mut problems);
+    if let Some(identity) = &signed_identity
+        && (identity_headers.iter().any(|m| m.header == identity.header)
+            || payload_header.as_ref() == Some(&identity.header))
+    {
+        problems.add(
+            "signed_identity.header",
+            format!(
+                "{:?} is also an identity header or the payload header: give it a name of its own",
+                identity.header
+            ),
+        );
+    }
     if signed_identity.is_none() {
         for (i, route) in raw.routes.iter().enumerate() {
             if route.signed_identity == Some(true) {

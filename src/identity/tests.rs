@@ -211,6 +211,14 @@ routes:
     ] {
         assert!(text.contains(expected), "{expected:?} missing in\n{text}");
     }
+    let clash = format!(
+        "issuers: [{{ issuer: https://idp.example.com/, audiences: [api] }}]\nsigned_identity: {{ keys: [{{ file: \"{p384}\" }}], audience: a, header: x-auth-subject }}\nroutes: [{{ name: r, path: {{ prefix: / }}, require: {{ token: any }} }}]\n"
+    );
+    let text = Config::from_yaml(&clash, "test").unwrap_err().to_string();
+    assert!(
+        text.contains("signed_identity.header: \"x-auth-subject\" is also an identity header"),
+        "{text}"
+    );
     let without = "issuers: [{ issuer: https://idp.example.com/, audiences: [api] }]\nroutes: [{ name: r, path: { prefix: / }, require: { token: any }, signed_identity: true }]\n";
     let text = Config::from_yaml(without, "test").unwrap_err().to_string();
     assert!(text.contains("needs a `signed_identity` section"), "{text}");
