@@ -11,7 +11,8 @@
 //!
 //! Deny: the status from `DenyReason`, an RFC 6750 `WWW-Authenticate: Bearer` challenge
 //! where one applies, and an RFC 9457 `application/problem+json` body with the stable
-//! reason code. Nothing from the token is ever echoed.
+//! reason code. Nothing from the token is ever echoed, so a deny is encoded once per
+//! kind and route and then sent as those bytes ([`crate::state::KeptDenies`]).
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use prost::{Message, bytes::Bytes};
@@ -43,11 +44,11 @@ pub const RETRY_AFTER_SECONDS: &str = "5";
 
 /// The answer to `verdict`. With `memo`, a plain allow for a token held in the verified
 /// token cache is encoded once per route and then sent as those bytes
-/// ([`crate::jwt::memo`]): a repeated token costs no response building or encoding.
+/// ([`crate::jwt::memo`]): a repeated token costs no response building or encoding; so is
+/// a deny, per kind and route ([`crate::state::KeptDenies`]).
 pub fn answer(engine: &Engine, verdict: &Verdict<'_>, memo: bool) -> Answer {
-    let route_name = verdict.route.map(|r| &*r.name);
     match (&verdict.outcome, verdict.route) {
-        (Err(refused), _) => deny(refused, &engine.realm, &engine.binding, route_name).into(),
+        (Err(refused), route) => denied(engine, refused, route, memo),
         (Ok(audit), Some(route)) => {
             let claims = verdict.verified();
             match (audit, claims) {
@@ -60,14 +61,30 @@ pub fn answer(engine: &Engine, verdict: &Verdict<'_>, memo: bool) -> Answer {
             }
         }
         // An allow always names its route; deny if that ever changes.
-        (Ok(_), None) => deny(
-            &DenyReason::Internal.into(),
+        (Ok(_), None) => denied(engine, &DenyReason::Internal.into(), None, memo),
+    }
+}
+
+/// The deny for `refused` on `route`: kept encoded with `memo`, built otherwise.
+fn denied(engine: &Engine, refused: &Deny, route: Option<&Route>, memo: bool) -> Answer {
+    let build = || {
+        deny(
+            refused,
             &engine.realm,
             &engine.binding,
-            None,
+            route.map(|r| &*r.name),
         )
-        .into(),
+    };
+    if !memo {
+        return build().into();
     }
+    Answer::Encoded(
+        engine
+            .kept_denies
+            .get_or_encode(route.map(|r| r.id), refused, || {
+                Bytes::from(build().encode_to_vec())
+            }),
+    )
 }
 
 /// The allow for `claims` on `route`, remembered with the claims after the first time —

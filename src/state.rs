@@ -19,6 +19,10 @@ use crate::{
     policy::Policies,
 };
 
+mod kept;
+
+pub use kept::KeptDenies;
+
 /// Everything derived from one configuration.
 pub struct Engine {
     pub limits: Limits,
@@ -36,6 +40,8 @@ pub struct Engine {
     pub policy_dir: Option<std::path::PathBuf>,
     pub sets: Vec<PolicySetConfig>,
     pub policy_files: Vec<FileReport>,
+    /// Deny answers encoded under this engine.
+    pub kept_denies: KeptDenies,
 }
 
 /// Shared service state. Cloning is shallow: it bumps one reference count.
@@ -141,6 +147,7 @@ impl Engine {
             policy_dir: config.policy_dir.clone(),
             sets: config.sets.clone(),
             policy_files: config.policy_files.clone(),
+            kept_denies: KeptDenies::default(),
         })
     }
 }

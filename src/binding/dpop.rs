@@ -147,8 +147,7 @@ impl Rules {
 
 /// A base64url JSON object without duplicate members.
 fn json_object(segment: &str) -> Result<Map<String, Value>, DenyReason> {
-    let bytes = decode_object(segment).map_err(|_| DenyReason::InvalidDpopProof)?;
-    serde_json::from_slice(&bytes).map_err(|_| DenyReason::InvalidDpopProof)
+    decode_object(segment).map_err(|_| DenyReason::InvalidDpopProof)
 }
 
 /// The request's URI as a proof's `htu` must name it (RFC 9449 §4.3): scheme, host and

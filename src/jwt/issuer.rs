@@ -7,6 +7,7 @@ use std::{collections::HashMap, sync::Arc};
 use jsonwebtoken::{
     Algorithm, AlgorithmFamily, DecodingKey, Header, Validation, errors::ErrorKind,
 };
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use super::{
@@ -97,12 +98,14 @@ impl IssuerVerifier {
         }
     }
 
-    /// Verifies `token` for this issuer; also returns the key that verified it, so that a
-    /// cached result can be dropped when that key leaves the key set.
+    /// Verifies `token`, whose `header` and `claims` [`super::token::parse`] read, for this
+    /// issuer; also returns the key that verified it, so that a cached result can be
+    /// dropped when that key leaves the key set.
     pub(super) async fn verify(
         &self,
         token: &str,
-        header: &Header,
+        header: Header,
+        claims: Map<String, Value>,
         iss_tenant: Option<&str>,
     ) -> Result<(VerifiedClaims, Option<KeyBinding>), DenyReason> {
         let alg = header.alg;
@@ -113,12 +116,13 @@ impl IssuerVerifier {
         if !typ_accepted(header.typ.as_deref(), self.require_typ.as_deref()) {
             return Err(DenyReason::WrongTokenType);
         }
-        let (claims, binding) = if alg.family() == AlgorithmFamily::Hmac {
+        let binding = if alg.family() == AlgorithmFamily::Hmac {
             let key = self.hmac.as_ref().ok_or(DenyReason::DisallowedAlgorithm)?;
-            (decode(token, key, validation)?, None)
+            decode(token, key, validation)?;
+            None
         } else {
             let jwks = self.jwks.as_ref().ok_or(DenyReason::DisallowedAlgorithm)?;
-            let (claims, key) = match header.kid.as_deref() {
+            let key = match header.kid.as_deref() {
                 Some(kid) => {
                     let keys = jwks.keys(kid).await.into_result()?;
                     let fitting = keys.iter().filter(|key| key.fits(alg));
@@ -129,13 +133,12 @@ impl IssuerVerifier {
                 }
                 None => verify_without_kid(jwks, token, alg, validation).await?,
             };
-            let binding = KeyBinding {
+            Some(KeyBinding {
                 jwks: jwks.clone(),
                 key,
-                kid: header.kid.clone(),
+                kid: header.kid,
                 alg,
-            };
-            (claims, Some(binding))
+            })
         };
         check_lifetime(
             &claims,
@@ -256,14 +259,14 @@ pub(super) fn check_lifetime(
     }
 }
 
-/// A token without `kid`: try every key of the issuer that fits `alg`; returns the claims
-/// and the key that verified them.
+/// A token without `kid`: try every key of the issuer that fits `alg`; returns the key
+/// that verified it.
 async fn verify_without_kid(
     jwks: &JwksCache,
     token: &str,
     alg: Algorithm,
     validation: &Validation,
-) -> Result<(Map<String, Value>, Arc<VerifyingKey>), DenyReason> {
+) -> Result<Arc<VerifyingKey>, DenyReason> {
     let has_candidate = |set: &KeySet| set.candidates(alg).next().is_some();
     if !jwks.usable().is_some_and(|s| has_candidate(&s.keys)) {
         jwks.refresh_on_miss(has_candidate).await;
@@ -272,17 +275,17 @@ async fn verify_without_kid(
     verify_with_any(token, snapshot.keys.candidates(alg), validation)
 }
 
-/// Verifies `token` with the first of `keys` its signature verifies with; returns the
-/// claims and that key. `UnknownKid` when there is none to try.
+/// Verifies `token` with the first of `keys` its signature verifies with; returns that
+/// key. `UnknownKid` when there is none to try.
 fn verify_with_any<'k>(
     token: &str,
     keys: impl Iterator<Item = &'k Arc<VerifyingKey>>,
     validation: &Validation,
-) -> Result<(Map<String, Value>, Arc<VerifyingKey>), DenyReason> {
+) -> Result<Arc<VerifyingKey>, DenyReason> {
     let mut outcome = Err(DenyReason::UnknownKid);
     for key in keys {
         match decode(token, &key.key, validation) {
-            Ok(claims) => return Ok((claims, key.clone())),
+            Ok(()) => return Ok(key.clone()),
             Err(reason) => outcome = Err(reason),
         }
         // Only a signature that does not verify makes another key worth trying.
@@ -293,13 +296,12 @@ fn verify_with_any<'k>(
     outcome
 }
 
-fn decode(
-    token: &str,
-    key: &DecodingKey,
-    validation: &Validation,
-) -> Result<Map<String, Value>, DenyReason> {
-    jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)
-        .map(|data| data.claims)
+/// jsonwebtoken's verification of `token`: signature, algorithm and the standard claims
+/// under `validation`. The claims themselves were read by `parse` from the same bytes, so
+/// they are not built again here (`IgnoredAny`).
+fn decode(token: &str, key: &DecodingKey, validation: &Validation) -> Result<(), DenyReason> {
+    jsonwebtoken::decode::<IgnoredAny>(token, key, validation)
+        .map(|_| ())
         .map_err(|error| match error.kind() {
             ErrorKind::InvalidSignature => DenyReason::BadSignature,
             ErrorKind::ExpiredSignature => DenyReason::Expired,

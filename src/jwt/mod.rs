@@ -149,11 +149,13 @@ impl Verifier {
     }
 
     async fn verify_uncached(&self, token: &str) -> Result<Arc<VerifiedClaims>, DenyReason> {
-        let parsed = token::parse(token, self.max_token_bytes)?;
-        let (issuer, tenant) = self
-            .issuer_for(&parsed.iss)
-            .ok_or(DenyReason::UnknownIssuer)?;
-        let (claims, binding) = issuer.verify(token, &parsed.header, tenant).await?;
+        let token::ParsedToken {
+            header,
+            iss,
+            claims,
+        } = token::parse(token, self.max_token_bytes)?;
+        let (issuer, tenant) = self.issuer_for(&iss).ok_or(DenyReason::UnknownIssuer)?;
+        let (claims, binding) = issuer.verify(token, header, claims, tenant).await?;
         let claims = Arc::new(claims);
         if self.cache.enabled()
             && let Some(exp) = claims.claims.get("exp").and_then(Value::as_f64)

@@ -3,9 +3,10 @@
 //! that are JSON objects without duplicate keys (a parser differential would let two
 //! readers see different claims), no JOSE extension this service does not implement
 //! (`crit`, `b64`, `zip`, `enc`, `cty`), and `exp`/`nbf` of the right type. What passes is
-//! only well-formed — signature and claims are checked by `jwt::verify` afterwards.
+//! only well-formed — signature and claims are checked by `jwt::verify` afterwards, which
+//! uses the claims read here: each segment is decoded and read once.
 
-use std::{borrow::Cow, collections::HashSet, fmt};
+use std::fmt;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::Header;
@@ -13,7 +14,7 @@ use serde::{
     Deserialize, Deserializer,
     de::{self, MapAccess, SeqAccess, Visitor},
 };
-use serde_json::Value;
+use serde_json::{Map, Number, Value};
 
 use crate::deny::DenyReason;
 
@@ -23,24 +24,23 @@ use crate::deny::DenyReason;
 /// token's claims.
 pub(crate) const REFUSED_HEADER_PARAMETERS: &[&str] = &["crit", "b64", "zip", "enc", "cty"];
 
-/// A structurally valid token: its header and the claims needed to choose the issuer.
+/// A structurally valid token: its header, its `iss` and every claim of its payload, read
+/// once (not yet verified: the signature is checked by the issuer's key afterwards).
 #[derive(Debug)]
 pub struct ParsedToken {
     pub header: Header,
     pub iss: String,
+    pub claims: Map<String, Value>,
 }
 
-/// Checks `token`'s structure and reads its header and `iss`.
+/// Checks `token`'s structure and reads its header and claims.
 pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken, DenyReason> {
     if token.len() > max_bytes {
         return Err(DenyReason::TokenTooLarge);
     }
     let [header, payload, _signature] = segments(token).ok_or(DenyReason::MalformedToken)?;
-    let header_json = decode_object(header)?;
-    let payload_json = decode_object(payload)?;
-
-    let raw_header: serde_json::Map<String, Value> =
-        serde_json::from_slice(&header_json).map_err(|_| DenyReason::MalformedToken)?;
+    let raw_header = decode_object(header)?;
+    let claims = decode_object(payload)?;
     if REFUSED_HEADER_PARAMETERS
         .iter()
         .any(|p| raw_header.contains_key(*p))
@@ -49,28 +49,23 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken, DenyReason> {
     }
     let header: Header = serde_json::from_value(Value::Object(raw_header))
         .map_err(|_| DenyReason::MalformedToken)?;
-
-    #[derive(Deserialize)]
-    struct Peek {
-        iss: Option<Value>,
-        exp: Option<Value>,
-        nbf: Option<Value>,
-    }
-    let peek: Peek =
-        serde_json::from_slice(&payload_json).map_err(|_| DenyReason::MalformedToken)?;
     // jsonwebtoken treats an unparsable time claim as absent: report it as malformed.
-    if [&peek.exp, &peek.nbf]
+    if ["exp", "nbf"]
         .iter()
-        .any(|t| t.as_ref().is_some_and(|v| !v.is_number()))
+        .any(|t| claims.get(*t).is_some_and(|v| !v.is_number()))
     {
         return Err(DenyReason::MalformedToken);
     }
-    let iss = match peek.iss {
-        Some(Value::String(iss)) => iss,
+    let iss = match claims.get("iss") {
+        Some(Value::String(iss)) => iss.clone(),
         Some(_) => return Err(DenyReason::MalformedToken),
         None => return Err(DenyReason::MissingClaim),
     };
-    Ok(ParsedToken { header, iss })
+    Ok(ParsedToken {
+        header,
+        iss,
+        claims,
+    })
 }
 
 /// The three non-empty segments of a compact JWS (`header.payload.signature`), or `None`
@@ -81,69 +76,81 @@ pub(crate) fn segments(jws: &str) -> Option<[&str; 3]> {
     (parts.next().is_none() && segments.iter().all(|s| !s.is_empty())).then_some(segments)
 }
 
-/// Base64url (no padding) of a JSON object with no duplicate keys at any depth.
-pub(crate) fn decode_object(segment: &str) -> Result<Vec<u8>, DenyReason> {
+/// The JSON object a base64url (no padding) segment holds, read in one pass that fails
+/// on an object repeating a key at any depth.
+pub(crate) fn decode_object(segment: &str) -> Result<Map<String, Value>, DenyReason> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| DenyReason::MalformedToken)?;
     if bytes.first() != Some(&b'{') {
         return Err(DenyReason::MalformedToken);
     }
-    serde_json::from_slice::<UniqueKeys>(&bytes).map_err(|_| DenyReason::MalformedToken)?;
-    Ok(bytes)
-}
-
-/// Deserializes any JSON value, failing on an object that repeats a key.
-struct UniqueKeys;
-
-impl<'de> Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueKeysVisitor)
+    match serde_json::from_slice::<Unique>(&bytes) {
+        Ok(Unique(Value::Object(object))) => Ok(object),
+        _ => Err(DenyReason::MalformedToken),
     }
 }
 
-struct UniqueKeysVisitor;
+/// A JSON value read as `serde_json::Value` reads it, except that an object repeating a
+/// key is an error rather than its last member winning.
+struct Unique(Value);
 
-impl<'de> Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = Unique;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value without duplicate object keys")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_bool<E>(self, b: bool) -> Result<Unique, E> {
+        Ok(Unique(Value::Bool(b)))
     }
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_i64<E>(self, n: i64) -> Result<Unique, E> {
+        Ok(Unique(Value::from(n)))
     }
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_u64<E>(self, n: u64) -> Result<Unique, E> {
+        Ok(Unique(Value::from(n)))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_f64<E>(self, n: f64) -> Result<Unique, E> {
+        Ok(Unique(
+            Number::from_f64(n).map_or(Value::Null, Value::Number),
+        ))
     }
-    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_str<E>(self, s: &str) -> Result<Unique, E> {
+        Ok(Unique(Value::String(s.to_owned())))
     }
-    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_string<E>(self, s: String) -> Result<Unique, E> {
+        Ok(Unique(Value::String(s)))
+    }
+    fn visit_unit<E>(self) -> Result<Unique, E> {
+        Ok(Unique(Value::Null))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Unique(Value::Array(items)))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        let mut seen: HashSet<Cow<'de, str>> = HashSet::new();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if !seen.insert(key) {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Unique(value) = map.next_value()?;
+            if object.insert(key, value).is_some() {
                 return Err(de::Error::custom("duplicate key"));
             }
-            map.next_value::<UniqueKeys>()?;
         }
-        Ok(UniqueKeys)
+        Ok(Unique(Value::Object(object)))
     }
 }
 
@@ -166,6 +173,10 @@ mod tests {
     fn well_formed_tokens_yield_header_and_issuer() {
         let parsed = parse(&token(HEADER, PAYLOAD), 1024).unwrap();
         assert_eq!(parsed.iss, "https://idp/");
+        assert_eq!(
+            Value::Object(parsed.claims),
+            serde_json::json!({"iss": "https://idp/", "exp": 1})
+        );
         assert_eq!(parsed.header.kid.as_deref(), Some("k"));
     }
 

@@ -381,3 +381,48 @@ fn dynamic_metadata_carries_only_the_fields_asked_for() {
         };
     assert_eq!(problems[0].field, "dynamic_metadata[1]");
 }
+
+#[tokio::test]
+async fn kept_denies_are_the_denies_built_for_their_route_and_kind() {
+    let config = Config::from_yaml(CONFIG, "t").unwrap();
+    let state = crate::state::AppState::offline(&config).unwrap();
+    let engine = state.engine();
+    let route = |name: &str| {
+        engine
+            .policies
+            .all()
+            .flat_map(|set| set.policy.routes())
+            .find(|r| &*r.name == name)
+            .unwrap()
+    };
+    let scoped = Deny {
+        required_scopes: Some("Orders.Read".into()),
+        ..DenyReason::InsufficientPermission.into()
+    };
+    let cases = [
+        (Some(route("r")), Deny::from(DenyReason::Expired)),
+        (Some(route("own")), Deny::from(DenyReason::Expired)),
+        (None, Deny::from(DenyReason::Expired)),
+        (
+            Some(route("r")),
+            Deny::from(DenyReason::Expired).with_dpop(true),
+        ),
+        (Some(route("r")), scoped),
+    ];
+    // Twice round: the second answers come from what the first kept.
+    for round in 0..2 {
+        for (route, refused) in &cases {
+            let built = deny(
+                refused,
+                &engine.realm,
+                &engine.binding,
+                route.map(|r| &*r.name),
+            );
+            let Answer::Encoded(sent) = denied(&engine, refused, *route, true) else {
+                panic!("a deny is sent encoded");
+            };
+            assert_eq!(CheckResponse::decode(sent).unwrap(), built, "round {round}");
+        }
+        assert_eq!(engine.kept_denies.count(), cases.len());
+    }
+}
