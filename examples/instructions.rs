@@ -240,6 +240,12 @@ async fn envoy_side(
         ("zero-work server (empty allow)", None),
         ("portcullis, default answer", Some(demo.clone())),
         (
+            "portcullis, every dynamic_metadata field",
+            Some(format!(
+                "{demo}dynamic_metadata: [route, issuer, subject, tenant_id, object_id, client_id, binding, scopes, roles]\n"
+            )),
+        ),
+        (
             "portcullis, no identity headers",
             Some(format!("{demo}identity_headers: {{}}\n")),
         ),

@@ -51,6 +51,7 @@ routes:
     methods: [GET]
     path: {{ prefix: /api/orders }}
     require_any: [{{ scopes: [Orders.Read] }}, {{ roles: [Orders.Read.All] }}]
+dynamic_metadata: [route, binding]
 {replay}"#
     )
 }

@@ -34,7 +34,7 @@ pub struct RawConfig {
     /// Put the whole verified payload in Envoy's dynamic metadata (`claims`); off by
     /// default because it roughly doubles the response Envoy has to process.
     pub metadata_claims: Option<bool>,
-    /// The dynamic metadata fields an allow carries (default: all of them).
+    /// The dynamic metadata fields an allow carries (default: route, client_id, tenant_id).
     #[schemars(transform = schema::metadata_fields)]
     pub dynamic_metadata: Option<Vec<String>>,
     #[serde(default)]

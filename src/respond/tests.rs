@@ -170,7 +170,10 @@ fn list_items_holding_a_separator_are_left_out() {
 
 #[test]
 fn dynamic_metadata_carries_identity_claims_and_audit() {
-    let (route, forwarding) = setup("r", "metadata_claims: true\n");
+    let (route, forwarding) = setup(
+        "r",
+        "metadata_claims: true\ndynamic_metadata: [route, subject, tenant_id]\n",
+    );
     let c = claims(json!({"sub": "u", "tid": "t", "scp": "A", "n": 5, "nested": {"x": [true]}}));
     let resp = allow(
         &route,
@@ -354,6 +357,14 @@ fn dynamic_metadata_carries_only_the_fields_asked_for() {
     };
     assert_eq!(
         keys(""),
+        ["client_id", "route", "tenant_id"],
+        "by default what the shipped access logs read"
+    );
+    assert_eq!(
+        keys(&format!(
+            "dynamic_metadata: [{}]\n",
+            MetadataFields::NAMES.join(", ")
+        )),
         [
             "binding",
             "binding_thumbprint",
