@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use common::{ChildGuard, external_tool, free_port, sigterm};
+use common::{ChildGuard, external_tool, free_port, sigterm, venv_python};
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
@@ -573,15 +573,9 @@ fn every_invalid_file_is_refused_by_validate_and_by_the_schema() {
             file.display()
         );
     }
-    let python = root.join(".venv/bin/python");
-    if !python.is_file() {
-        assert!(
-            std::env::var_os("PORTCULLIS_REQUIRE_E2E").is_none(),
-            ".venv missing: run scripts/test.sh"
-        );
-        eprintln!("SKIPPED: no .venv with jsonschema");
+    let Some(python) = venv_python("jsonschema") else {
         return;
-    }
+    };
     let script = "import sys, json, yaml, jsonschema\n\
         schema = json.load(open(sys.argv[1]))\n\
         validator = jsonschema.Draft202012Validator(schema)\n\

@@ -10,7 +10,7 @@ mod common;
 
 use std::process::Command;
 
-use common::external_tool;
+use common::{external_tool, venv_python};
 
 #[test]
 fn every_kustomization_renders_and_validates_strictly() {
@@ -18,15 +18,9 @@ fn every_kustomization_renders_and_validates_strictly() {
         return;
     };
     let root = env!("CARGO_MANIFEST_DIR");
-    let python = std::path::Path::new(root).join(".venv/bin/python");
-    if !python.is_file() {
-        assert!(
-            std::env::var_os("PORTCULLIS_REQUIRE_E2E").is_none(),
-            ".venv/bin/python (with kubernetes-validate) missing: run scripts/test.sh"
-        );
-        eprintln!("SKIPPED: no .venv with kubernetes-validate");
+    let Some(python) = venv_python("kubernetes-validate") else {
         return;
-    }
+    };
     let output = Command::new(python)
         .arg("scripts/validate_k8s.py")
         .arg(env!("CARGO_BIN_EXE_portcullis"))

@@ -374,6 +374,22 @@ pub fn external_tool(name: &str) -> Option<std::path::PathBuf> {
     found
 }
 
+/// The project's `.venv` Python, which holds the test-only packages (`needs` names them,
+/// for the message). When it is missing the test is skipped with a message — unless
+/// `PORTCULLIS_REQUIRE_E2E` is set, in which case it fails.
+pub fn venv_python(needs: &str) -> Option<std::path::PathBuf> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if python.is_file() {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("PORTCULLIS_REQUIRE_E2E").is_none(),
+        ".venv/bin/python (with {needs}) missing: run scripts/test.sh"
+    );
+    eprintln!("SKIPPED: no .venv with {needs}");
+    None
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released for a child process to take).
 /// Sends SIGTERM to `child`, as Kubernetes or Ctrl-C in a script would stop it.
 pub fn sigterm(child: &std::process::Child) {
