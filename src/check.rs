@@ -252,7 +252,7 @@ async fn authenticate(
     engine
         .binding
         .check(
-            &claims.confirmation,
+            claims.confirmation(),
             &Presented {
                 dpop_scheme: credential.dpop,
                 token: credential.token,

@@ -276,8 +276,16 @@ fn describe(text: &mut String, engine: &Engine, verdict: &Verdict<'_>, unverifie
     let Some(claims) = verdict.verified() else {
         return;
     };
-    let _ = writeln!(text, "scopes:   [{}]", claims.scopes.join(", "));
-    let _ = writeln!(text, "roles:    [{}]", claims.roles.join(", "));
+    let _ = writeln!(
+        text,
+        "scopes:   [{}]",
+        claims.scopes().collect::<Vec<_>>().join(", ")
+    );
+    let _ = writeln!(
+        text,
+        "roles:    [{}]",
+        claims.roles().collect::<Vec<_>>().join(", ")
+    );
     let protected: Vec<_> = verdict
         .reached
         .iter()

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::{
     binding::thumbprint,
     config::{Access, IdentityClaim, SignedIdentity},
-    jwt::VerifiedClaims,
+    jwt::{Claim, VerifiedClaims},
     policy::Route,
 };
 
@@ -125,22 +125,24 @@ impl Minter {
         payload.insert("exp".into(), self.expiry(now, claims).into());
         for claim in &self.config.claims {
             let value: Option<Value> = match claim {
-                IdentityClaim::Subject => claims.claims.get("sub").cloned(),
-                IdentityClaim::ObjectId => claims.claims.get("oid").cloned(),
-                IdentityClaim::TenantId => claims.claims.get("tid").cloned(),
+                IdentityClaim::Subject => claims.claims.get("sub").map(Claim::to_value),
+                IdentityClaim::ObjectId => claims.claims.get("oid").map(Claim::to_value),
+                IdentityClaim::TenantId => claims.claims.get("tid").map(Claim::to_value),
                 IdentityClaim::Client => claims.client_id().map(Value::from),
                 IdentityClaim::Scopes => {
-                    (!claims.scopes.is_empty()).then(|| claims.scopes.join(" ").into())
+                    let scopes: Vec<&str> = claims.scopes().collect();
+                    (!scopes.is_empty()).then(|| scopes.join(" ").into())
                 }
                 IdentityClaim::Roles => {
-                    (!claims.roles.is_empty()).then(|| claims.roles.clone().into())
+                    let roles: Vec<&str> = claims.roles().collect();
+                    (!roles.is_empty()).then(|| roles.into())
                 }
                 IdentityClaim::Route => Some(route.name.to_string().into()),
                 IdentityClaim::IdentityProvider => Some(claims.issuer.to_string().into()),
                 IdentityClaim::TokenId => ["jti", "uti"]
                     .iter()
-                    .find_map(|name| claims.claims.get(*name))
-                    .cloned(),
+                    .find_map(|name| claims.claims.get(name))
+                    .map(Claim::to_value),
             };
             if let Some(value) = value.filter(|v| !v.is_null()) {
                 payload.insert(claim.name().into(), value);

@@ -61,9 +61,9 @@ pub use envoy::service::auth::v3 as auth;
 
 // === The answer on the wire ===
 
-/// A `CheckResponse` built for this request, or the bytes of one encoded for an earlier
-/// request with the same token on the same route (see `crate::jwt::memo`): the same
-/// message on the wire.
+/// A `CheckResponse` built for this request, or its bytes: an allow written straight to
+/// them (`crate::respond`), or an answer kept from an earlier request (`crate::jwt::memo`,
+/// `crate::state::KeptDenies`): the same message on the wire.
 // Boxing the built response would cost an allocation per answer to save a move.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]

@@ -14,21 +14,27 @@
 //! reason code. Nothing from the token is ever echoed, so a deny is encoded once per
 //! kind and route and then sent as those bytes ([`crate::state::KeptDenies`]).
 
+use std::borrow::Cow;
+
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use prost::{Message, bytes::Bytes};
 use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::Value;
+use smallvec::SmallVec;
 
+mod wire;
+
+use self::wire::{Header, Meta};
 use crate::{
     binding::SenderBinding,
     check::Verdict,
     config::{Access, ClaimSource, MetadataFields},
     deny::{Deny, DenyReason},
     forwarding::Forwarding,
-    jwt::VerifiedClaims,
+    jwt::{Claim, VerifiedClaims},
     pb::{
         Answer,
-        auth::{CheckResponse, DeniedHttpResponse, OkHttpResponse, check_response::HttpResponse},
+        auth::{CheckResponse, DeniedHttpResponse, check_response::HttpResponse},
         core::{HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction},
         envoy::r#type::v3::HttpStatus,
         google::rpc::Status,
@@ -42,10 +48,11 @@ pub const MAX_HEADER_VALUE_BYTES: usize = 8 * 1024;
 /// Seconds a client is told to wait when keys are unavailable or the service is busy.
 pub const RETRY_AFTER_SECONDS: &str = "5";
 
-/// The answer to `verdict`. With `memo`, a plain allow for a token held in the verified
-/// token cache is encoded once per route and then sent as those bytes
-/// ([`crate::jwt::memo`]): a repeated token costs no response building or encoding; so is
-/// a deny, per kind and route ([`crate::state::KeptDenies`]).
+/// The answer to `verdict`. An allow is written straight to bytes ([`wire`]); with `memo`,
+/// one that is costly to write again (a signed identity, the payload or the claims
+/// forwarded) is kept with a token held in the verified-token cache and then sent as those
+/// bytes ([`crate::jwt::memo`]); so is a deny, per kind and route
+/// ([`crate::state::KeptDenies`]).
 pub fn answer(engine: &Engine, verdict: &Verdict<'_>, memo: bool) -> Answer {
     match (&verdict.outcome, verdict.route) {
         (Err(refused), route) => denied(engine, refused, route, memo),
@@ -55,9 +62,9 @@ pub fn answer(engine: &Engine, verdict: &Verdict<'_>, memo: bool) -> Answer {
                 (None, Some(claims)) if memo && engine.verifier.token_cache().enabled() => {
                     remembered_allow(route, claims, &engine.forwarding)
                 }
-                (audit, claims) => {
-                    allow(route, claims.map(|c| &**c), &engine.forwarding, *audit).into()
-                }
+                (audit, claims) => Answer::Encoded(
+                    allow(route, claims.map(|c| &**c), &engine.forwarding, *audit).encoded,
+                ),
             }
         }
         // An allow always names its route; deny if that ever changes.
@@ -87,9 +94,10 @@ fn denied(engine: &Engine, refused: &Deny, route: Option<&Route>, memo: bool) ->
     )
 }
 
-/// The allow for `claims` on `route`, remembered with the claims after the first time —
-/// one carrying a signed identity until half of that identity's lifetime has passed.
-/// Only plain allows are remembered (an audited one carries its would-be reason).
+/// The allow for `claims` on `route`, remembered with the claims after the first time
+/// when it is worth keeping — one carrying a signed identity until half of that
+/// identity's lifetime has passed. Only plain allows are remembered (an audited one
+/// carries its would-be reason).
 fn remembered_allow(route: &Route, claims: &VerifiedClaims, forwarding: &Forwarding) -> Answer {
     let signer = forwarding.identity.as_ref().filter(|m| m.signs(route));
     let now = signer.map(|_| jsonwebtoken::get_current_timestamp());
@@ -98,15 +106,26 @@ fn remembered_allow(route: &Route, claims: &VerifiedClaims, forwarding: &Forward
     {
         return Answer::Encoded(encoded);
     }
-    let encoded = Bytes::from(allow(route, Some(claims), forwarding, None).encode_to_vec());
-    let fresh_until = match (signer, now) {
-        (Some(signer), Some(now)) => signer.fresh_until(now, claims),
-        _ => u64::MAX,
-    };
-    claims
-        .answers
-        .remember(route.id, encoded.clone(), fresh_until);
-    Answer::Encoded(encoded)
+    let allow = allow(route, Some(claims), forwarding, None);
+    if allow.keep {
+        let fresh_until = match (signer, now) {
+            (Some(signer), Some(now)) => signer.fresh_until(now, claims),
+            _ => u64::MAX,
+        };
+        claims
+            .answers
+            .remember(route.id, allow.encoded.clone(), fresh_until);
+    }
+    Answer::Encoded(allow.encoded)
+}
+
+/// An encoded allow, and whether it is worth keeping with a cached token: writing it again
+/// would sign an identity, serialise the payload or the claims, or report a left-out list
+/// item again. The default answer — identity headers and metadata read from the claims —
+/// is not: it is written again for each Check, so that a cached token holds no copy of it.
+struct Allow {
+    encoded: Bytes,
+    keep: bool,
 }
 
 /// Allows the request on `route`. `claims` is `None` on anonymous routes (and for an
@@ -117,59 +136,74 @@ fn allow(
     claims: Option<&VerifiedClaims>,
     forwarding: &Forwarding,
     audit: Option<DenyReason>,
-) -> CheckResponse {
-    let mut headers = Vec::with_capacity(route.identity_headers.len() + 1);
+) -> Allow {
+    // On the stack: an allow is written for every Check, and these are dropped with it.
+    let mut keep = false;
+    let mut headers: SmallVec<[Header<'_>; 12]> = SmallVec::new();
     if let Some(claims) = claims {
         for mapping in route.identity_headers.iter() {
-            if let Some(value) = claim_value(claims, &mapping.header, &mapping.claim)
-                .filter(|v| is_safe_header_value(v))
-            {
-                headers.push(header(&mapping.header, value));
+            let (value, dropped) = claim_value(claims, &mapping.claim);
+            if dropped > 0 {
+                tracing::warn!(
+                    header = mapping.header,
+                    dropped,
+                    "Claim values containing a space or comma left out of an identity header"
+                );
+                keep = true;
+            }
+            if let Some(value) = value.filter(|v| is_safe_header_value(v)) {
+                headers.push(Header {
+                    name: &mapping.header,
+                    value,
+                });
             }
         }
         if let Some(name) = &forwarding.payload_header
             && let Ok(json) = serde_json::to_vec(&claims.claims)
         {
+            keep = true;
             let encoded = URL_SAFE_NO_PAD.encode(json);
             if encoded.len() <= MAX_HEADER_VALUE_BYTES {
-                headers.push(header(name, encoded));
+                headers.push(Header {
+                    name,
+                    value: Cow::Owned(encoded),
+                });
             }
         }
         if let Some(signer) = forwarding.identity.as_ref().filter(|m| m.signs(route))
             && let Some(token) = signer.mint(route, claims, jsonwebtoken::get_current_timestamp())
         {
-            headers.push(header(signer.header_name(), token));
+            keep = true;
+            headers.push(Header {
+                name: signer.header_name(),
+                value: Cow::Owned(token),
+            });
         }
     }
-    let is_set = |name: &String| {
-        headers
-            .iter()
-            .any(|h| h.header.as_ref().is_some_and(|h| h.key == *name))
-    };
-    let mut headers_to_remove: Vec<String> = forwarding
+    let mut removals: SmallVec<[&str; 12]> = forwarding
         .managed
         .iter()
-        .filter(|name| !is_set(name))
-        .cloned()
+        .map(String::as_str)
+        .filter(|name| !headers.iter().any(|h| h.name == *name))
         .collect();
     // An anonymous route verified nothing: the client's credential must not reach the
     // upstream looking like a checked one, unless the route says so.
     let anonymous = matches!(route.access, Access::Anonymous) && !route.forward_authorization;
     if forwarding.strip_authorization || anonymous {
-        headers_to_remove.push("authorization".to_owned());
+        removals.push("authorization");
     }
 
     let fields = forwarding.metadata;
-    let mut metadata = Vec::with_capacity(10);
+    let mut metadata: SmallVec<[(&str, Meta<'_>); 12]> = SmallVec::new();
     if fields.contains(MetadataFields::ROUTE) {
-        metadata.push(("route", string(&route.name)));
+        metadata.push(("route", Meta::Text(&route.name)));
     }
     if let Some(reason) = audit {
-        metadata.push(("audit_would_deny", string(reason.code())));
+        metadata.push(("audit_would_deny", Meta::Text(reason.code())));
     }
     if let Some(claims) = claims {
         if fields.contains(MetadataFields::ISSUER) {
-            metadata.push(("issuer", string(&claims.issuer)));
+            metadata.push(("issuer", Meta::Text(&claims.issuer)));
         }
         for (field, key, claim) in [
             (MetadataFields::SUBJECT, "subject", "sub"),
@@ -177,52 +211,44 @@ fn allow(
             (MetadataFields::OBJECT_ID, "object_id", "oid"),
         ] {
             if fields.contains(field)
-                && let Some(Value::String(v)) = claims.claims.get(claim)
+                && let Some(Claim::Text(v)) = claims.claims.get(claim)
             {
-                metadata.push((key, string(v)));
+                metadata.push((key, Meta::Text(v)));
             }
         }
         if let Some(client) = claims
             .client_id()
             .filter(|_| fields.contains(MetadataFields::CLIENT_ID))
         {
-            metadata.push(("client_id", string(client)));
+            metadata.push(("client_id", Meta::Text(client)));
         }
         if let Some(thumbprint) = claims
-            .confirmation
+            .confirmation()
             .thumbprint()
             .filter(|_| fields.contains(MetadataFields::BINDING))
         {
-            metadata.push(("binding", string(claims.confirmation.methods())));
-            metadata.push(("binding_thumbprint", string(thumbprint)));
+            metadata.push(("binding", Meta::Text(claims.confirmation().methods())));
+            metadata.push(("binding_thumbprint", Meta::Text(thumbprint)));
         }
         if fields.contains(MetadataFields::SCOPES) {
-            metadata.push(("scopes", list(&claims.scopes)));
+            metadata.push(("scopes", Meta::Value(list(claims.scopes()))));
         }
         if fields.contains(MetadataFields::ROLES) {
-            metadata.push(("roles", list(&claims.roles)));
+            metadata.push(("roles", Meta::Value(list(claims.roles()))));
         }
         if forwarding.metadata_claims {
+            keep = true;
             metadata.push((
                 "claims",
-                PbValue {
-                    kind: Some(Kind::StructValue(pb_struct(&claims.claims))),
-                },
+                Meta::Value(PbValue {
+                    kind: Some(Kind::StructValue(pb_struct(claims.claims.iter()))),
+                }),
             ));
         }
     }
-    CheckResponse {
-        status: Some(Status {
-            code: tonic::Code::Ok as i32,
-            message: String::new(),
-            details: Vec::new(),
-        }),
-        dynamic_metadata: (!metadata.is_empty()).then(|| object(metadata)),
-        http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-            headers,
-            headers_to_remove,
-            ..Default::default()
-        })),
+    Allow {
+        encoded: wire::allow(&headers, &removals, &metadata),
+        keep,
     }
 }
 
@@ -319,54 +345,61 @@ fn status_title(status: u16) -> &'static str {
 }
 
 /// The text a header gets from a claim, or `None` when the claim is absent, empty or not
-/// representable as one header value. Lists are space-separated; an item containing a
-/// space or a comma would read as several items to whoever splits the header (on spaces,
-/// or on commas as HTTP lists are), so it is left out, with a warning.
-fn claim_value(claims: &VerifiedClaims, header: &str, source: &ClaimSource) -> Option<String> {
-    let text = match source {
-        ClaimSource::Scopes => list_value(header, claims.scopes.iter().map(String::as_str)),
-        ClaimSource::Roles => list_value(header, claims.roles.iter().map(String::as_str)),
-        ClaimSource::ClientId => claims.client_id()?.to_owned(),
-        ClaimSource::Binding => claims.confirmation.methods().to_owned(),
-        ClaimSource::BindingThumbprint => claims.confirmation.thumbprint()?.to_owned(),
-        ClaimSource::Claim(name) => match claims.claims.get(name)? {
-            Value::Array(items) => {
-                let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-                list_value(header, parts?.into_iter())
+/// representable as one header value; and how many list items were left out. Lists are
+/// space-separated; an item containing a space or a comma would read as several items to
+/// whoever splits the header (on spaces, or on commas as HTTP lists are), so it is left
+/// out.
+fn claim_value<'a>(
+    claims: &'a VerifiedClaims,
+    source: &ClaimSource,
+) -> (Option<Cow<'a, str>>, usize) {
+    let (text, dropped) = match source {
+        ClaimSource::Scopes => list_value(claims.scopes()),
+        ClaimSource::Roles => list_value(claims.roles()),
+        ClaimSource::ClientId => (claims.client_id().map(Cow::Borrowed), 0),
+        ClaimSource::Binding => (Some(Cow::Borrowed(claims.confirmation().methods())), 0),
+        ClaimSource::BindingThumbprint => {
+            (claims.confirmation().thumbprint().map(Cow::Borrowed), 0)
+        }
+        ClaimSource::Claim(name) => match claims.claims.get(name).and_then(Claim::as_array) {
+            Some(items) if items.iter().all(Value::is_string) => {
+                list_value(items.iter().filter_map(Value::as_str))
             }
-            _ => claims.text(name)?.into_owned(),
+            Some(_) => (None, 0),
+            _ => (claims.text(name), 0),
         },
     };
-    (!text.is_empty()).then_some(text)
+    (text.filter(|t| !t.is_empty()), dropped)
 }
 
-/// Items joined by one space, leaving out (and reporting) those that hold a separator.
-fn list_value<'a>(header: &str, items: impl Iterator<Item = &'a str>) -> String {
-    let mut text = String::new();
+/// Items joined by one space (one item is borrowed as it is), leaving out and counting
+/// those that hold a separator.
+fn list_value<'a>(items: impl Iterator<Item = &'a str>) -> (Option<Cow<'a, str>>, usize) {
+    let mut text = Cow::Borrowed("");
     let mut dropped = 0usize;
     for item in items {
         if item.contains([' ', ',']) {
             dropped += 1;
-            continue;
+        } else if text.is_empty() {
+            text = Cow::Borrowed(item);
+        } else {
+            let joined = text.to_mut();
+            joined.push(' ');
+            joined.push_str(item);
         }
-        if !text.is_empty() {
-            text.push(' ');
-        }
-        text.push_str(item);
     }
-    if dropped > 0 {
-        tracing::warn!(
-            header,
-            dropped,
-            "Claim values containing a space or comma left out of an identity header"
-        );
-    }
-    text
+    (Some(text), dropped)
 }
 
-/// No control characters (CR/LF header injection, NUL) and a sane length.
+/// No control characters (CR/LF header injection, NUL, C1 controls) and a sane length.
 fn is_safe_header_value(value: &str) -> bool {
-    value.len() <= MAX_HEADER_VALUE_BYTES && !value.chars().any(char::is_control)
+    value.len() <= MAX_HEADER_VALUE_BYTES
+        && if value.is_ascii() {
+            // What almost every value is, checked a byte at a time without decoding.
+            !value.bytes().any(|b| b.is_ascii_control())
+        } else {
+            !value.chars().any(char::is_control)
+        }
 }
 
 fn header(key: &str, value: String) -> HeaderValueOption {
@@ -381,6 +414,14 @@ fn header(key: &str, value: String) -> HeaderValueOption {
     }
 }
 
+/// A claim as a protobuf `Value`.
+fn pb_claim(claim: Claim<'_>) -> PbValue {
+    match claim {
+        Claim::Text(text) => string(text),
+        Claim::Json(value) => pb_value(value),
+    }
+}
+
 /// A JSON value as a protobuf `Value` (JSON numbers become doubles, as in `Struct`).
 fn pb_value(value: &Value) -> PbValue {
     let kind = match value {
@@ -391,15 +432,21 @@ fn pb_value(value: &Value) -> PbValue {
         Value::Array(items) => Kind::ListValue(ListValue {
             values: items.iter().map(pb_value).collect(),
         }),
-        Value::Object(map) => Kind::StructValue(pb_struct(map)),
+        Value::Object(map) => Kind::StructValue(pb_struct(
+            map.iter()
+                .map(|(k, v)| (Cow::Borrowed(&**k), Claim::Json(v))),
+        )),
     };
     PbValue { kind: Some(kind) }
 }
 
-/// A JSON object as a protobuf `Struct`, read in place (no copy of the claims first).
-fn pb_struct(map: &serde_json::Map<String, Value>) -> Struct {
+/// A JSON object's members as a protobuf `Struct`, read in place (no copy of the claims
+/// first).
+fn pb_struct<'a>(members: impl Iterator<Item = (Cow<'a, str>, Claim<'a>)>) -> Struct {
     Struct {
-        fields: map.iter().map(|(k, v)| (k.clone(), pb_value(v))).collect(),
+        fields: members
+            .map(|(k, v)| (k.into_owned(), pb_claim(v)))
+            .collect(),
     }
 }
 
@@ -409,10 +456,10 @@ fn string(s: &str) -> PbValue {
     }
 }
 
-fn list(items: &[String]) -> PbValue {
+fn list<'a>(items: impl Iterator<Item = &'a str>) -> PbValue {
     PbValue {
         kind: Some(Kind::ListValue(ListValue {
-            values: items.iter().map(|s| string(s)).collect(),
+            values: items.map(string).collect(),
         })),
     }
 }

@@ -25,7 +25,6 @@ use std::{
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
-use jsonwebtoken::Algorithm;
 
 use super::{VerifiedClaims, jwks::JwksCache, keyset::VerifyingKey};
 
@@ -34,8 +33,6 @@ use super::{VerifiedClaims, jwks::JwksCache, keyset::VerifyingKey};
 pub struct KeyBinding {
     pub jwks: Arc<JwksCache>,
     pub key: Arc<VerifyingKey>,
-    pub kid: Option<String>,
-    pub alg: Algorithm,
 }
 
 #[derive(Clone)]
@@ -53,17 +50,7 @@ impl Entry {
                 binding
                     .jwks
                     .usable()
-                    .is_some_and(|snapshot| match &binding.kid {
-                        Some(kid) => snapshot
-                            .keys
-                            .get(kid)
-                            .iter()
-                            .any(|current| Arc::ptr_eq(current, &binding.key)),
-                        None => snapshot
-                            .keys
-                            .candidates(binding.alg)
-                            .any(|current| Arc::ptr_eq(current, &binding.key)),
-                    })
+                    .is_some_and(|snapshot| snapshot.keys.holds(&binding.key))
             })
     }
 }

@@ -19,21 +19,26 @@ use serde_json::{Map, Value};
 use super::memo::AnswerMemo;
 use crate::{config::StepUpChallenge, deny::DenyReason};
 
+mod set;
+
+pub use set::{Claim, Claims};
+
 /// The claims of a token whose signature, issuer, audience and lifetime were verified.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedClaims {
     /// The configured issuer the token was verified against.
     pub issuer: Arc<str>,
-    pub claims: Map<String, Value>,
-    /// Delegated permissions: `scp` (Entra, Okta) and `scope` (RFC 9068), string with
-    /// space-separated names or array of names.
-    pub scopes: Vec<String>,
-    /// Application permissions: `roles` (Entra app roles), array of names.
-    pub roles: Vec<String>,
-    /// The calling application (see the module doc).
-    pub client: Option<String>,
-    /// What the token is bound to (`cnf`), checked on every request by `binding`.
-    pub confirmation: Confirmation,
+    pub claims: Claims,
+    /// The claim holding the delegated permissions: `scp` (Entra, Okta) or `scope` (RFC
+    /// 9068), a string of space-separated names or an array of names. Scopes, roles and
+    /// the calling application are read from the claims when asked for, not copied: the
+    /// claims are kept with every cached token.
+    scope_claim: &'static str,
+    /// The claim naming the calling application (see the module doc), if any does.
+    client_claim: Option<&'static str>,
+    /// What the token is bound to (`cnf`), checked on every request by `binding`; `None`
+    /// for a bearer token, the most common kind, which so costs no room for it.
+    bound: Option<Box<Confirmation>>,
     /// The allow answers already encoded for this token, by route.
     pub answers: AnswerMemo,
     /// How the issuer's clients are told to step up ([`crate::policy`]).
@@ -87,49 +92,78 @@ impl VerifiedClaims {
             None if claims.contains_key("scp") => "scp",
             None => "scope",
         };
-        let scopes = scope_names(claims.get(scope_claim))?;
-        let roles = match claims.get("roles") {
-            Some(Value::String(role)) if !role.is_empty() => vec![role.clone()],
-            Some(Value::String(_)) => Vec::new(),
-            other => array_names(other)?,
-        };
-        let client = match (calling_app(&claims)?, rules.client_claim) {
+        for names in [scope_claim, "roles"] {
+            match claims.get(names) {
+                None | Some(Value::Null | Value::String(_)) => {}
+                Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
+                Some(_) => return Err(DenyReason::MalformedToken),
+            }
+        }
+        let client_claim = match (calling_app(&claims)?, rules.client_claim) {
             (client, None) => client,
-            (_, Some(own)) => claims.get(own).and_then(Value::as_str).map(str::to_owned),
+            (_, Some(own)) => {
+                Some(own).filter(|own| claims.get(*own).is_some_and(Value::is_string))
+            }
         };
         let confirmation = Confirmation::read(claims.get("cnf"))?;
         Ok(VerifiedClaims {
             issuer,
-            claims,
-            scopes,
-            roles,
-            client,
-            confirmation,
+            claims: Claims::from(claims),
+            scope_claim,
+            client_claim,
+            bound: (!confirmation.is_unbound()).then(|| Box::new(confirmation)),
             answers: AnswerMemo::default(),
             step_up_challenge: rules.step_up_challenge,
         })
     }
 
+    /// The delegated permissions: the scope claim split on U+0020, or its array's items.
+    pub fn scopes(&self) -> Names<'_> {
+        match self.claims.get(self.scope_claim) {
+            Some(Claim::Text(names)) => Names::Split(names.split(' ')),
+            Some(Claim::Json(Value::Array(items))) => Names::Items(items.iter()),
+            _ => Names::One(None),
+        }
+    }
+
+    /// The application permissions: `roles`, an array of names or one name as a string.
+    pub fn roles(&self) -> Names<'_> {
+        match self.claims.get("roles") {
+            Some(Claim::Text(role)) => Names::One(Some(role)),
+            Some(Claim::Json(Value::Array(items))) => Names::Items(items.iter()),
+            _ => Names::One(None),
+        }
+    }
+
+    /// What the token is bound to (`cnf`).
+    pub fn confirmation(&self) -> &Confirmation {
+        static UNBOUND: Confirmation = Confirmation {
+            jkt: None,
+            x5t_s256: None,
+        };
+        self.bound.as_deref().unwrap_or(&UNBOUND)
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.scopes().any(|s| s == scope)
     }
 
     pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
+        self.roles().any(|r| r == role)
     }
 
     /// The calling application (`azp`, `appid`, `client_id` or `cid`).
     pub fn client_id(&self) -> Option<&str> {
-        self.client.as_deref()
+        self.claims.get(self.client_claim?)?.as_str()
     }
 
     /// A claim as text: a string as it is, a number or boolean printed; `None` when the
     /// claim is absent or of another type.
     pub fn text(&self, name: &str) -> Option<Cow<'_, str>> {
         match self.claims.get(name)? {
-            Value::String(s) => Some(Cow::Borrowed(s)),
-            Value::Number(n) => Some(Cow::Owned(n.to_string())),
-            Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+            Claim::Text(s) => Some(Cow::Borrowed(s)),
+            Claim::Json(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+            Claim::Json(Value::Bool(b)) => Some(Cow::Owned(b.to_string())),
             _ => None,
         }
     }
@@ -257,48 +291,43 @@ pub const NOT_ACCESS_TOKEN_MARKS: &[Mark] = &[
 /// Claims naming the calling application, in the order they are read.
 const CLIENT_CLAIMS: &[&str] = &["azp", "appid", "client_id", "cid"];
 
-/// Scopes: a string of names separated by U+0020 (RFC 6749 §3.3), or an array of names.
-fn scope_names(value: Option<&Value>) -> Result<Vec<String>, DenyReason> {
-    match value {
-        Some(Value::String(s)) => Ok(s
-            .split(' ')
-            .filter(|name| !name.is_empty())
-            .map(str::to_owned)
-            .collect()),
-        other => array_names(other),
+/// The names of a scope or role claim, read in place: a string of names separated by
+/// U+0020 (RFC 6749 §3.3; runs of spaces name nothing), an array of names (checked to be
+/// strings when the token was read), or one name (a `roles` string, never split).
+pub enum Names<'a> {
+    Split(std::str::Split<'a, char>),
+    Items(std::slice::Iter<'a, Value>),
+    One(Option<&'a str>),
+}
+
+impl<'a> Iterator for Names<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Names::Split(names) => names.find(|name| !name.is_empty()),
+            Names::Items(items) => items.find_map(Value::as_str),
+            Names::One(name) => name.take().filter(|name| !name.is_empty()),
+        }
     }
 }
 
-/// An array of strings, each one name; absent or null is none; anything else is malformed.
-fn array_names(value: Option<&Value>) -> Result<Vec<String>, DenyReason> {
-    match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .map(str::to_owned)
-                    .ok_or(DenyReason::MalformedToken)
-            })
-            .collect(),
-        Some(_) => Err(DenyReason::MalformedToken),
-    }
-}
-
-/// The calling application; claims that name it must be strings and agree.
-fn calling_app(claims: &Map<String, Value>) -> Result<Option<String>, DenyReason> {
-    let mut found: Option<&str> = None;
+/// The claim naming the calling application; claims that name it must be strings and
+/// agree, and the first of them is read.
+fn calling_app(claims: &Map<String, Value>) -> Result<Option<&'static str>, DenyReason> {
+    let mut found: Option<(&'static str, &str)> = None;
     for name in CLIENT_CLAIMS {
         match claims.get(*name) {
             None | Some(Value::Null) => {}
             Some(Value::String(client)) => match found {
-                Some(seen) if seen != client => return Err(DenyReason::MalformedToken),
-                _ => found = Some(client),
+                Some((_, seen)) if seen != client => return Err(DenyReason::MalformedToken),
+                Some(_) => {}
+                None => found = Some((name, client)),
             },
             Some(_) => return Err(DenyReason::MalformedToken),
         }
     }
-    Ok(found.map(str::to_owned))
+    Ok(found.map(|(name, _)| name))
 }
 
 #[cfg(test)]

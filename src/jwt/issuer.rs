@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{
     cache::KeyBinding,
-    claims::{ClaimRules, VerifiedClaims},
+    claims::{Claim, ClaimRules, VerifiedClaims},
     jwks::JwksCache,
     keyset::{KeySet, VerifyingKey},
 };
@@ -136,8 +136,6 @@ impl IssuerVerifier {
             Some(KeyBinding {
                 jwks: jwks.clone(),
                 key,
-                kid: header.kid,
-                alg,
             })
         };
         check_lifetime(
@@ -147,7 +145,7 @@ impl IssuerVerifier {
         )?;
         let claims = VerifiedClaims::read(self.name.clone(), claims, self.rules)?;
         self.check_tenant_and_client(&claims, iss_tenant)?;
-        let cnf = &claims.confirmation;
+        let cnf = claims.confirmation();
         if !self
             .sender_constraint
             .admits(cnf.jkt.is_some(), cnf.x5t_s256.is_some())
@@ -162,7 +160,7 @@ impl IssuerVerifier {
         claims: &VerifiedClaims,
         iss_tenant: Option<&str>,
     ) -> Result<(), DenyReason> {
-        let tid = claims.claims.get("tid").and_then(Value::as_str);
+        let tid = claims.claims.get("tid").and_then(Claim::as_str);
         // A template issuer names the tenant, and so does an Entra one: the token's own
         // `tid` must agree.
         let named = match &self.entra_tenant {

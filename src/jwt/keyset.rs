@@ -75,6 +75,15 @@ impl KeySet {
             .filter(move |k| k.fits(alg))
     }
 
+    /// Whether `key` — that very key, not an equal one — is in this set.
+    pub fn holds(&self, key: &Arc<VerifyingKey>) -> bool {
+        self.by_kid
+            .values()
+            .flatten()
+            .chain(self.anonymous.iter())
+            .any(|k| Arc::ptr_eq(k, key))
+    }
+
     pub fn len(&self) -> usize {
         self.by_kid.values().map(Vec::len).sum::<usize>() + self.anonymous.len()
     }

@@ -1,14 +1,17 @@
-//! The encoded allow answers remembered with a verified token, per route.
+//! The encoded allow answers remembered with a verified token, per route: those costly to
+//! write again ([`crate::respond`] decides which: a signed identity, the payload or the
+//! claims forwarded, a list item left out with a warning). The default answer is written
+//! afresh for each Check and never kept here, so a cached token holds no copy of it.
 //!
-//! An allow is a function of the token's claims, the route and the forwarding settings
-//! alone, so for a token held in the verified-token cache it is built and encoded once per
-//! route and then sent as it is: a repeated token costs no response building, allocation
-//! or protobuf encoding. Routes are told apart by [`crate::policy::Route::id`], unique for
-//! the life of the process, so a reloaded configuration (new routes, new ids) never gets an
-//! answer built under the old one. A memo lives and dies with its cache entry (`exp`, key
-//! rotation, eviction), and holds at most [`MAX_ROUTES`] answers. An answer carrying a
-//! signed identity is fresh only until a time its maker gives ([`crate::identity`]), after
-//! which it is built again and replaces the old one.
+//! Such an answer is a function of the token's claims, the route and the forwarding
+//! settings alone, so for a token held in the verified-token cache it is built and encoded
+//! once per route and then sent as it is. Routes are told apart by
+//! [`crate::policy::Route::id`], unique for the life of the process, so a reloaded
+//! configuration (new routes, new ids) never gets an answer built under the old one. A
+//! memo lives and dies with its cache entry (`exp`, key rotation, eviction), and holds at
+//! most [`MAX_ROUTES`] answers. An answer carrying a signed identity is fresh only until a
+//! time its maker gives ([`crate::identity`]), after which it is built again and replaces
+//! the old one.
 
 use std::sync::Arc;
 
@@ -52,8 +55,10 @@ impl AnswerMemo {
             return;
         }
         self.answers.rcu(|current| {
-            let mut answers = current.as_deref().cloned().unwrap_or_default();
-            answers.retain(|(id, _, _)| *id != route_id);
+            // Sized to what it holds: kept with every cached token.
+            let current = current.as_deref().map_or(&[][..], Vec::as_slice);
+            let mut answers = Vec::with_capacity(current.len() + 1);
+            answers.extend(current.iter().filter(|(id, _, _)| *id != route_id).cloned());
             if answers.len() < MAX_ROUTES {
                 answers.push((route_id, answer.clone(), fresh_until));
             }

@@ -21,10 +21,8 @@ pub(crate) mod token;
 
 use std::{collections::HashMap, sync::Arc};
 
-use serde_json::Value;
-
 pub use cache::TokenCache;
-pub use claims::{Confirmation, VerifiedClaims};
+pub use claims::{Claim, Confirmation, VerifiedClaims};
 use issuer::IssuerVerifier;
 use jwks::JwksCache;
 pub use jwks::KeyStatus;
@@ -158,7 +156,7 @@ impl Verifier {
         let (claims, binding) = issuer.verify(token, header, claims, tenant).await?;
         let claims = Arc::new(claims);
         if self.cache.enabled()
-            && let Some(exp) = claims.claims.get("exp").and_then(Value::as_f64)
+            && let Some(exp) = claims.claims.get("exp").and_then(Claim::as_f64)
         {
             let expires_at = (exp.max(0.0) as u64).saturating_add(issuer.leeway_secs);
             self.cache

@@ -1,6 +1,6 @@
 use super::*;
 use issuer::{check_lifetime, typ_accepted};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[test]
 fn access_token_types_follow_rfc_9068() {

@@ -39,7 +39,7 @@ pub fn evaluate(route: &Route, claims: &VerifiedClaims, paths: &[&str]) -> Resul
     let Access::Require { all, any } = &route.access else {
         return Ok(());
     };
-    let cnf = &claims.confirmation;
+    let cnf = claims.confirmation();
     if !route
         .sender_constraint
         .admits(cnf.jkt.is_some(), cnf.x5t_s256.is_some())

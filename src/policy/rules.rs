@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::{
     config::{Condition, TokenKind},
-    jwt::VerifiedClaims,
+    jwt::{Claim, VerifiedClaims},
 };
 
 /// Whether `claims` satisfy `condition`; `paths`, the paths under which the request
@@ -18,8 +18,10 @@ pub fn holds(condition: &Condition, claims: &VerifiedClaims, paths: &[&str]) -> 
         Condition::Roles(names) => names.iter().all(|r| claims.has_role(r)),
         Condition::RolesAny(names) => names.iter().any(|r| claims.has_role(r)),
         Condition::Token(TokenKind::Any) => true,
-        Condition::Token(TokenKind::Delegated) => !claims.scopes.is_empty(),
-        Condition::Token(TokenKind::App) => claims.scopes.is_empty() && !claims.roles.is_empty(),
+        Condition::Token(TokenKind::Delegated) => claims.scopes().next().is_some(),
+        Condition::Token(TokenKind::App) => {
+            claims.scopes().next().is_none() && claims.roles().next().is_some()
+        }
         Condition::Tenants(tenants) => claims
             .text("tid")
             .is_some_and(|tid| tenants.iter().any(|t| t.eq_ignore_ascii_case(&tid))),
@@ -37,8 +39,10 @@ pub fn holds(condition: &Condition, claims: &VerifiedClaims, paths: &[&str]) -> 
             .text(claim)
             .is_some_and(|v| values.iter().any(|w| *w == v)),
         Condition::ClaimContains { claim, value } => match claims.claims.get(claim) {
-            Some(Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(value)),
-            Some(Value::String(s)) => s.split_whitespace().any(|part| part == value),
+            Some(Claim::Json(Value::Array(items))) => {
+                items.iter().any(|i| i.as_str() == Some(value))
+            }
+            Some(Claim::Text(s)) => s.split_whitespace().any(|part| part == value),
             _ => false,
         },
         Condition::ClaimEqualsParam {

@@ -14,7 +14,7 @@ use super::Policy;
 use crate::{
     config::{Config, HostMatch, PolicySetConfig, Scope, sets::Pattern},
     deny::{Deny, DenyReason},
-    jwt::VerifiedClaims,
+    jwt::{Claim, VerifiedClaims},
 };
 
 /// One set: its routes, and which tokens it accepts.
@@ -39,8 +39,8 @@ impl PolicySet {
         if let Some(audiences) = &self.audiences {
             let named = |aud: &str| audiences.iter().any(|a| a == aud);
             let ok = match claims.claims.get("aud") {
-                Some(serde_json::Value::String(aud)) => named(aud),
-                Some(serde_json::Value::Array(list)) => {
+                Some(Claim::Text(aud)) => named(aud),
+                Some(Claim::Json(serde_json::Value::Array(list))) => {
                     list.iter().filter_map(|a| a.as_str()).any(named)
                 }
                 _ => false,

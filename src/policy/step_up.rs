@@ -12,7 +12,7 @@ use super::ConditionOutcome;
 use crate::{
     config::{StepUp, StepUpChallenge},
     deny::{Deny, DenyReason},
-    jwt::VerifiedClaims,
+    jwt::{Claim, VerifiedClaims},
 };
 
 /// What of a route's `step_up` a token meets.
@@ -28,14 +28,14 @@ fn met<'a>(step_up: &'a StepUp, claims: &VerifiedClaims, now: u64) -> Met<'a> {
         || claims
             .claims
             .get("acr")
-            .and_then(Value::as_str)
+            .and_then(Claim::as_str)
             .is_some_and(|acr| step_up.acr.iter().any(|a| a == acr));
     let age = step_up.max_age.is_none_or(|max_age| {
         auth_time(claims).is_some_and(|at| now.saturating_sub(at) <= max_age.as_secs())
     });
     let listed = |id: &str| match claims.claims.get("acrs") {
-        Some(Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(id)),
-        Some(Value::String(s)) => s == id,
+        Some(Claim::Json(Value::Array(items))) => items.iter().any(|i| i.as_str() == Some(id)),
+        Some(Claim::Text(s)) => s == id,
         _ => false,
     };
     Met {

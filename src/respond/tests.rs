@@ -1,5 +1,6 @@
 use super::*;
 use crate::binding::SenderBinding;
+use crate::pb::auth::OkHttpResponse;
 use crate::{
     config::{Config, DEFAULT_IDENTITY_HEADERS},
     policy::Policy,
@@ -33,6 +34,16 @@ fn claims(value: serde_json::Value) -> VerifiedClaims {
         unreachable!("test claims are objects")
     };
     VerifiedClaims::new("https://idp/".into(), map).unwrap()
+}
+
+/// The allow as Envoy reads it: its bytes decoded with the generated types.
+fn allow(
+    route: &Route,
+    claims: Option<&VerifiedClaims>,
+    forwarding: &Forwarding,
+    audit: Option<DenyReason>,
+) -> CheckResponse {
+    CheckResponse::decode(super::allow(route, claims, forwarding, audit).encoded).unwrap()
 }
 
 fn ok(resp: &CheckResponse) -> &OkHttpResponse {

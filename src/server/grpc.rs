@@ -65,8 +65,8 @@ pub struct AuthorizationService {
     state: AppState,
     slots: Arc<Semaphore>,
     overload_wait: Duration,
-    /// Reuse encoded allows ([`crate::jwt::memo`]); off where answers are not sent as
-    /// protobuf.
+    /// Keep costly allows ([`crate::jwt::memo`]) and denies encoded for reuse; off where
+    /// answers are not sent as protobuf.
     memo: bool,
 }
 
@@ -84,7 +84,7 @@ impl AuthorizationService {
     }
 
     /// For a front that reads the answers as messages (the HTTP check API): nothing is
-    /// kept encoded, as it would only be decoded again.
+    /// kept encoded for it, as it would only be decoded again.
     pub fn without_memo(self) -> Self {
         AuthorizationService {
             memo: false,

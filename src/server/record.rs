@@ -66,7 +66,7 @@ pub fn record(metrics: &Metrics, verdict: &Verdict<'_>, elapsed: Duration) {
     }
     let subject_hash = claims
         .and_then(|c| c.claims.get("sub"))
-        .and_then(serde_json::Value::as_str)
+        .and_then(crate::jwt::Claim::as_str)
         .map(telemetry::subject_hash)
         .unwrap_or_default();
     let subject_hash = subject_hash.as_str();

@@ -1,5 +1,5 @@
-//! Deny answers encoded once and then sent as those bytes, like remembered allows
-//! ([`crate::jwt::memo`]).
+//! Deny answers encoded once and then sent as those bytes, like the allows remembered with
+//! a cached token ([`crate::jwt::memo`]).
 //!
 //! A deny is a function of the [`Deny`] (reason, challenge parameters, scheme), the route
 //! and the engine's realm and DPoP algorithms alone: nothing from the request or its token
