@@ -1,6 +1,7 @@
-//! What a verified token says about its caller: the claim set, plus the delegated scopes,
-//! app roles and calling application read once for the policy step — and whether it is an
-//! access token at all.
+//! What a verified token says about its caller: the claim set ([`Claims`], kept compactly
+//! with every cached token), and the delegated scopes, app roles and calling application
+//! the policy step reads from it — checked once, when the token is read, and read in place
+//! from the claims after that — and whether it is an access token at all.
 //!
 //! Read as each issuer means them ([`ClaimRules`]): delegated scopes from one claim only —
 //! the issuer's (`scp` for Entra and Okta, `scope` for RFC 9068 issuers), or, where the
