@@ -290,6 +290,30 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the names (short, long, multi-byte, prefixes of one another), each is
+        /// found with its own value and a name not among them is not found.
+        #[test]
+        fn lookups_find_exactly_the_claims_read(
+            members in proptest::collection::btree_map("\\PC{0,12}", proptest::option::of("\\PC{0,8}"), 0..24),
+            absent in "\\PC{0,12}",
+        ) {
+            let object: Map<String, Value> = members
+                .iter()
+                .map(|(name, text)| (name.clone(), text.as_ref().map_or(json!(name.len()), |t| json!(t))))
+                .collect();
+            let set = Claims::from(object.clone());
+            for (name, value) in &object {
+                let found = set.get(name).map(Claim::to_value);
+                proptest::prop_assert_eq!(found.as_ref(), Some(value));
+            }
+            if !object.contains_key(&absent) {
+                proptest::prop_assert_eq!(set.get(&absent), None);
+            }
+            proptest::prop_assert_eq!(serde_json::to_value(&set).unwrap(), Value::Object(object));
+        }
+    }
+
     #[test]
     fn values_keep_their_json_type() {
         let set = claims(json!({
