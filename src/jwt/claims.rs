@@ -22,7 +22,7 @@ use crate::{config::StepUpChallenge, deny::DenyReason};
 
 mod set;
 
-pub use set::{Claim, Claims};
+pub use set::{Claim, Claims, Member};
 
 /// The claims of a token whose signature, issuer, audience and lifetime were verified.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,20 +61,15 @@ pub struct ClaimRules {
 impl VerifiedClaims {
     /// [`VerifiedClaims::read`] with no issuer-specific rules.
     pub fn new(issuer: Arc<str>, claims: Map<String, Value>) -> Result<Self, DenyReason> {
-        VerifiedClaims::read(issuer, claims, ClaimRules::default())
+        VerifiedClaims::read(issuer, Claims::from(claims), ClaimRules::default())
     }
 
     /// Reads scopes, roles and the calling application as `rules` say. Refuses what is
     /// not an access token, whatever it carries: a token with no `scp`, `scope` or
     /// `roles`, and one with a mark of another kind of token ([`NOT_ACCESS_TOKEN_MARKS`]).
-    pub fn read(
-        issuer: Arc<str>,
-        claims: Map<String, Value>,
-        rules: ClaimRules,
-    ) -> Result<Self, DenyReason> {
-        let permissions = ["scp", "scope", "roles"]
-            .iter()
-            .any(|c| claims.contains_key(*c));
+    pub fn read(issuer: Arc<str>, claims: Claims, rules: ClaimRules) -> Result<Self, DenyReason> {
+        let has = |name: &str| claims.get(name).is_some();
+        let permissions = ["scp", "scope", "roles"].into_iter().any(has);
         if let Some(mark) = NOT_ACCESS_TOKEN_MARKS
             .iter()
             .find(|mark| mark.found(&claims))
@@ -87,29 +82,29 @@ impl VerifiedClaims {
         }
         let scope_claim = match rules.scope_claim {
             Some(claim) => claim,
-            None if claims.contains_key("scp") && claims.contains_key("scope") => {
+            None if has("scp") && has("scope") => {
                 return Err(DenyReason::MalformedToken);
             }
-            None if claims.contains_key("scp") => "scp",
+            None if has("scp") => "scp",
             None => "scope",
         };
         for names in [scope_claim, "roles"] {
             match claims.get(names) {
-                None | Some(Value::Null | Value::String(_)) => {}
-                Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
+                None | Some(Claim::Text(_) | Claim::Json(Value::Null)) => {}
+                Some(Claim::Json(Value::Array(items))) if items.iter().all(Value::is_string) => {}
                 Some(_) => return Err(DenyReason::MalformedToken),
             }
         }
         let client_claim = match (calling_app(&claims)?, rules.client_claim) {
             (client, None) => client,
             (_, Some(own)) => {
-                Some(own).filter(|own| claims.get(*own).is_some_and(Value::is_string))
+                Some(own).filter(|own| claims.get(own).and_then(Claim::as_str).is_some())
             }
         };
         let confirmation = Confirmation::read(claims.get("cnf"))?;
         Ok(VerifiedClaims {
             issuer,
-            claims: Claims::from(claims),
+            claims,
             scope_claim,
             client_claim,
             bound: (!confirmation.is_unbound()).then(|| Box::new(confirmation)),
@@ -182,10 +177,10 @@ pub struct Confirmation {
 impl Confirmation {
     /// Reads `cnf`. A member this service cannot check (`jwk`, `jwe`, `jku`, `kid`, …)
     /// makes the token `unsupported_binding`: a binding is never ignored.
-    fn read(cnf: Option<&Value>) -> Result<Confirmation, DenyReason> {
+    fn read(cnf: Option<Claim<'_>>) -> Result<Confirmation, DenyReason> {
         let members = match cnf {
             None => return Ok(Confirmation::default()),
-            Some(Value::Object(members)) => members,
+            Some(Claim::Json(Value::Object(members))) => members,
             Some(_) => return Err(DenyReason::MalformedToken),
         };
         let mut confirmation = Confirmation::default();
@@ -238,7 +233,7 @@ pub struct Mark {
 }
 
 impl Mark {
-    fn found(&self, claims: &Map<String, Value>) -> bool {
+    fn found(&self, claims: &Claims) -> bool {
         match (claims.get(self.claim), self.values) {
             (None, _) => false,
             (Some(_), None) => true,
@@ -315,12 +310,12 @@ impl<'a> Iterator for Names<'a> {
 
 /// The claim naming the calling application; claims that name it must be strings and
 /// agree, and the first of them is read.
-fn calling_app(claims: &Map<String, Value>) -> Result<Option<&'static str>, DenyReason> {
+fn calling_app(claims: &Claims) -> Result<Option<&'static str>, DenyReason> {
     let mut found: Option<(&'static str, &str)> = None;
     for name in CLIENT_CLAIMS {
-        match claims.get(*name) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(client)) => match found {
+        match claims.get(name) {
+            None | Some(Claim::Json(Value::Null)) => {}
+            Some(Claim::Text(client)) => match found {
                 Some((_, seen)) if seen != client => return Err(DenyReason::MalformedToken),
                 Some(_) => {}
                 None => found = Some((name, client)),

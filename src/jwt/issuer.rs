@@ -8,11 +8,10 @@ use jsonwebtoken::{
     Algorithm, AlgorithmFamily, DecodingKey, Header, Validation, errors::ErrorKind,
 };
 use serde::de::IgnoredAny;
-use serde_json::{Map, Value};
 
 use super::{
     cache::KeyBinding,
-    claims::{Claim, ClaimRules, VerifiedClaims},
+    claims::{Claim, ClaimRules, Claims, VerifiedClaims},
     jwks::JwksCache,
     keyset::{KeySet, VerifyingKey},
 };
@@ -105,7 +104,7 @@ impl IssuerVerifier {
         &self,
         token: &str,
         header: Header,
-        claims: Map<String, Value>,
+        claims: Claims,
         iss_tenant: Option<&str>,
     ) -> Result<(VerifiedClaims, Option<KeyBinding>), DenyReason> {
         let alg = header.alg;
@@ -235,14 +234,10 @@ pub(super) fn typ_accepted(typ: Option<&str>, required: Option<&[String]>) -> bo
 /// What jsonwebtoken leaves to us: a token is expired from `exp` + leeway on (it accepts
 /// the exact second), and a token issued (`iat`) more than the leeway in the future is
 /// not valid yet.
-pub(super) fn check_lifetime(
-    claims: &Map<String, Value>,
-    now: u64,
-    leeway: u64,
-) -> Result<(), DenyReason> {
+pub(super) fn check_lifetime(claims: &Claims, now: u64, leeway: u64) -> Result<(), DenyReason> {
     let now = now as f64;
     let leeway = leeway as f64;
-    if let Some(exp) = claims.get("exp").and_then(Value::as_f64)
+    if let Some(exp) = claims.get("exp").and_then(Claim::as_f64)
         && now >= exp + leeway
     {
         return Err(DenyReason::Expired);

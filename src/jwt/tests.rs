@@ -33,7 +33,7 @@ fn access_token_types_follow_rfc_9068() {
 
 #[test]
 fn lifetime_boundaries_are_exclusive() {
-    let claims = |v: Value| v.as_object().cloned().unwrap();
+    let claims = |v: Value| claims::Claims::from(v.as_object().cloned().unwrap());
     let now = 1_000_000;
     let cases = [
         (json!({"exp": now + 1}), 0, Ok(())),

@@ -6,16 +6,17 @@
 //! only well-formed — signature and claims are checked by `jwt::verify` afterwards, which
 //! uses the claims read here: each segment is decoded and read once.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::Header;
 use serde::{
     Deserialize, Deserializer,
-    de::{self, MapAccess, SeqAccess, Visitor},
+    de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor},
 };
 use serde_json::{Map, Number, Value};
 
+use super::claims::{Claim, Claims, Member};
 use crate::deny::DenyReason;
 
 /// JOSE header parameters whose meaning this service does not implement: a token (or a
@@ -30,7 +31,7 @@ pub(crate) const REFUSED_HEADER_PARAMETERS: &[&str] = &["crit", "b64", "zip", "e
 pub struct ParsedToken {
     pub header: Header,
     pub iss: String,
-    pub claims: Map<String, Value>,
+    pub claims: Claims,
 }
 
 /// Checks `token`'s structure and reads its header and claims.
@@ -40,7 +41,7 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken, DenyReason> {
     }
     let [header, payload, _signature] = segments(token).ok_or(DenyReason::MalformedToken)?;
     let raw_header = decode_object(header)?;
-    let claims = decode_object(payload)?;
+    let claims = decode_claims(payload)?;
     if REFUSED_HEADER_PARAMETERS
         .iter()
         .any(|p| raw_header.contains_key(*p))
@@ -50,14 +51,15 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken, DenyReason> {
     let header: Header = serde_json::from_value(Value::Object(raw_header))
         .map_err(|_| DenyReason::MalformedToken)?;
     // jsonwebtoken treats an unparsable time claim as absent: report it as malformed.
-    if ["exp", "nbf"]
-        .iter()
-        .any(|t| claims.get(*t).is_some_and(|v| !v.is_number()))
-    {
+    if ["exp", "nbf"].iter().any(|t| {
+        claims
+            .get(t)
+            .is_some_and(|v| !matches!(v, Claim::Json(Value::Number(_))))
+    }) {
         return Err(DenyReason::MalformedToken);
     }
     let iss = match claims.get("iss") {
-        Some(Value::String(iss)) => iss.clone(),
+        Some(Claim::Text(iss)) => iss.to_owned(),
         Some(_) => return Err(DenyReason::MalformedToken),
         None => return Err(DenyReason::MissingClaim),
     };
@@ -88,6 +90,134 @@ pub(crate) fn decode_object(segment: &str) -> Result<Map<String, Value>, DenyRea
     match serde_json::from_slice::<Unique>(&bytes) {
         Ok(Unique(Value::Object(object))) => Ok(object),
         _ => Err(DenyReason::MalformedToken),
+    }
+}
+
+/// The claim set a base64url (no padding) payload holds, read in the same one pass:
+/// members go straight into the [`Claims`] kept for the token (string values borrowed from
+/// the decoded bytes where they have no escapes), and a repeated name at any depth fails.
+fn decode_claims(segment: &str) -> Result<Claims, DenyReason> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| DenyReason::MalformedToken)?;
+    if bytes.first() != Some(&b'{') {
+        return Err(DenyReason::MalformedToken);
+    }
+    let mut json = serde_json::Deserializer::from_slice(&bytes);
+    let members = json
+        .deserialize_map(MembersVisitor)
+        .and_then(|members| json.end().map(|()| members))
+        .map_err(|_| DenyReason::MalformedToken)?;
+    Claims::from_members(members).ok_or(DenyReason::MalformedToken)
+}
+
+/// The members of the payload object, in the order written (duplicates are found when
+/// they are sorted into a [`Claims`]).
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Vec<(Cow<'de, str>, Member<'de>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(name) = map.next_key_seed(Text)? {
+            let value = match map.next_value_seed(MemberSeed)? {
+                Read::Text(text) => Member::Text(text),
+                Read::Json(Unique(value)) => Member::Json(value),
+            };
+            members.push((name, value));
+        }
+        Ok(members)
+    }
+}
+
+/// A string, borrowed from the input unless it had to be unescaped.
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(s))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s))
+    }
+}
+
+/// A member's value: a string as [`Text`] reads it, anything else as [`Unique`] does.
+struct MemberSeed;
+
+enum Read<'de> {
+    Text(Cow<'de, str>),
+    Json(Unique),
+}
+
+impl<'de> DeserializeSeed<'de> for MemberSeed {
+    type Value = Read<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(MemberVisitor)
+    }
+}
+
+struct MemberVisitor;
+
+impl<'de> Visitor<'de> for MemberVisitor {
+    type Value = Read<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        UniqueVisitor.expecting(f)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+        TextVisitor.visit_borrowed_str(s).map(Read::Text)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        TextVisitor.visit_str(s).map(Read::Text)
+    }
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+        TextVisitor.visit_string(s).map(Read::Text)
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        UniqueVisitor.visit_bool(b).map(Read::Json)
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        UniqueVisitor.visit_i64(n).map(Read::Json)
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        UniqueVisitor.visit_u64(n).map(Read::Json)
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        UniqueVisitor.visit_f64(n).map(Read::Json)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        UniqueVisitor.visit_unit().map(Read::Json)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        UniqueVisitor.visit_seq(seq).map(Read::Json)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        UniqueVisitor.visit_map(map).map(Read::Json)
     }
 }
 
@@ -174,7 +304,7 @@ mod tests {
         let parsed = parse(&token(HEADER, PAYLOAD), 1024).unwrap();
         assert_eq!(parsed.iss, "https://idp/");
         assert_eq!(
-            Value::Object(parsed.claims),
+            serde_json::to_value(&parsed.claims).unwrap(),
             serde_json::json!({"iss": "https://idp/", "exp": 1})
         );
         assert_eq!(parsed.header.kid.as_deref(), Some("k"));
@@ -193,6 +323,14 @@ mod tests {
             token(r#"{"alg":"RS256","alg":"HS256"}"#, PAYLOAD),
             token(HEADER, r#"{"iss":"https://idp/","iss":"https://evil/"}"#),
             token(HEADER, r#"{"iss":"https://idp/","x":{"a":1,"a":2}}"#),
+            token(HEADER, r#"{"iss":"https://idp/","x":[{"a":1,"a":2}]}"#),
+            // The same name once escaped: a repeat all the same.
+            token(
+                HEADER,
+                r#"{"iss":"https://idp/","i\u0073s":"https://evil/"}"#,
+            ),
+            token(HEADER, r#"{"iss":"https://idp/"} {}"#),
+            token(HEADER, r#"{"iss":"https://idp/"}x"#),
             token(r#"{"alg":"RS256","crit":["exp"]}"#, PAYLOAD),
             token(r#"{"alg":"RS256","b64":false}"#, PAYLOAD),
             token(r#"{"alg":"RS256","zip":"DEF"}"#, PAYLOAD),
@@ -218,6 +356,71 @@ mod tests {
             parse(&token(HEADER, r#"{"sub":"x"}"#), 4096).unwrap_err(),
             DenyReason::MissingClaim
         );
+    }
+
+    #[test]
+    fn escaped_names_and_values_read_as_the_text_they_stand_for() {
+        let parsed = parse(
+            &token(
+                HEADER,
+                r#"{"i\u0073s":"https://idp/","sub":"a\"b\\c\u00e9","long_name_\u00e9":"\n","n":1.5}"#,
+            ),
+            4096,
+        )
+        .unwrap();
+        assert_eq!(parsed.iss, "https://idp/");
+        assert_eq!(
+            serde_json::to_value(&parsed.claims).unwrap(),
+            serde_json::json!({"iss": "https://idp/", "sub": "a\"b\\c\u{e9}", "long_name_\u{e9}": "\n", "n": 1.5})
+        );
+    }
+
+    /// `text` as a JSON string, each character escaped (`\\uXXXX`, surrogate pairs beyond
+    /// the BMP) when `escape` says so, else as `serde_json` writes it.
+    fn json_string(text: &str, escape: bool) -> String {
+        if !escape {
+            return serde_json::to_string(text).unwrap();
+        }
+        let mut units = [0u16; 2];
+        let escaped: String = text
+            .chars()
+            .flat_map(|c| c.encode_utf16(&mut units).to_vec())
+            .map(|unit| format!("\\u{unit:04x}"))
+            .collect();
+        format!("\"{escaped}\"")
+    }
+
+    proptest::proptest! {
+        /// The claim set read from a payload is its JSON object member for member, however
+        /// names and values are escaped; a name written twice (escaped or not) is refused.
+        #[test]
+        fn payloads_read_as_their_object_and_repeated_names_are_refused(
+            members in proptest::collection::vec(
+                ("\\PC{0,10}", proptest::option::of("\\PC{0,8}"), proptest::bool::ANY, proptest::bool::ANY),
+                0..16,
+            ),
+        ) {
+            let written: Vec<String> = members
+                .iter()
+                .map(|(name, text, escape_name, escape_value)| {
+                    let value = text
+                        .as_ref()
+                        .map_or(format!("[{}]", name.len()), |t| json_string(t, *escape_value));
+                    format!("{}:{value}", json_string(name, *escape_name))
+                })
+                .collect();
+            let payload = format!("{{{}}}", written.join(","));
+            let read = decode_claims(&b64(&payload));
+            let mut names: Vec<&String> = members.iter().map(|(name, ..)| name).collect();
+            names.sort();
+            names.dedup();
+            if names.len() < members.len() {
+                proptest::prop_assert_eq!(read, Err(DenyReason::MalformedToken));
+            } else {
+                let expected: Value = serde_json::from_str(&payload).unwrap();
+                proptest::prop_assert_eq!(serde_json::to_value(read.unwrap()).unwrap(), expected);
+            }
+        }
     }
 
     #[test]

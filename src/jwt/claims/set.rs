@@ -7,10 +7,11 @@
 //! token's claims are two allocations. Arrays, objects, numbers and booleans stay
 //! `serde_json::Value`s.
 //!
-//! Names are unique (the token reader refuses duplicate keys) and sorted by length, then
-//! by their bytes. A name of up to seven bytes — `iss`, `sub`, `scp`, `tid`, `azp`, most
-//! of them — is kept in a word of its own that compares in that order, so looking one up
-//! is a binary search over integers, run for several claims on every Check.
+//! Names are unique (members repeating one make no claim set: the token is refused) and
+//! sorted by length, then by their bytes. A name of up to seven bytes — `iss`, `sub`,
+//! `scp`, `tid`, `azp`, most of them — is kept in a word of its own that compares in that
+//! order, so looking one up is a binary search over integers, run for several claims on
+//! every Check. The token reader builds the set straight from the payload's members.
 
 use std::{borrow::Cow, cmp::Ordering};
 
@@ -173,15 +174,29 @@ fn order(a: &[u8], b: &[u8]) -> Ordering {
     })
 }
 
-/// A JSON object's members, whose names are unique.
-impl From<Map<String, Value>> for Claims {
-    fn from(map: Map<String, Value>) -> Claims {
-        let mut members: Vec<(String, Value)> = map.into_iter().collect();
+/// One member of the JSON object a claim set is made of, as the token reader hands it
+/// over: a string value borrowed from the token where it has no escapes.
+#[derive(Debug)]
+pub enum Member<'a> {
+    Text(Cow<'a, str>),
+    Json(Value),
+}
+
+impl Claims {
+    /// The claim set of a JSON object's `members`; `None` when a name is repeated.
+    pub fn from_members(mut members: Vec<(Cow<'_, str>, Member<'_>)>) -> Option<Claims> {
         members.sort_unstable_by(|(a, _), (b, _)| order(a.as_bytes(), b.as_bytes()));
+        if members.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            return None;
+        }
         let long = |name: &str| if name.len() > SHORT { name.len() } else { 0 };
-        let size = members
-            .iter()
-            .map(|(name, value)| long(name) + value.as_str().map_or(0, str::len));
+        let size = members.iter().map(|(name, value)| {
+            long(name)
+                + match value {
+                    Member::Text(text) => text.len(),
+                    Member::Json(_) => 0,
+                }
+        });
         let mut text = String::with_capacity(size.sum());
         // One token's text never comes near 4 GiB: a Check's size is bounded.
         let mut keep = |part: &str| {
@@ -194,16 +209,30 @@ impl From<Map<String, Value>> for Claims {
             .map(|(name, value)| {
                 let name = Name::short(name.as_bytes()).unwrap_or_else(|| Name::long(keep(&name)));
                 let value = match value {
-                    Value::String(s) => Kept::Text(keep(&s)),
-                    other => Kept::Json(other),
+                    Member::Text(s) => Kept::Text(keep(&s)),
+                    Member::Json(other) => Kept::Json(other),
                 };
                 (name, value)
             })
             .collect();
-        Claims {
+        Some(Claims {
             text: text.into_boxed_str(),
             sorted,
-        }
+        })
+    }
+}
+
+/// A JSON object's members, whose names are unique.
+impl From<Map<String, Value>> for Claims {
+    fn from(map: Map<String, Value>) -> Claims {
+        let members = map.into_iter().map(|(name, value)| {
+            let value = match value {
+                Value::String(s) => Member::Text(Cow::Owned(s)),
+                other => Member::Json(other),
+            };
+            (Cow::Owned(name), value)
+        });
+        Claims::from_members(members.collect()).unwrap_or_default()
     }
 }
 

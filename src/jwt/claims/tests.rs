@@ -25,7 +25,7 @@ fn read(value: Value, rules: ClaimRules) -> Result<VerifiedClaims, DenyReason> {
     let Value::Object(map) = value else {
         unreachable!("test claims are objects")
     };
-    VerifiedClaims::read("https://idp/".into(), map, rules)
+    VerifiedClaims::read("https://idp/".into(), map.into(), rules)
 }
 
 #[test]
