@@ -97,8 +97,8 @@ pub const DEFAULT_MAX_HEADERS: usize = 256;
 /// queueing without bound.
 pub const DEFAULT_MAX_CONCURRENT_CHECKS: usize = 1024;
 pub const DEFAULT_OVERLOAD_WAIT: Duration = Duration::from_millis(100);
-/// Verified tokens remembered: an entry is about 2 KiB with a 563-byte token (the token,
-/// its claims and map overhead, measured), so at most about 20 MiB however many distinct
+/// Verified tokens remembered: an entry is about 1.8 KiB with a 563-byte token (the token,
+/// its claims and map overhead, measured), so at most about 18 MiB however many distinct
 /// tokens arrive.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 10_000;
 /// Envoy accepts request headers up to 8 MiB (`max_request_headers_kb`) and sends them

@@ -125,11 +125,7 @@ impl<'de> Visitor<'de> for MembersVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
         while let Some(name) = map.next_key_seed(Text)? {
-            let value = match map.next_value_seed(MemberSeed)? {
-                Read::Text(text) => Member::Text(text),
-                Read::Json(Unique(value)) => Member::Json(value),
-            };
-            members.push((name, value));
+            members.push((name, map.next_value_seed(MemberSeed)?));
         }
         Ok(members)
     }
@@ -168,13 +164,8 @@ impl<'de> Visitor<'de> for TextVisitor {
 /// A member's value: a string as [`Text`] reads it, anything else as [`Unique`] does.
 struct MemberSeed;
 
-enum Read<'de> {
-    Text(Cow<'de, str>),
-    Json(Unique),
-}
-
 impl<'de> DeserializeSeed<'de> for MemberSeed {
-    type Value = Read<'de>;
+    type Value = Member<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(MemberVisitor)
@@ -184,40 +175,54 @@ impl<'de> DeserializeSeed<'de> for MemberSeed {
 struct MemberVisitor;
 
 impl<'de> Visitor<'de> for MemberVisitor {
-    type Value = Read<'de>;
+    type Value = Member<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         UniqueVisitor.expecting(f)
     }
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-        TextVisitor.visit_borrowed_str(s).map(Read::Text)
+        TextVisitor.visit_borrowed_str(s).map(Member::Text)
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-        TextVisitor.visit_str(s).map(Read::Text)
+        TextVisitor.visit_str(s).map(Member::Text)
     }
     fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
-        TextVisitor.visit_string(s).map(Read::Text)
+        TextVisitor.visit_string(s).map(Member::Text)
     }
     fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
-        UniqueVisitor.visit_bool(b).map(Read::Json)
+        UniqueVisitor
+            .visit_bool(b)
+            .map(|Unique(value)| Member::Json(value))
     }
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
-        UniqueVisitor.visit_i64(n).map(Read::Json)
+        UniqueVisitor
+            .visit_i64(n)
+            .map(|Unique(value)| Member::Json(value))
     }
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
-        UniqueVisitor.visit_u64(n).map(Read::Json)
+        UniqueVisitor
+            .visit_u64(n)
+            .map(|Unique(value)| Member::Json(value))
     }
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
-        UniqueVisitor.visit_f64(n).map(Read::Json)
+        UniqueVisitor
+            .visit_f64(n)
+            .map(|Unique(value)| Member::Json(value))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        UniqueVisitor.visit_unit().map(Read::Json)
+        UniqueVisitor
+            .visit_unit()
+            .map(|Unique(value)| Member::Json(value))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        UniqueVisitor.visit_seq(seq).map(Read::Json)
+        UniqueVisitor
+            .visit_seq(seq)
+            .map(|Unique(value)| Member::Json(value))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        UniqueVisitor.visit_map(map).map(Read::Json)
+        UniqueVisitor
+            .visit_map(map)
+            .map(|Unique(value)| Member::Json(value))
     }
 }
 

@@ -204,20 +204,20 @@ impl Claims {
             text.push_str(part);
             Span(start, u32::try_from(text.len()).unwrap_or(u32::MAX))
         };
-        let sorted = members
-            .into_iter()
-            .map(|(name, value)| {
-                let name = Name::short(name.as_bytes()).unwrap_or_else(|| Name::long(keep(&name)));
-                let value = match value {
-                    Member::Text(s) => Kept::Text(keep(&s)),
-                    Member::Json(other) => Kept::Json(other),
-                };
-                (name, value)
-            })
-            .collect();
+        // A slice of its own, the exact size: collected from `members` it would reuse (and
+        // shrink) their larger allocation, leaving a hole beside every cached token.
+        let mut sorted = Vec::with_capacity(members.len());
+        for (name, value) in members {
+            let name = Name::short(name.as_bytes()).unwrap_or_else(|| Name::long(keep(&name)));
+            let value = match value {
+                Member::Text(s) => Kept::Text(keep(&s)),
+                Member::Json(other) => Kept::Json(other),
+            };
+            sorted.push((name, value));
+        }
         Some(Claims {
             text: text.into_boxed_str(),
-            sorted,
+            sorted: sorted.into_boxed_slice(),
         })
     }
 }
