@@ -354,22 +354,35 @@ fn claim_value<'a>(
     source: &ClaimSource,
 ) -> (Option<Cow<'a, str>>, usize) {
     let (text, dropped) = match source {
-        ClaimSource::Scopes => list_value(claims.scopes()),
+        ClaimSource::Scopes => match claims.scope_text() {
+            // Names already one space apart, none holding a comma: the value as it is.
+            Some(names) if is_plain_list(names) => (Some(Cow::Borrowed(names)), 0),
+            _ => list_value(claims.scopes()),
+        },
         ClaimSource::Roles => list_value(claims.roles()),
         ClaimSource::ClientId => (claims.client_id().map(Cow::Borrowed), 0),
         ClaimSource::Binding => (Some(Cow::Borrowed(claims.confirmation().methods())), 0),
         ClaimSource::BindingThumbprint => {
             (claims.confirmation().thumbprint().map(Cow::Borrowed), 0)
         }
-        ClaimSource::Claim(name) => match claims.claims.get(name).and_then(Claim::as_array) {
-            Some(items) if items.iter().all(Value::is_string) => {
+        ClaimSource::Claim(name) => match claims.claims.get(name) {
+            Some(Claim::Json(Value::Array(items))) if items.iter().all(Value::is_string) => {
                 list_value(items.iter().filter_map(Value::as_str))
             }
-            Some(_) => (None, 0),
-            _ => (claims.text(name), 0),
+            Some(claim) => (claim.text(), 0),
+            None => (None, 0),
         },
     };
     (text.filter(|t| !t.is_empty()), dropped)
+}
+
+/// Whether `names` is already what [`list_value`] would make of its items split on
+/// U+0020: non-empty names one space apart, none holding a comma.
+fn is_plain_list(names: &str) -> bool {
+    !names.starts_with(' ')
+        && !names.ends_with(' ')
+        && !names.contains("  ")
+        && !names.contains(',')
 }
 
 /// Items joined by one space (one item is borrowed as it is), leaving out and counting

@@ -153,15 +153,14 @@ impl VerifiedClaims {
         self.claims.get(self.client_claim?)?.as_str()
     }
 
-    /// A claim as text: a string as it is, a number or boolean printed; `None` when the
-    /// claim is absent or of another type.
+    /// A claim as text ([`Claim::text`]); `None` when the claim is absent.
     pub fn text(&self, name: &str) -> Option<Cow<'_, str>> {
-        match self.claims.get(name)? {
-            Claim::Text(s) => Some(Cow::Borrowed(s)),
-            Claim::Json(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
-            Claim::Json(Value::Bool(b)) => Some(Cow::Owned(b.to_string())),
-            _ => None,
-        }
+        self.claims.get(name)?.text()
+    }
+
+    /// The scope claim when it is a string, as the token wrote it.
+    pub fn scope_text(&self) -> Option<&str> {
+        self.claims.get(self.scope_claim)?.as_str()
     }
 }
 

@@ -180,6 +180,24 @@ fn list_items_holding_a_separator_are_left_out() {
 }
 
 #[test]
+fn scope_strings_are_forwarded_one_space_apart_without_separator_items() {
+    let (route, forwarding) = setup("r", "");
+    for (scp, header) in [
+        ("A B", Some("A B")),
+        (" A  B ", Some("A B")),
+        ("A,B C", Some("C")),
+        ("A\tB", None),
+        ("  ", None),
+        ("", None),
+    ] {
+        let c = claims(json!({"sub": "u", "scp": scp}));
+        let set = set_headers(ok(&allow(&route, Some(&c), &forwarding, None)));
+        let scopes = set.iter().find(|(name, _)| name == "x-scopes");
+        assert_eq!(scopes.map(|(_, v)| v.as_str()), header, "{scp:?}");
+    }
+}
+
+#[test]
 fn dynamic_metadata_carries_identity_claims_and_audit() {
     let (route, forwarding) = setup(
         "r",

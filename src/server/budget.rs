@@ -23,6 +23,7 @@ use std::{
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
+use smallvec::SmallVec;
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore},
     time::Sleep,
@@ -117,7 +118,7 @@ where
                     tonic::body::Body::new(BudgetedBody {
                         inner: body,
                         budget,
-                        state: State::Prefix(Vec::new()),
+                        state: State::Prefix(Frames::new()),
                         deadline,
                     })
                 })
@@ -147,13 +148,17 @@ struct Budget {
 
 type Acquiring = Pin<Box<dyn Future<Output = Result<Vec<OwnedSemaphorePermit>, Status>> + Send>>;
 
+/// The frames read before the message's length is known: most often one (a Check's body
+/// comes in one DATA frame), held without an allocation of their own.
+type Frames = SmallVec<[Bytes; 2]>;
+
 enum State {
     /// Reading the message's length prefix: the frames so far.
-    Prefix(Vec<Bytes>),
+    Prefix(Frames),
     /// Waiting for budget; then these frames go on.
-    Acquiring(Acquiring, Vec<Bytes>),
+    Acquiring(Acquiring, Frames),
     /// Giving the frames read so far to the decoder, from this one on.
-    Releasing(Vec<Bytes>, usize),
+    Releasing(Frames, usize),
     /// The message's bytes are budgeted: the rest goes through as it comes.
     Passing,
 }
@@ -197,13 +202,15 @@ impl Body for BudgetedBody {
                     None => this.state = State::Passing,
                 },
                 State::Prefix(_) | State::Passing => {
-                    if this.deadline.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Some(Err(Status::resource_exhausted(
-                            "the request body did not arrive within the header timeout",
-                        ))));
-                    }
                     let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
                         Poll::Ready(Some(Ok(frame))) => frame,
+                        // Only a body that keeps the decoder waiting needs the timer: one
+                        // already in (most are, in one DATA frame) never registers it.
+                        Poll::Pending if this.deadline.as_mut().poll(cx).is_ready() => {
+                            return Poll::Ready(Some(Err(Status::resource_exhausted(
+                                "the request body did not arrive within the header timeout",
+                            ))));
+                        }
                         other => return other,
                     };
                     let State::Prefix(frames) = &mut this.state else {
@@ -216,7 +223,15 @@ impl Body for BudgetedBody {
                     }
                     if let Some(need) = message_bytes(frames) {
                         let frames = std::mem::take(frames);
-                        this.state = State::Acquiring(this.budget.take(need), frames);
+                        this.state = match this.budget.try_take(need) {
+                            Some(permits) => {
+                                if let Ok(mut held) = this.budget.held.lock() {
+                                    held.extend(permits);
+                                }
+                                State::Releasing(frames, 0)
+                            }
+                            None => State::Acquiring(this.budget.take(need), frames),
+                        };
                     }
                 }
             }
@@ -242,6 +257,23 @@ fn message_bytes(frames: &[Bytes]) -> Option<usize> {
 }
 
 impl Budget {
+    /// Takes `need` bytes from the connection's and the process's budget if both have them
+    /// free now, as most Checks find them; `None` leaves the waiting to [`Budget::take`].
+    /// Free budget is never taken ahead of a message already waiting for it: a semaphore
+    /// gives what is released to its waiters first.
+    fn try_take(&self, need: usize) -> Option<[OwnedSemaphorePermit; 2]> {
+        let permits = u32::try_from(need)
+            .ok()
+            .filter(|_| need <= self.connection_bytes)?;
+        let on_connection = self
+            .connection
+            .clone()
+            .try_acquire_many_owned(permits)
+            .ok()?;
+        let in_process = self.process.clone().try_acquire_many_owned(permits).ok()?;
+        Some([on_connection, in_process])
+    }
+
     /// Takes `need` bytes from the connection's and the process's budget, waiting at most
     /// `wait`.
     fn take(&self, need: usize) -> Acquiring {
@@ -267,3 +299,6 @@ impl Budget {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

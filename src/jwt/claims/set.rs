@@ -147,6 +147,17 @@ impl<'a> Claim<'a> {
         self.json()?.as_u64()
     }
 
+    /// The value as text: a string as it is, a number or boolean printed; `None` for any
+    /// other type.
+    pub fn text(self) -> Option<Cow<'a, str>> {
+        match self {
+            Claim::Text(s) => Some(Cow::Borrowed(s)),
+            Claim::Json(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+            Claim::Json(Value::Bool(b)) => Some(Cow::Owned(b.to_string())),
+            Claim::Json(_) => None,
+        }
+    }
+
     /// The value as a JSON value of its own.
     pub fn to_value(self) -> Value {
         match self {
