@@ -22,7 +22,10 @@ use crate::path::PathSegment;
 #[derive(Debug, Clone, Default)]
 pub struct RouteIndex {
     routes: Vec<usize>,
-    children: HashMap<Box<str>, RouteIndex>,
+    /// Hashed with `foldhash` rather than SipHash: a request's segments are only looked
+    /// up here, never inserted (the trie is built from the configuration), so no client
+    /// can crowd a bucket, and every Check hashes a few segments.
+    children: HashMap<Box<str>, RouteIndex, foldhash::fast::RandomState>,
 }
 
 impl RouteIndex {
