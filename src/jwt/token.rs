@@ -190,45 +190,37 @@ impl<'de> Visitor<'de> for MemberVisitor {
         TextVisitor.visit_string(s).map(Member::Text)
     }
     fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
-        UniqueVisitor
-            .visit_bool(b)
-            .map(|Unique(value)| Member::Json(value))
+        UniqueVisitor.visit_bool(b).map(Member::from)
     }
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
-        UniqueVisitor
-            .visit_i64(n)
-            .map(|Unique(value)| Member::Json(value))
+        UniqueVisitor.visit_i64(n).map(Member::from)
     }
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
-        UniqueVisitor
-            .visit_u64(n)
-            .map(|Unique(value)| Member::Json(value))
+        UniqueVisitor.visit_u64(n).map(Member::from)
     }
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
-        UniqueVisitor
-            .visit_f64(n)
-            .map(|Unique(value)| Member::Json(value))
+        UniqueVisitor.visit_f64(n).map(Member::from)
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        UniqueVisitor
-            .visit_unit()
-            .map(|Unique(value)| Member::Json(value))
+        UniqueVisitor.visit_unit().map(Member::from)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        UniqueVisitor
-            .visit_seq(seq)
-            .map(|Unique(value)| Member::Json(value))
+        UniqueVisitor.visit_seq(seq).map(Member::from)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        UniqueVisitor
-            .visit_map(map)
-            .map(|Unique(value)| Member::Json(value))
+        UniqueVisitor.visit_map(map).map(Member::from)
     }
 }
 
 /// A JSON value read as `serde_json::Value` reads it, except that an object repeating a
 /// key is an error rather than its last member winning.
 struct Unique(Value);
+
+impl From<Unique> for Member<'_> {
+    fn from(Unique(value): Unique) -> Self {
+        Member::Json(value)
+    }
+}
 
 impl<'de> Deserialize<'de> for Unique {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
