@@ -250,8 +250,11 @@ impl Env {
             .to_string()
     }
 
-    fn start_authz(&self, authz: Authz) -> Result<Option<(Guard, u16)>, Error> {
+    /// Starts the authorizer: its gRPC port, and the port of its HTTP check listener
+    /// (used by `Hop::Http` only; a free port of its own, not the gRPC one's neighbour).
+    fn start_authz(&self, authz: Authz) -> Result<Option<(Guard, u16, u16)>, Error> {
         let port = free_port()?;
+        let http_port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
         let server = match authz {
             Authz::None => return Ok(None),
@@ -284,7 +287,7 @@ impl Env {
                 let admin = format!("127.0.0.1:{}", free_port()?);
                 let config = config.display().to_string();
                 let socket_path = self.socket_path(port);
-                let http_listen = format!("127.0.0.1:{}", port + 1);
+                let http_listen = format!("127.0.0.1:{http_port}");
                 let mut args = vec!["serve", "--config", &config, "--admin-listen", &admin];
                 match hop {
                     Hop::Grpc => {}
@@ -294,11 +297,11 @@ impl Env {
                 Server::start(&format!("{}/portcullis", self.args.bin), &args)?
             }
         };
-        Ok(Some((server, port)))
+        Ok(Some((server, port, http_port)))
     }
 
     async fn grpc(&self, authz: Authz, distinct: bool) -> Result<Outcome, Error> {
-        let (server, port) = self
+        let (server, port, _) = self
             .start_authz(authz)?
             .ok_or("a gRPC scenario needs an authorizer")?;
         wait_tcp(port).await?;
@@ -340,8 +343,10 @@ impl Env {
 
     async fn envoy(&self, authz: Authz, jwt_authn: bool, distinct: bool) -> Result<Outcome, Error> {
         let authz_server = self.start_authz(authz)?;
-        let authz_port = authz_server.as_ref().map_or(9001, |(_, p)| *p);
-        if let Some((_, port)) = &authz_server {
+        let (authz_port, check_port) = authz_server
+            .as_ref()
+            .map_or((9001, 9002), |(_, grpc, http)| (*grpc, *http));
+        if let Some((_, port, _)) = &authz_server {
             wait_tcp(*port).await?;
         }
         let listen = free_port()?;
@@ -368,7 +373,7 @@ impl Env {
                     "envoy/front-proxy-http.yaml",
                     vec![(
                         "port_value: 9002 ".to_owned(),
-                        format!("port_value: {} ", authz_port + 1),
+                        format!("port_value: {check_port} "),
                     )],
                 ),
                 _ => ("envoy/front-proxy.yaml", Vec::new()),
@@ -411,7 +416,7 @@ impl Env {
         };
         let _ = drive(self.args.concurrency, 1, call.clone()).await; // warm-up
         let envoy_cpu = envoy.cpu_us();
-        let authz_cpu = authz_server.as_ref().map(|(s, _)| s.cpu_us());
+        let authz_cpu = authz_server.as_ref().map(|(s, ..)| s.cpu_us());
         let (ok, errors, histogram, elapsed) = match self.rate {
             None => drive(self.args.concurrency, self.args.seconds, call).await,
             Some(rate) => drive_at_rate(rate, self.args.seconds, call).await,
@@ -419,7 +424,7 @@ impl Env {
         let envoy_cpu = envoy.cpu_us() - envoy_cpu;
         let authz_cpu = authz_cpu
             .zip(authz_server.as_ref())
-            .map(|(before, (s, _))| s.cpu_us() - before);
+            .map(|(before, (s, ..))| s.cpu_us() - before);
         Ok(outcome(
             ok,
             errors,
