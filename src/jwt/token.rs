@@ -81,28 +81,29 @@ pub(crate) fn segments(jws: &str) -> Option<[&str; 3]> {
 /// The JSON object a base64url (no padding) segment holds, read in one pass that fails
 /// on an object repeating a key at any depth.
 pub(crate) fn decode_object(segment: &str) -> Result<Map<String, Value>, DenyReason> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| DenyReason::MalformedToken)?;
-    if bytes.first() != Some(&b'{') {
-        return Err(DenyReason::MalformedToken);
-    }
+    let bytes = object_bytes(segment)?;
     match serde_json::from_slice::<Unique>(&bytes) {
         Ok(Unique(Value::Object(object))) => Ok(object),
         _ => Err(DenyReason::MalformedToken),
     }
 }
 
-/// The claim set a base64url (no padding) payload holds, read in the same one pass:
-/// members go straight into the [`Claims`] kept for the token (string values borrowed from
-/// the decoded bytes where they have no escapes), and a repeated name at any depth fails.
-fn decode_claims(segment: &str) -> Result<Claims, DenyReason> {
+/// The bytes a base64url (no padding) segment holds, which must start a JSON object.
+fn object_bytes(segment: &str) -> Result<Vec<u8>, DenyReason> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| DenyReason::MalformedToken)?;
     if bytes.first() != Some(&b'{') {
         return Err(DenyReason::MalformedToken);
     }
+    Ok(bytes)
+}
+
+/// The claim set a base64url (no padding) payload holds, read in the same one pass:
+/// members go straight into the [`Claims`] kept for the token (string values borrowed from
+/// the decoded bytes where they have no escapes), and a repeated name at any depth fails.
+fn decode_claims(segment: &str) -> Result<Claims, DenyReason> {
+    let bytes = object_bytes(segment)?;
     let mut json = serde_json::Deserializer::from_slice(&bytes);
     let members = json
         .deserialize_map(MembersVisitor)

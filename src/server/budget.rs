@@ -257,14 +257,20 @@ fn message_bytes(frames: &[Bytes]) -> Option<usize> {
 }
 
 impl Budget {
+    /// `need` as semaphore permits; `None` for a message the connection's whole budget
+    /// could never hold.
+    fn permits(&self, need: usize) -> Option<u32> {
+        u32::try_from(need)
+            .ok()
+            .filter(|_| need <= self.connection_bytes)
+    }
+
     /// Takes `need` bytes from the connection's and the process's budget if both have them
     /// free now, as most Checks find them; `None` leaves the waiting to [`Budget::take`].
     /// Free budget is never taken ahead of a message already waiting for it: a semaphore
     /// gives what is released to its waiters first.
     fn try_take(&self, need: usize) -> Option<[OwnedSemaphorePermit; 2]> {
-        let permits = u32::try_from(need)
-            .ok()
-            .filter(|_| need <= self.connection_bytes)?;
+        let permits = self.permits(need)?;
         let on_connection = self
             .connection
             .clone()
@@ -278,9 +284,7 @@ impl Budget {
     /// `wait`.
     fn take(&self, need: usize) -> Acquiring {
         let exhausted = || Status::resource_exhausted("request body budget exhausted");
-        let permits = u32::try_from(need)
-            .ok()
-            .filter(|_| need <= self.connection_bytes);
+        let permits = self.permits(need);
         let (connection, process, wait) =
             (self.connection.clone(), self.process.clone(), self.wait);
         Box::pin(async move {

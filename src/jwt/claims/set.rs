@@ -132,13 +132,6 @@ impl<'a> Claim<'a> {
         }
     }
 
-    pub fn as_array(self) -> Option<&'a [Value]> {
-        match self {
-            Claim::Json(Value::Array(items)) => Some(items),
-            _ => None,
-        }
-    }
-
     pub fn as_f64(self) -> Option<f64> {
         self.json()?.as_f64()
     }
@@ -353,10 +346,7 @@ mod tests {
         assert_eq!(set.get("s").and_then(Claim::as_f64), None);
         assert_eq!(set.get("b"), Some(Claim::Json(&json!(true))));
         assert_eq!(set.get("z"), Some(Claim::Json(&Value::Null)));
-        assert_eq!(
-            set.get("l").and_then(Claim::as_array),
-            Some(&[json!("x"), json!(1)][..])
-        );
+        assert_eq!(set.get("l"), Some(Claim::Json(&json!(["x", 1]))));
         assert_eq!(set.get("o").map(Claim::to_value), Some(json!({"jkt": "t"})));
         assert_eq!(set.get("u").map(Claim::to_value), Some(json!("ünï")));
     }
